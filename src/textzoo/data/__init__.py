@@ -1,0 +1,1 @@
+"""Corpora, readers for public layouts, the named-dataset registry, TextGCN's cleaning."""

@@ -1,0 +1,157 @@
+"""The in-memory corpus: documents, targets, splits and the label vocabulary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import DataError
+
+Label = str
+Target = "str | list[str]"
+
+
+@dataclass
+class Split:
+    """One split of a corpus.
+
+    ``labels`` holds one label per document for single-label corpora, a list of labels per document
+    for multi-label corpora, or is ``None`` for unlabelled text. ``sources`` optionally holds, per
+    document, ``(path, line)`` of where it was read, so later checks can name the file and line.
+    """
+
+    texts: list[str]
+    labels: list | None = None
+    name: str = "split"
+    sources: list[tuple[str, int]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.labels is not None and len(self.labels) != len(self.texts):
+            raise DataError(
+                f"split {self.name!r} has {len(self.texts)} texts but {len(self.labels)} labels"
+            )
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def multilabel(self) -> bool:
+        return bool(self.labels) and isinstance(self.labels[0], (list, tuple))
+
+    def subset(self, indices: Sequence[int], name: str | None = None) -> "Split":
+        idx = list(indices)
+        return Split(
+            texts=[self.texts[i] for i in idx],
+            labels=None if self.labels is None else [self.labels[i] for i in idx],
+            name=name or self.name,
+            sources=None if self.sources is None else [self.sources[i] for i in idx],
+        )
+
+    def head(self, n: int) -> "Split":
+        """The first ``n`` documents (for quick tests and demos)."""
+        return self.subset(range(min(n, len(self))))
+
+    def where(self, index: int) -> tuple[str | None, int | None]:
+        """``(path, line)`` of document ``index`` if known."""
+        if self.sources is None:
+            return None, None
+        return self.sources[index]
+
+
+@dataclass
+class Corpus:
+    """A labelled corpus with train / valid / test splits and a label vocabulary.
+
+    ``labels`` is the label vocabulary in a fixed order (index = class id). For single-label corpora
+    it holds the training labels, and a test label outside it is an error. For multi-label corpora it
+    holds every label seen in any split (as the XMC literature does); labels never seen in training
+    are simply never predicted.
+    """
+
+    name: str
+    train: Split
+    test: Split
+    valid: Split | None = None
+    labels: list[str] = field(default_factory=list)
+    multilabel: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.labels:
+            self.labels = infer_label_vocabulary(self.train, self.test, self.valid, self.multilabel)
+        check_labels_known(self.labels, self.multilabel, self.train, self.valid, self.test)
+
+    @property
+    def splits(self) -> dict[str, Split]:
+        out = {"train": self.train}
+        if self.valid is not None:
+            out["valid"] = self.valid
+        out["test"] = self.test
+        return out
+
+    def with_validation(self, fraction: float = 0.1, seed: int = 0) -> "Corpus":
+        """Move ``int(fraction * len(train))`` random training documents to ``valid``.
+
+        This is TextGCN's rule (``val_size = int(0.1 * train_size)``), seeded so it is reproducible.
+        Returns a new corpus; an existing validation split is kept as it is.
+        """
+        if self.valid is not None:
+            return self
+        n = len(self.train)
+        n_valid = int(fraction * n)
+        order = np.random.default_rng(seed).permutation(n)
+        valid_idx = np.sort(order[n - n_valid:]) if n_valid else np.array([], dtype=int)
+        train_idx = np.sort(order[: n - n_valid])
+        return Corpus(
+            name=self.name,
+            train=self.train.subset(train_idx.tolist(), name="train"),
+            valid=self.train.subset(valid_idx.tolist(), name="valid"),
+            test=self.test,
+            labels=list(self.labels),
+            multilabel=self.multilabel,
+        )
+
+    def summary(self) -> dict:
+        return {
+            "name": self.name,
+            "train": len(self.train),
+            "valid": 0 if self.valid is None else len(self.valid),
+            "test": len(self.test),
+            "labels": len(self.labels),
+            "multilabel": self.multilabel,
+        }
+
+
+def infer_label_vocabulary(train: Split, test: Split | None, valid: Split | None, multilabel: bool) -> list[str]:
+    """Sorted label names: training labels (single-label) or labels of every split (multi-label)."""
+    splits = [train] if not multilabel else [s for s in (train, valid, test) if s is not None]
+    names: set[str] = set()
+    for split in splits:
+        if split.labels is None:
+            continue
+        if multilabel:
+            for labels in split.labels:
+                names.update(labels)
+        else:
+            names.update(split.labels)
+    return sorted(names)
+
+
+def check_labels_known(vocab: Sequence[str], multilabel: bool, *splits: Split | None) -> None:
+    """Raise :class:`DataError` naming file and line for the first label outside ``vocab``."""
+    known = set(vocab)
+    for split in splits:
+        if split is None or split.labels is None:
+            continue
+        for i, target in enumerate(split.labels):
+            for label in (target if multilabel else [target]):
+                if label not in known:
+                    path, line = split.where(i)
+                    raise DataError(
+                        f"label {label!r} (document {i} of split {split.name!r}) was not seen in "
+                        f"training; known labels: {', '.join(sorted(known)[:20])}"
+                        + (" ..." if len(known) > 20 else ""),
+                        path,
+                        line,
+                    )
