@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -59,6 +60,10 @@ class Split:
             return None, None
         return self.sources[index]
 
+    def __repr__(self) -> str:  # the dataclass default would print every document
+        kind = "unlabelled" if self.labels is None else ("multi-label" if self.multilabel else "single-label")
+        return f"Split(name={self.name!r}, documents={len(self)}, {kind})"
+
 
 @dataclass
 class Corpus:
@@ -81,6 +86,30 @@ class Corpus:
         if not self.labels:
             self.labels = infer_label_vocabulary(self.train, self.test, self.valid, self.multilabel)
         check_labels_known(self.labels, self.multilabel, self.train, self.valid, self.test)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}={len(v)}" for k, v in self.splits.items())
+        return (f"Corpus(name={self.name!r}, {counts}, labels={len(self.labels)}, "
+                f"multilabel={self.multilabel})")
+
+    @classmethod
+    def from_files(
+        cls,
+        train: "str | Path",
+        test: "str | Path",
+        valid: "str | Path | None" = None,
+        *,
+        name: str | None = None,
+        **options,
+    ) -> "Corpus":
+        """A corpus from the user's CSV / TSV / JSONL files (see :func:`textzoo.data.readers.read_table`).
+
+        ``options`` go to ``read_table`` (``text_column``, ``label_column``, ``format``,
+        ``multilabel_sep``, ``on_empty``). The corpus is multi-label if the training labels are lists.
+        """
+        from .readers import corpus_from_files
+
+        return corpus_from_files(train, test, valid, name=name, **options)
 
     @property
     def splits(self) -> dict[str, Split]:
