@@ -1,0 +1,241 @@
+"""The ``textzoo`` command: list datasets, train, evaluate and predict."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+
+log = logging.getLogger("textzoo")
+
+EPILOG = """examples:
+  textzoo datasets
+  textzoo train textgcn --dataset R8 --out runs/r8-textgcn
+  textzoo train textgcn --dataset mr --set hidden=100 --set epochs=50
+  textzoo train textgcn --train my_train.csv --test my_test.csv --text-column body --label-column tag
+  textzoo evaluate runs/r8-textgcn --dataset R8
+  textzoo predict runs/r8-textgcn "oil prices rose sharply" --top-k 3
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="textzoo", description="Train, evaluate and use classic text-classification models.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"textzoo {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("datasets", help="list the named corpora, their sizes and where each is found")
+    _add_data_dir(p)
+    p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("models", help="list the registered models and their default configurations")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("train", help="train a model and save the run folder",
+                       description="Train MODEL on a named dataset or on your own files, evaluate it on "
+                       "the test split and save the run (config, weights, metrics, history) to --out.")
+    p.add_argument("model", help="registered model name (see `textzoo models`)")
+    _add_corpus_options(p)
+    p.add_argument("--config", metavar="FILE", help="YAML or JSON file with config values")
+    p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
+                   help="override one config value (repeatable), e.g. --set hidden=100")
+    p.add_argument("--inductive", action="store_true",
+                   help="transductive models (TextGCN): leave the test documents out of the graph "
+                   "and predict them inductively")
+    p.add_argument("--out", metavar="DIR", help="run folder to write (default: runs/MODEL-DATASET)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a saved run on a labelled split",
+                       description="Print the metrics of the run in RUN_DIR on a labelled split.")
+    p.add_argument("run_dir", help="run folder written by `textzoo train`")
+    _add_corpus_options(p)
+    p.add_argument("--split", default="test", choices=["train", "valid", "test"], help="split to score (default test)")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="predict labels for texts with a saved run",
+                       description="Predict the labels of TEXT arguments or of each line of --input.")
+    p.add_argument("run_dir", help="run folder written by `textzoo train`")
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
+    p.add_argument("--input", metavar="FILE", help="UTF-8 file with one text per line ('-' for stdin)")
+    p.add_argument("--top-k", type=int, metavar="K", help="print the K best labels with probabilities")
+    p.add_argument("--json", action="store_true", help="print one JSON object per text")
+    p.set_defaults(func=cmd_predict)
+    return parser
+
+
+def _add_data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="local mirror of the public corpora (default: $TEXTZOO_DATA, else download into the cache)")
+
+
+def _add_corpus_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("corpus (a named dataset, or your own files)")
+    g.add_argument("--dataset", metavar="NAME", help="named dataset (see `textzoo datasets`)")
+    _add_data_dir(g)
+    g.add_argument("--train", metavar="FILE", help="your training file (.csv, .tsv or .jsonl)")
+    g.add_argument("--test", metavar="FILE", help="your test file")
+    g.add_argument("--valid", metavar="FILE", help="your validation file (default: 10%% of --train)")
+    g.add_argument("--text-column", default="text", help="column/field holding the text (default text)")
+    g.add_argument("--label-column", default="label", help="column/field holding the label (default label)")
+    g.add_argument("--label-sep", metavar="SEP",
+                   help="multi-label files: separator between labels in the label column")
+    g.add_argument("--valid-fraction", type=float, default=0.1,
+                   help="share of the training documents held out for validation (default 0.1)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the validation split (default 0)")
+
+
+def _load_corpus(args):
+    from .data import load_dataset
+    from .data.corpus import Corpus
+    from .errors import ConfigError
+
+    if args.dataset and args.train:
+        raise ConfigError("give either --dataset or --train/--test, not both")
+    if args.dataset:
+        return load_dataset(args.dataset, data_dir=args.data_dir, valid_fraction=args.valid_fraction,
+                            seed=args.seed)
+    if args.train and args.test:
+        corpus = Corpus.from_files(train=args.train, test=args.test, valid=args.valid,
+                                   text_column=args.text_column, label_column=args.label_column,
+                                   multilabel_sep=args.label_sep)
+        return corpus.with_validation(args.valid_fraction, args.seed)
+    raise ConfigError("name a corpus: --dataset NAME, or --train FILE --test FILE")
+
+
+def cmd_datasets(args) -> int:
+    from .data import list_datasets
+
+    rows = list_datasets(args.data_dir)
+    header = ["name", "train", "test", "labels", "type", "status"]
+    table = [[r["name"], str(r.get("train", "?")), str(r.get("test", "?")), str(r.get("labels", "?")),
+              "multi-label" if r.get("multilabel") else "single-label", r["status"]] for r in rows]
+    _print_table(header, table)
+    return 0
+
+
+def cmd_models(args) -> int:
+    from dataclasses import asdict
+
+    from .models.registry import available_models, model_class
+
+    for name in available_models():
+        cls = model_class(name)
+        doc = (cls.__module__ and sys.modules[cls.__module__].__doc__ or "").strip().splitlines()[0]
+        print(f"{name}: {doc}")
+        print("  defaults: " + ", ".join(f"{k}={v}" for k, v in asdict(cls.Config()).items()))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .models.registry import model_class
+
+    corpus = _load_corpus(args)
+    cls = model_class(args.model)
+    from .config import parse_overrides
+
+    model = cls.from_settings(dataset=corpus.name, config_file=args.config,
+                              overrides=parse_overrides(args.overrides))
+    out = Path(args.out or f"runs/{cls.name}-{corpus.name}".lower())
+    s = corpus.summary()
+    print(f"{cls.name} on {corpus.name}: {s['train']} train / {s['valid']} valid / {s['test']} test "
+          f"documents, {s['labels']} labels", file=sys.stderr)
+    start = time.perf_counter()
+    if args.inductive:
+        model.fit(corpus.train, corpus.valid, labels=corpus.labels)
+    else:
+        model.fit(corpus)
+    model.info.update({"dataset": corpus.name, "inductive": bool(args.inductive)})
+    metrics = {"test": model.evaluate(corpus.test)}
+    if corpus.valid is not None:
+        metrics["valid"] = model.evaluate(corpus.valid)
+    metrics["seconds"] = round(time.perf_counter() - start, 2)
+    model.metrics = metrics
+    model.save(out)
+    print(f"\ntest metrics ({corpus.name}, {len(corpus.test)} documents):")
+    _print_metrics(metrics["test"])
+    print(f"saved to {out}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .models.base import Model
+
+    model = Model.load(args.run_dir)
+    corpus = _load_corpus(args)
+    split = corpus.splits.get(args.split)
+    if split is None:
+        from .errors import ConfigError
+
+        raise ConfigError(f"the corpus has no {args.split!r} split")
+    metrics = model.evaluate(split)
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        print(f"{model.name} on {corpus.name} {args.split} ({len(split)} documents):")
+        _print_metrics(metrics)
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .data.textfile import read_lines
+    from .errors import ConfigError
+    from .models.base import Model
+
+    texts = list(args.texts)
+    if args.input:
+        texts += read_lines(sys.stdin.buffer if args.input == "-" else args.input)
+    if not texts:
+        raise ConfigError("nothing to predict: give TEXT arguments or --input FILE")
+    model = Model.load(args.run_dir)
+    results = model.predict(texts, top_k=args.top_k) if args.top_k else model.predict(texts)
+    for text, result in zip(texts, results):
+        if args.json:
+            if args.top_k:
+                result = [{"label": label, "score": score} for label, score in result]
+            print(json.dumps({"text": text, "prediction": result}, ensure_ascii=False))
+        elif args.top_k:
+            print("\t".join(f"{label} ({score:.3f})" for label, score in result))
+        else:
+            print(" ".join(result) if isinstance(result, list) else result)
+    return 0
+
+
+def _print_metrics(metrics: dict) -> None:
+    for key, value in metrics.items():
+        if isinstance(value, float):
+            print(f"  {key:<12} {value:.4f}")
+
+
+def _print_table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    for row in [header, ["-" * w for w in widths], *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .errors import TextzooError
+
+    args = build_parser().parse_args(argv)
+    level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose > 1 else logging.INFO)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return args.func(args)
+    except TextzooError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

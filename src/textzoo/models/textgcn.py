@@ -1,0 +1,285 @@
+"""TextGCN: Yao, Mao and Luo, "Graph Convolutional Networks for Text Classification", AAAI 2019.
+
+One heterogeneous graph holds every document (training, validation and the unlabelled test
+documents: the paper's transductive setting) and every word. Document-word edges carry TF-IDF,
+word-word edges positive PMI over sliding windows of 20 words (Section 3, Eq. 1 and 2). A two-layer
+GCN (Eq. 3 and 4) on featureless input, X = I, is trained with cross-entropy on the labelled
+documents (Eq. 4), hidden 200, dropout 0.5, Adam with learning rate 0.02, at most 200 epochs and
+early stopping on the validation loss (Section 4.1; the released code's stopping rule by default).
+
+Prediction on new documents (not in the graph) is inductive: a new document is attached to the
+trained graph through its TF-IDF edges to known words (the training IDF, degrees of the trained
+graph), and the trained layers run on that one extra row::
+
+    d      = 1 + sum_w tfidf(doc, w)                  (its degree in A + I)
+    a_w    = tfidf(doc, w) / sqrt(d * deg_w)          (its row of D^-1/2 (A + I) D^-1/2)
+    h      = ReLU(sum_w a_w W0[w])                     (layer 1; the new node has no embedding of
+                                                        its own, so its self-loop adds nothing)
+    logits = (1/d) h W1 + sum_w a_w H[w] W1           (layer 2; H = trained hidden states)
+
+The new document reads from the graph but does not change it: word degrees and word hidden states
+stay those of training. Documents that are in the graph (the test documents passed to ``fit``) are
+predicted transductively from their own node, exactly as in the paper.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+
+from ..data.cleaning import clean_documents, clean_new_document
+from ..data.corpus import Split
+from ..errors import ConfigError
+from ..graphs.textgcn import adjacency, build_textgcn_graph, normalize_adjacency, tfidf_rows
+from ..training import EarlyStopping, EpochLoop, seed_everything
+from .base import Model, State
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TextGCNConfig:
+    """TextGCN's hyper-parameters; defaults are the paper's (Section 4.1) and its code's."""
+
+    hidden: int = 200                 # first-layer embedding size
+    dropout: float = 0.5              # on the hidden layer, before the second GCN layer
+    lr: float = 0.02                  # Adam
+    weight_decay: float = 0.0         # L2 on the first layer (code: 0)
+    epochs: int = 200                 # maximum
+    early_stopping: int = 10          # window / patience in epochs
+    stopping_rule: Literal["code", "patience", "none"] = "code"
+    #   "code": released train.py (stop when val loss > mean of the previous 10);
+    #   "patience": the paper's text (no decrease for 10 consecutive epochs).
+    restore_best: bool = False        # code: the model at the stopping epoch is evaluated
+    window: int = 20                  # sliding window for PMI
+    remove_stopwords: bool = True     # NLTK English stop words (not for MR)
+    min_count: int = 5                # drop words seen fewer times in the corpus (not for MR)
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.hidden < 1 or self.epochs < 1 or self.window < 2 or self.min_count < 1:
+            raise ValueError("hidden and epochs must be >= 1, window >= 2, min_count >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+
+
+class _SparseMatmul(torch.autograd.Function):
+    """``A @ X`` for a constant sparse ``A``; the backward pass uses a precomputed ``A^T``.
+
+    For the symmetric normalised adjacency, ``A^T`` is ``A`` itself, so no transpose is ever built.
+    """
+
+    @staticmethod
+    def forward(ctx, a, a_t, x):
+        ctx.a_t = a_t
+        return torch.sparse.mm(a, x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return None, None, torch.sparse.mm(ctx.a_t, grad)
+
+
+def _torch_csr(m: sp.csr_matrix) -> torch.Tensor:
+    m = m.tocsr().astype(np.float32)
+    m.sort_indices()
+    with warnings.catch_warnings():  # "sparse CSR support is in beta"
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(m.indptr.astype(np.int32)), torch.from_numpy(m.indices.astype(np.int32)),
+            torch.from_numpy(m.data), size=m.shape, check_invariants=False)
+
+
+def _glorot(rows: int, cols: int, generator: torch.Generator) -> torch.Tensor:
+    """Glorot/Xavier uniform initialisation, as the GCN code's ``glorot``."""
+    bound = math.sqrt(6.0 / (rows + cols))
+    return (torch.rand(rows, cols, generator=generator) * 2 - 1) * bound
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+class TextGCN(Model):
+    """Two-layer GCN over the TextGCN document-word graph (see the module docstring)."""
+
+    name = "textgcn"
+    Config = TextGCNConfig
+    transductive = True
+    dataset_settings = {"mr": {"remove_stopwords": False, "min_count": 1}}
+
+    # ------------------------------------------------------------------------------ training
+    def _fit(self, train: Split, valid: Split | None, unlabelled: list[str]) -> None:
+        cfg: TextGCNConfig = self.config
+        seed_everything(cfg.seed)
+        generator = torch.Generator().manual_seed(cfg.seed)
+        texts = train.texts + (valid.texts if valid is not None else []) + unlabelled
+        n_train, n_valid = len(train), 0 if valid is None else len(valid)
+        n_docs = len(texts)
+
+        start = time.perf_counter()
+        cleaned = clean_documents(texts, remove_stopwords=cfg.remove_stopwords, min_count=cfg.min_count)
+        graph = build_textgcn_graph(cleaned, window=cfg.window, progress=True)
+        a = adjacency(graph)
+        a_hat = normalize_adjacency(a)
+        vocab_size = len(graph.vocabulary)
+        if vocab_size == 0:
+            raise ConfigError("the cleaned training documents contain no words; lower min_count "
+                              "or set remove_stopwords=false")
+        self.info["graph_seconds"] = round(time.perf_counter() - start, 3)
+        self.info["graph_nodes"] = int(a_hat.shape[0])
+        self.info["graph_edges"] = int(a.nnz)
+        log.info("graph: %d documents, %d words, %d edges in %.1f s", n_docs, vocab_size, a.nnz,
+                 self.info["graph_seconds"])
+
+        a_all = _torch_csr(a_hat)
+        a_docs_np = a_hat[:n_docs]
+        a_docs, a_docs_t = _torch_csr(a_docs_np), _torch_csr(a_docs_np.T.tocsr())
+        del a_docs_np
+
+        n_classes = len(self.labels)
+        w0 = torch.nn.Parameter(_glorot(a_hat.shape[0], cfg.hidden, generator))
+        w1 = torch.nn.Parameter(_glorot(cfg.hidden, n_classes, generator))
+        optimizer = torch.optim.Adam([w0, w1], lr=cfg.lr)
+        targets = self._targets(train, valid)
+        train_idx = torch.arange(n_train)
+        valid_idx = torch.arange(n_train, n_train + n_valid)
+
+        def hidden():
+            return torch.relu(_SparseMatmul.apply(a_all, a_all, w0))
+
+        def doc_logits(h, training: bool):
+            h = F.dropout(h, cfg.dropout, training=training)
+            return _SparseMatmul.apply(a_docs, a_docs_t, h @ w1)
+
+        cache: dict[str, torch.Tensor | None] = {"h": None}
+
+        def train_epoch(epoch: int) -> dict:
+            h = cache["h"] if cache["h"] is not None else hidden()
+            cache["h"] = None
+            out = doc_logits(h, training=True)
+            loss = self._loss(out[train_idx], targets[train_idx])
+            if cfg.weight_decay:
+                loss = loss + cfg.weight_decay * 0.5 * (w0 ** 2).sum()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            return {"loss": loss.item(), "acc": self._accuracy(out[train_idx].detach(), targets[train_idx])}
+
+        def validate(epoch: int) -> dict:
+            # The released code validates after the update; the hidden layer computed here with the
+            # new weights is also the next epoch's training forward pass, so it is computed once.
+            h = hidden()
+            cache["h"] = h
+            with torch.no_grad():
+                out = doc_logits(h.detach(), training=False)[valid_idx]
+                return {"val_loss": float(self._loss(out, targets[valid_idx])),
+                        "val_acc": self._accuracy(out, targets[valid_idx])}
+
+        loop = EpochLoop(
+            epochs=cfg.epochs, train_epoch=train_epoch, validate=validate if n_valid else None,
+            stopper=EarlyStopping(cfg.stopping_rule, cfg.early_stopping) if n_valid else None,
+            keep_best=cfg.restore_best,
+            get_state=lambda: (w0.detach().clone(), w1.detach().clone()),
+            set_state=lambda s: (w0.data.copy_(s[0]), w1.data.copy_(s[1])),
+            description="TextGCN",
+        )
+        self.history = loop.run()
+        self.info["epochs_run"] = len(self.history)
+
+        with torch.no_grad():
+            h = torch.relu(torch.sparse.mm(a_all, w0))
+            logits = torch.sparse.mm(a_docs, h @ w1)
+        degrees = np.asarray(a.sum(axis=1)).ravel() + 1.0
+        self._set_trained(
+            w0=w0.detach(), w1=w1.detach(), word_hidden=h[n_docs:].clone(),
+            word_degree=torch.from_numpy(degrees[n_docs:].astype(np.float32)),
+            idf=torch.from_numpy(graph.idf.astype(np.float32)),
+            doc_proba=self._proba(logits), vocabulary=list(graph.vocabulary),
+            doc_digest=torch.from_numpy(np.frombuffer(b"".join(_digest(t) for t in texts),
+                                                      dtype=np.uint8).reshape(n_docs, 16).copy()),
+        )
+
+    def _targets(self, train: Split, valid: Split | None) -> torch.Tensor:
+        splits = [train] + ([valid] if valid is not None else [])
+        index = {label: i for i, label in enumerate(self.labels)}
+        if not self.multilabel:
+            return torch.tensor([index[l] for s in splits for l in s.labels], dtype=torch.long)
+        rows = [row for s in splits for row in s.labels]
+        y = torch.zeros(len(rows), len(self.labels))
+        for i, row in enumerate(rows):
+            y[i, [index[l] for l in row]] = 1.0
+        return y
+
+    def _loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.multilabel:  # summed over labels, averaged over documents
+            return F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / max(len(target), 1)
+        return F.cross_entropy(logits, target)
+
+    def _accuracy(self, logits: torch.Tensor, target: torch.Tensor) -> float:
+        if self.multilabel:  # precision@1
+            top = logits.argmax(dim=1)
+            return float(target[torch.arange(len(top)), top].mean())
+        return float((logits.argmax(dim=1) == target).float().mean())
+
+    def _proba(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(logits) if self.multilabel else torch.softmax(logits, dim=1)
+
+    # ------------------------------------------------------------------------------ prediction
+    def _set_trained(self, **tensors) -> None:
+        self.vocabulary: list[str] = tensors.pop("vocabulary")
+        self._tensors = tensors
+        digests = tensors["doc_digest"].numpy()
+        # later nodes win: unlabelled (test) documents come last, so a test text maps to its own node
+        self._doc_row = {digests[i].tobytes(): i for i in range(len(digests))}
+
+    def _predict_proba(self, texts: list[str]) -> np.ndarray:
+        rows = [self._doc_row.get(_digest(t), -1) for t in texts]
+        known = np.array([r >= 0 for r in rows])
+        out = np.empty((len(texts), len(self.labels)), dtype=np.float32)
+        if known.any():
+            out[known] = self._tensors["doc_proba"][[r for r in rows if r >= 0]].numpy()
+        if (~known).any():
+            out[~known] = self.predict_proba_inductive([t for t, k in zip(texts, known) if not k])
+        return out
+
+    def predict_proba_inductive(self, texts: list[str]) -> np.ndarray:
+        """Probabilities for documents placed in the trained graph as new nodes (module docstring)."""
+        self._require_fitted()
+        t = self._tensors
+        cleaned = [clean_new_document(text, self.vocabulary, self.config.remove_stopwords) for text in texts]
+        x = tfidf_rows(cleaned, self.vocabulary, t["idf"].numpy().astype(np.float64))
+        degree = 1.0 + np.asarray(x.sum(axis=1)).ravel()
+        scale_rows = sp.diags(1.0 / np.sqrt(degree))
+        scale_cols = sp.diags(1.0 / np.sqrt(t["word_degree"].numpy().astype(np.float64)))
+        a_new = _torch_csr((scale_rows @ x @ scale_cols).tocsr())
+        w0_words = t["w0"][t["w0"].shape[0] - len(self.vocabulary):]
+        with torch.no_grad():
+            h = torch.relu(torch.sparse.mm(a_new, w0_words))
+            logits = (h @ t["w1"]) / torch.from_numpy(degree.astype(np.float32))[:, None]
+            logits = logits + torch.sparse.mm(a_new, t["word_hidden"] @ t["w1"])
+            return self._proba(logits).numpy()
+
+    # ------------------------------------------------------------------------------ persistence
+    def _state(self) -> State:
+        return State(tensors=dict(self._tensors), extra={"vocabulary": self.vocabulary})
+
+    def _restore(self, state: State) -> None:
+        expected = {"w0", "w1", "word_hidden", "word_degree", "idf", "doc_proba", "doc_digest"}
+        missing = expected - set(state.tensors)
+        if missing:
+            from ..errors import ModelFileError
+
+            raise ModelFileError(f"model.safetensors lacks tensors {sorted(missing)}")
+        self._set_trained(vocabulary=list(state.extra["vocabulary"]), **state.tensors)

@@ -1,0 +1,108 @@
+"""The ``textzoo`` command, run as a real subprocess."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import textzoo
+
+TEXTZOO = [sys.executable, "-m", "textzoo"]
+
+
+def run(args, data_dir, check=True, **kw):
+    env = {**os.environ, "TEXTZOO_DATA": str(data_dir)}
+    proc = subprocess.run(TEXTZOO + args, capture_output=True, text=True, env=env, timeout=600, **kw)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"textzoo {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def user_files(data_dir, tmp_path_factory):
+    """R8 slices written as the user's own CSV files."""
+    corpus = textzoo.load_dataset("R8", data_dir=data_dir)
+    folder = tmp_path_factory.mktemp("user")
+    for name, split, n in [("train", corpus.train, 500), ("test", corpus.test, 150)]:
+        with open(folder / f"{name}.csv", "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["body", "topic"])
+            writer.writerows(zip(split.texts[:n], split.labels[:n]))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained_run(user_files, data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "r8-user"
+    proc = run(["train", "textgcn", "--train", str(user_files / "train.csv"), "--test",
+                str(user_files / "test.csv"), "--text-column", "body", "--label-column", "topic",
+                "--set", "epochs=40", "--set", "min_count=2", "--out", str(out)], data_dir)
+    return out, proc
+
+
+def test_train_writes_a_complete_run(trained_run):
+    out, proc = trained_run
+    assert "accuracy" in proc.stdout and "macro_f1" in proc.stdout
+    for name in ["config.json", "model.safetensors", "metrics.json", "history.jsonl", "vocabulary.json"]:
+        assert (out / name).exists(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test"]["accuracy"] > 0.7
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert history[0]["epoch"] == 1 and "val_loss" in history[0]
+    config = json.loads((out / "config.json").read_text())
+    assert config["config"]["epochs"] == 40
+
+
+def test_evaluate_reproduces_training_metrics(trained_run, user_files, data_dir):
+    out, _ = trained_run
+    proc = run(["evaluate", str(out), "--train", str(user_files / "train.csv"), "--test",
+                str(user_files / "test.csv"), "--text-column", "body", "--label-column", "topic",
+                "--json"], data_dir)
+    metrics = json.loads(proc.stdout)
+    saved = json.loads((out / "metrics.json").read_text())["test"]
+    assert metrics["accuracy"] == pytest.approx(saved["accuracy"])
+
+
+def test_predict_texts_and_file(trained_run, data_dir, tmp_path):
+    out, _ = trained_run
+    proc = run(["predict", str(out), "crude oil prices opec barrels", "--top-k", "2", "--json"], data_dir)
+    row = json.loads(proc.stdout.splitlines()[0])
+    assert row["prediction"][0]["label"] == "crude" and len(row["prediction"]) == 2
+    infile = tmp_path / "in.txt"
+    infile.write_text("net profit shares dividend\nwheat grain tonnes\n")
+    proc = run(["predict", str(out), "--input", str(infile)], data_dir)
+    assert len(proc.stdout.splitlines()) == 2
+
+
+def test_predict_bad_input_file_names_the_line(trained_run, data_dir, tmp_path):
+    out, _ = trained_run
+    infile = tmp_path / "bad.txt"
+    infile.write_bytes(b"fine line\n\xff\xfe broken\n")
+    proc = run(["predict", str(out), "--input", str(infile)], data_dir, check=False)
+    assert proc.returncode == 2
+    assert f"{infile}:2:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_datasets_lists_the_named_corpora(data_dir):
+    proc = run(["datasets"], data_dir)
+    for name in ["R8", "R52", "mr", "20ng", "ohsumed", "SST-2", "TREC", "reuters21578"]:
+        assert name in proc.stdout
+
+
+def test_help_explains_each_command(data_dir):
+    assert "train" in run(["--help"], data_dir).stdout
+    text = run(["train", "--help"], data_dir).stdout
+    assert "--set" in text and "--dataset" in text and "--out" in text
+
+
+def test_unknown_model_and_dataset_are_clear_errors(data_dir, tmp_path):
+    proc = run(["train", "nosuchmodel", "--dataset", "R8"], data_dir, check=False)
+    assert proc.returncode == 2 and "unknown model" in proc.stderr and "textgcn" in proc.stderr
+    proc = run(["train", "textgcn", "--dataset", "nosuch", "--out", str(tmp_path / "x")], data_dir, check=False)
+    assert proc.returncode == 2 and "R8" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run(["train", "textgcn", "--dataset", "R8", "--set", "hiden=3"], data_dir, check=False)
+    assert proc.returncode == 2 and "hidden" in proc.stderr
