@@ -117,9 +117,14 @@ def cmd_datasets(args) -> int:
     rows = list_datasets(args.data_dir)
     header = ["name", "train", "test", "labels", "type", "status"]
     table = [[r["name"], str(r.get("train", "?")), str(r.get("test", "?")), str(r.get("labels", "?")),
-              "multi-label" if r.get("multilabel") else "single-label", r["status"]] for r in rows]
+              "multi-label" if r.get("multilabel") else "single-label", _short_status(r["status"])]
+             for r in rows]
     _print_table(header, table)
     return 0
+
+
+def _short_status(status: str) -> str:
+    return "downloads on first use" if status.startswith("not downloaded") else status
 
 
 def cmd_models(args) -> int:
@@ -186,13 +191,14 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .data.textfile import read_lines
+    from .data.readers import read_lines
     from .errors import ConfigError
     from .models.base import Model
 
     texts = list(args.texts)
     if args.input:
-        texts += read_lines(sys.stdin.buffer if args.input == "-" else args.input)
+        lines = sys.stdin.read().splitlines() if args.input == "-" else read_lines(args.input)
+        texts += [line.strip() for line in lines if line.strip()]
     if not texts:
         raise ConfigError("nothing to predict: give TEXT arguments or --input FILE")
     model = Model.load(args.run_dir)
