@@ -23,7 +23,7 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Collection, Sequence
-from itertools import filterfalse
+from itertools import chain, filterfalse
 from os import PathLike
 
 __all__ = [
@@ -106,14 +106,8 @@ _LITERAL_RULES: tuple[tuple[bytes, bytes], ...] = (
 )
 
 
-def clean_strs(texts: Sequence[str]) -> list[str]:
-    """:func:`clean_str` of every text, computed in a few C-level passes over the joined corpus.
-
-    Texts are joined with ``"\\n"`` (a newline inside a text is first turned into a space, which
-    is what ``clean_str`` does with it), cleaned as one byte string, and split back.
-    """
-    if not texts:
-        return []
+def _clean_lines(texts: Sequence[str]) -> list[str]:
+    """Rules 1-12 and lowercasing over the joined corpus; one line per text, spaces not squeezed."""
     joined = "\n".join(t.replace("\n", " ") if "\n" in t else t for t in texts)
     try:
         raw = joined.encode("latin-1")
@@ -125,11 +119,20 @@ def clean_strs(texts: Sequence[str]) -> list[str]:
         if old in raw:
             raw = raw.replace(old, new)
     lines = raw.lower().decode("ascii").split("\n")
-    del raw
-    out = [" ".join(line.split()) for line in lines]
-    if len(out) != len(texts):  # pragma: no cover - cannot happen: "\n" only separates texts
+    if len(lines) != len(texts):  # pragma: no cover - cannot happen: "\n" only separates texts
         raise AssertionError("clean_strs: document count changed")
-    return out
+    return lines
+
+
+def clean_strs(texts: Sequence[str]) -> list[str]:
+    """:func:`clean_str` of every text, computed in a few C-level passes over the joined corpus.
+
+    Texts are joined with ``"\\n"`` (a newline inside a text is first turned into a space, which
+    is what ``clean_str`` does with it), cleaned as one byte string, and split back.
+    """
+    if not texts:
+        return []
+    return [" ".join(line.split()) for line in _clean_lines(texts)]
 
 
 def clean_str(string: str) -> str:
@@ -149,21 +152,21 @@ def clean_documents(
     TextGCN's settings: ``remove_stopwords=True, min_count=5`` for R8, R52, 20NG, Ohsumed;
     ``remove_stopwords=False, min_count=1`` (no removal) for MR.
     """
-    cleaned = clean_strs(texts)
+    if not texts:
+        return []
     if not remove_stopwords and min_count <= 1:
-        return cleaned
-    freq = Counter()
-    for doc in cleaned:
-        freq.update(doc.split())
+        return clean_strs(texts)
+    tokens = [line.split() for line in _clean_lines(texts)]  # split once: count, filter, join
+    freq = Counter(chain.from_iterable(tokens))
     drop = {w for w, c in freq.items() if c < min_count}
     if remove_stopwords:
-        drop |= STOP_WORDS
-    if not drop.intersection(freq):
-        return cleaned
-    keep = frozenset(w for w in freq if w not in drop)
-    logger.debug("clean_documents: %d distinct words, %d kept", len(freq), len(keep))
-    # cleaned docs are single-space separated; filter() runs the membership test in C
-    return [" ".join(filter(keep.__contains__, doc.split())) for doc in cleaned]
+        drop.update(STOP_WORDS.intersection(freq))
+    logger.debug("clean_documents: %d distinct words, %d dropped", len(freq), len(drop))
+    if not drop:
+        return [" ".join(t) for t in tokens]
+    keep = frozenset(freq.keys() - drop)
+    # filter() runs the membership test in C, no Python code per token
+    return [" ".join(filter(keep.__contains__, t)) for t in tokens]
 
 
 def clean_new_documents(
@@ -173,9 +176,9 @@ def clean_new_documents(
     ``remove_stopwords``), drop words outside ``vocabulary`` (the training graph's words, which
     already exclude rare words). Pass a ``set``/``frozenset``/``dict`` for speed."""
     vocab = vocabulary if isinstance(vocabulary, (set, frozenset, dict)) else set(vocabulary)
-    out = []
-    for doc in clean_strs(texts):
-        words = filter(vocab.__contains__, doc.split())
+    out: list[str] = []
+    for line in _clean_lines(texts) if texts else []:
+        words = filter(vocab.__contains__, line.split())
         if remove_stopwords:
             words = filterfalse(STOP_WORDS.__contains__, words)
         out.append(" ".join(words))

@@ -37,7 +37,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from ..data.cleaning import clean_documents, clean_new_document
+from ..data.cleaning import clean_documents, clean_new_documents
 from ..data.corpus import Split
 from ..errors import ConfigError
 from ..graphs.textgcn import adjacency, build_textgcn_graph, normalize_adjacency, tfidf_rows
@@ -239,6 +239,7 @@ class TextGCN(Model):
     # ------------------------------------------------------------------------------ prediction
     def _set_trained(self, **tensors) -> None:
         self.vocabulary: list[str] = tensors.pop("vocabulary")
+        self._word_index = {word: i for i, word in enumerate(self.vocabulary)}
         self._tensors = tensors
         digests = tensors["doc_digest"].numpy()
         # later nodes win: unlabelled (test) documents come last, so a test text maps to its own node
@@ -258,8 +259,8 @@ class TextGCN(Model):
         """Probabilities for documents placed in the trained graph as new nodes (module docstring)."""
         self._require_fitted()
         t = self._tensors
-        cleaned = [clean_new_document(text, self.vocabulary, self.config.remove_stopwords) for text in texts]
-        x = tfidf_rows(cleaned, self.vocabulary, t["idf"].numpy().astype(np.float64))
+        cleaned = clean_new_documents(texts, self._word_index, self.config.remove_stopwords)
+        x = tfidf_rows(cleaned, self._word_index, t["idf"].numpy().astype(np.float64))
         degree = 1.0 + np.asarray(x.sum(axis=1)).ravel()
         scale_rows = sp.diags(1.0 / np.sqrt(degree))
         scale_cols = sp.diags(1.0 / np.sqrt(t["word_degree"].numpy().astype(np.float64)))
