@@ -20,6 +20,7 @@ EPILOG = """examples:
   textzoo train textgcn --train my_train.csv --test my_test.csv --text-column body --label-column tag
   textzoo evaluate runs/r8-textgcn --dataset R8
   textzoo predict runs/r8-textgcn "oil prices rose sharply" --top-k 3
+  textzoo serve runs/r8-textgcn --port 8000
 """
 
 
@@ -69,6 +70,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, metavar="K", help="print the K best labels with probabilities")
     p.add_argument("--json", action="store_true", help="print one JSON object per text")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("serve", help="serve a saved run over HTTP (JSON API, OpenAPI page at /docs)",
+                       description="Serve the run in RUN_DIR: POST /v1/predict, GET /v1/model, GET /healthz, /docs.")
+    p.add_argument("run_dir", help="run folder written by `textzoo train`")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--max-batch", type=int, default=64, metavar="N", help="most texts per batched model call (default 64)")
+    p.add_argument("--batch-window-ms", type=float, default=3.0, metavar="MS",
+                   help="how long to collect concurrent requests into one batch (default 3)")
+    p.add_argument("--no-batching", action="store_true", help="predict each request on its own")
+    p.add_argument("--max-texts", type=int, default=64, metavar="N", help="most texts per request (default 64)")
+    p.add_argument("--max-chars", type=int, default=20000, metavar="N", help="most characters per text (default 20000)")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 
@@ -90,7 +104,8 @@ def _add_corpus_options(p: argparse.ArgumentParser) -> None:
                    help="multi-label files: separator between labels in the label column")
     g.add_argument("--valid-fraction", type=float, default=0.1,
                    help="share of the training documents held out for validation (default 0.1)")
-    g.add_argument("--seed", type=int, default=0, help="seed of the validation split (default 0)")
+    g.add_argument("--seed", type=int, help="seed of the validation split and, for `train`, of the model "
+                   "(unless --set seed=... says otherwise; default 0)")
 
 
 def _load_corpus(args):
@@ -102,12 +117,12 @@ def _load_corpus(args):
         raise ConfigError("give either --dataset or --train/--test, not both")
     if args.dataset:
         return load_dataset(args.dataset, data_dir=args.data_dir, valid_fraction=args.valid_fraction,
-                            seed=args.seed)
+                            seed=args.seed or 0)
     if args.train and args.test:
         corpus = Corpus.from_files(train=args.train, test=args.test, valid=args.valid,
                                    text_column=args.text_column, label_column=args.label_column,
                                    multilabel_sep=args.label_sep)
-        return corpus.with_validation(args.valid_fraction, args.seed)
+        return corpus.with_validation(args.valid_fraction, args.seed or 0)
     raise ConfigError("name a corpus: --dataset NAME, or --train FILE --test FILE")
 
 
@@ -147,8 +162,10 @@ def cmd_train(args) -> int:
     cls = model_class(args.model)
     from .config import parse_overrides
 
-    model = cls.from_settings(dataset=corpus.name, config_file=args.config,
-                              overrides=parse_overrides(args.overrides))
+    overrides = parse_overrides(args.overrides)
+    if args.seed is not None and "seed" in getattr(cls.Config, "__dataclass_fields__", {}):
+        overrides = {"seed": args.seed, **overrides}
+    model = cls.from_settings(dataset=corpus.name, config_file=args.config, overrides=overrides)
     out = Path(args.out or f"runs/{cls.name}-{corpus.name}".lower())
     s = corpus.summary()
     print(f"{cls.name} on {corpus.name}: {s['train']} train / {s['valid']} valid / {s['test']} test "
@@ -165,6 +182,12 @@ def cmd_train(args) -> int:
     metrics["seconds"] = round(time.perf_counter() - start, 2)
     model.metrics = metrics
     model.save(out)
+    try:  # the plots go beside the metrics; a failed plot must not lose the finished run
+        from .report import write_model_plots
+
+        write_model_plots(out, model, corpus.test, train=corpus.train)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("could not write the plots of %s: %s", out, exc)
     print(f"\ntest metrics ({corpus.name}, {len(corpus.test)} documents):")
     _print_metrics(metrics["test"])
     print(f"saved to {out}")
@@ -212,6 +235,16 @@ def cmd_predict(args) -> int:
             print("\t".join(f"{label} ({score:.3f})" for label, score in result))
         else:
             print(" ".join(result) if isinstance(result, list) else result)
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from .serving import serve
+
+    serve(args.run_dir, host=args.host, port=args.port, max_batch=args.max_batch,
+          batch_window_ms=args.batch_window_ms, batching=not args.no_batching, max_texts=args.max_texts,
+          max_chars=args.max_chars, access_log=args.verbose > 0,
+          log_level="warning" if args.quiet else ("debug" if args.verbose > 1 else "info"))
     return 0
 
 
