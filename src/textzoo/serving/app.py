@@ -1,0 +1,240 @@
+"""HTTP JSON API over a saved run folder (FastAPI on uvicorn).
+
+    POST /v1/predict   {"texts": ["...", ...], "top_k": 3}  ->  labels with scores per text
+    GET  /v1/model     model name, config, labels, metrics at training time, library version
+    GET  /healthz      liveness
+    GET  /docs         OpenAPI page (spec at /openapi.json)
+
+Single-label models answer the ``top_k`` best labels (default 1), best first. Multi-label models
+answer every label whose score is at least the threshold (0.5), best first, and with ``top_k`` also
+the ``top_k`` best labels below it. Requests are validated (texts per request, characters per text,
+types, empty input); the served run is fixed when the app is created, so no request names a file.
+Concurrent requests are micro-batched (see :mod:`.batching`) without changing any answer.
+"""
+
+# No ``from __future__ import annotations`` here: FastAPI must resolve the request model that
+# create_app defines locally (its limits are per app).
+
+import logging
+import math
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+from .. import __version__
+from .batching import MicroBatcher
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_TEXTS = 64
+DEFAULT_MAX_CHARS = 20_000
+DEFAULT_MAX_BATCH = 64
+DEFAULT_BATCH_WINDOW_MS = 3.0
+DEFAULT_THRESHOLD = 0.5
+
+
+class LabelScore(BaseModel):
+    """One label and its probability."""
+
+    label: str
+    score: float
+
+
+class Prediction(BaseModel):
+    """The labels answered for one text, best first."""
+
+    labels: list[LabelScore]
+
+
+class PredictResponse(BaseModel):
+    """One prediction per input text, in input order."""
+
+    model: str
+    multilabel: bool
+    predictions: list[Prediction]
+
+
+class Limits(BaseModel):
+    max_texts: int
+    max_chars: int
+    max_body_bytes: int
+    batching: bool
+    max_batch: int
+    batch_window_ms: float
+
+
+class ModelInfo(BaseModel):
+    """What is served: the run's model, configuration, labels and training-time metrics."""
+
+    model: str
+    textzoo_version: str = Field(description="version of the library serving the run")
+    trained_with_version: Optional[str] = Field(None, description="library version that saved the run")
+    multilabel: bool
+    threshold: float
+    labels: list[str]
+    config: dict[str, Any]
+    metrics: Optional[dict[str, Any]] = Field(None, description="metrics.json of the run (NaN as null)")
+    info: dict[str, Any]
+    limits: Limits
+
+
+class Health(BaseModel):
+    """Liveness, and counters of the predictions made since the server started."""
+
+    status: str
+    model: str
+    requests: int = Field(description="prediction requests answered or under way")
+    model_calls: int = Field(description="predict_proba calls (fewer than requests when batching merged some)")
+    texts: int = Field(description="texts predicted")
+    largest_batch: int = Field(description="most texts in one predict_proba call")
+
+
+def create_app(run_dir: str | Path, *, max_texts: int = DEFAULT_MAX_TEXTS, max_chars: int = DEFAULT_MAX_CHARS,
+               batch_window_ms: float = DEFAULT_BATCH_WINDOW_MS, max_batch: int = DEFAULT_MAX_BATCH,
+               batching: bool = True, threshold: float = DEFAULT_THRESHOLD) -> FastAPI:
+    """A FastAPI app serving the run in ``run_dir`` (loaded once, here)."""
+    import textzoo
+    from ..config import config_to_dict
+    from ..models.base import read_run_config
+
+    if max_texts < 1 or max_chars < 1:
+        raise ValueError("max_texts and max_chars must be >= 1")
+    run_dir = Path(run_dir)
+    model = textzoo.load(run_dir)
+    meta = read_run_config(run_dir)
+    n_labels = len(model.labels)
+    labels = np.array(model.labels, dtype=object)
+    batcher = MicroBatcher(model.predict_proba, max_batch=max_batch, window_ms=batch_window_ms, enabled=batching)
+    # worst case \\uXXXX\\uXXXX per character (12 bytes) plus JSON punctuation
+    max_body = max_texts * (12 * max_chars + 16) + 65_536
+    model_info = ModelInfo(
+        model=model.name, textzoo_version=__version__, trained_with_version=meta.get("textzoo_version"),
+        multilabel=model.multilabel, threshold=threshold, labels=list(model.labels),
+        config=config_to_dict(model.config), metrics=_finite(model.metrics) if model.metrics else None,
+        info=_finite(dict(model.info)),
+        limits=Limits(max_texts=max_texts, max_chars=max_chars, max_body_bytes=max_body, batching=batching,
+                      max_batch=max_batch, batch_window_ms=batch_window_ms),
+    )
+
+    Text = Annotated[str, StringConstraints(min_length=1, max_length=max_chars, pattern=r"\S", strict=True)]
+
+    class PredictRequest(BaseModel):
+        """Texts to classify and, optionally, how many ranked labels to return per text."""
+
+        model_config = ConfigDict(extra="forbid", json_schema_extra={
+            "examples": [{"texts": ["oil prices rose sharply after the opec meeting"], "top_k": 3}]})
+
+        texts: Annotated[list[Text], Field(
+            min_length=1, max_length=max_texts,
+            description=f"1 to {max_texts} texts, each 1 to {max_chars} characters with a non-space character")]
+        top_k: Optional[Annotated[int, Field(ge=1, strict=True), BeforeValidator(_whole_number)]] = Field(
+            None, description="single-label: the k best labels (default 1); multi-label: also the k best "
+                              "labels below the threshold. Larger than the number of labels means all.")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        log.info("serving %s model from %s (%d labels, batching %s)", model.name, run_dir, n_labels,
+                 f"up to {max_batch} texts / {batch_window_ms} ms" if batching else "off")
+        yield
+        await batcher.aclose()
+
+    app = FastAPI(title="textzoo", version=__version__, lifespan=lifespan,
+                  description=f"Text classification with the `{model.name}` model of run `{run_dir.name}`.")
+    app.state.model = model
+    app.state.batcher = batcher
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > max_body:
+            return JSONResponse(status_code=413, content={"detail": f"request body over {max_body} bytes"})
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        # the default answer echoes the input back (up to megabytes of text): keep where, what and why
+        errors = [{"loc": [str(p) if not isinstance(p, int) else p for p in e.get("loc", ())],
+                   "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))} for e in exc.errors()]
+        return JSONResponse(status_code=422, content={"detail": errors})
+
+    @app.post("/v1/predict", response_model=PredictResponse, summary="Classify texts",
+              responses={400: {"description": "the body cannot be parsed (not UTF-8 JSON)"},
+                         413: {"description": "request body too large"}})
+    async def predict(request: PredictRequest) -> PredictResponse:
+        probs = await batcher.predict(request.texts)
+        return PredictResponse(model=model.name, multilabel=model.multilabel,
+                               predictions=_answers(probs, labels, model.multilabel, request.top_k, threshold))
+
+    @app.get("/v1/model", response_model=ModelInfo, summary="The served model")
+    async def model_card() -> ModelInfo:
+        return model_info
+
+    @app.get("/healthz", response_model=Health, summary="Liveness")
+    async def healthz() -> Health:
+        stats = batcher.stats
+        return Health(status="ok", model=model.name, requests=stats.requests, model_calls=stats.calls,
+                      texts=stats.texts, largest_batch=stats.largest_batch)
+
+    @app.get("/", include_in_schema=False)
+    async def root():
+        return RedirectResponse("/docs")
+
+    return app
+
+
+def _answers(probs: np.ndarray, labels: np.ndarray, multilabel: bool, top_k: int | None,
+             threshold: float) -> list[Prediction]:
+    """Per row, the answered labels best first (ties: lower label index first, as ``Model.predict``)."""
+    n_labels = probs.shape[1]
+    k = n_labels if top_k is None else max(1, min(int(top_k), n_labels))
+    if not multilabel:
+        k = 1 if top_k is None else k
+    order = np.argsort(-probs, axis=1, kind="stable")
+    out = []
+    for row, ranked in zip(probs, order):
+        if multilabel:
+            keep = row[ranked] >= threshold
+            if top_k is not None:
+                keep[:k] = True
+            ranked = ranked[keep]
+        else:
+            ranked = ranked[:k]
+        out.append(Prediction(labels=[LabelScore(label=labels[j], score=float(row[j])) for j in ranked]))
+    return out
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON Schema counts 3.0 as an integer: accept it as 3; refuse booleans and strings."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool):
+        raise ValueError("top_k must be an integer, not a boolean")
+    return value
+
+
+def _finite(value: Any) -> Any:
+    """JSON-safe copy: NaN and infinities become None (JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, *, access_log: bool = False,
+          log_level: str = "info", **options) -> None:
+    """Run the app for ``run_dir`` on uvicorn until interrupted; ``options`` go to :func:`create_app`."""
+    import uvicorn
+
+    app = create_app(run_dir, **options)
+    log.info("API on http://%s:%d (OpenAPI page at /docs)", host, port)
+    # log_config=None: uvicorn's loggers propagate to the handlers the textzoo command set up
+    uvicorn.run(app, host=host, port=port, log_config=None, log_level=log_level, access_log=access_log)
