@@ -51,7 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inductive", action="store_true",
                    help="transductive models (TextGCN): leave the test documents out of the graph "
                    "and predict them inductively")
-    p.add_argument("--out", metavar="DIR", help="run folder to write (default: runs/MODEL-DATASET)")
+    p.add_argument("--out", metavar="DIR",
+                   help="run folder to write (default: runs/MODEL-DATASET). While training, checkpoints "
+                   "are written to DIR/checkpoints (every checkpoint_every epochs, --set checkpoint_every=N); "
+                   "at the end the finished run replaces DIR whole. If DIR exists and --resume is not "
+                   "given, training starts afresh: its old checkpoints are deleted at once, and the run "
+                   "already in DIR stays loadable until the new run replaces it")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run in --out DIR from its last checkpoint (same data "
+                   "and settings; ends with the same model as an uninterrupted run). Without a "
+                   "checkpoint it starts at epoch 1; if DIR already holds the finished run with these "
+                   "settings it prints that run's metrics and exits")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a saved run on a labelled split",
@@ -83,6 +93,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-texts", type=int, default=64, metavar="N", help="most texts per request (default 64)")
     p.add_argument("--max-chars", type=int, default=20000, metavar="N", help="most characters per text (default 20000)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("pretrain", help="pretrain a backbone from scratch on your unlabelled text",
+                       description="Pretrain MODEL's backbone (tokenizer included) on --corpus, one "
+                       "document or sentence per line, and write a folder that `textzoo train MODEL "
+                       "--set pretrained=DIR` fine-tunes.")
+    p.add_argument("model", help="model whose backbone to pretrain (see `textzoo models`)")
+    p.add_argument("--corpus", required=True, metavar="FILE", help="UTF-8 text file, one text per line")
+    p.add_argument("--config", metavar="FILE", help="YAML or JSON file with pretraining config values")
+    p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
+                   help="override one pretraining config value (repeatable)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to write the pretrained backbone to")
+    p.set_defaults(func=cmd_pretrain)
     return parser
 
 
@@ -167,14 +189,28 @@ def cmd_train(args) -> int:
         overrides = {"seed": args.seed, **overrides}
     model = cls.from_settings(dataset=corpus.name, config_file=args.config, overrides=overrides)
     out = Path(args.out or f"runs/{cls.name}-{corpus.name}".lower())
+    from .models.base import recover_run_folder
+
+    recover_run_folder(out)  # a save killed between its two renames
+    checkpoints = out / "checkpoints" if cls.supports_checkpoints else None
+    if args.resume and checkpoints is None:
+        from .errors import ConfigError
+
+        raise ConfigError(f"{cls.name} cannot resume an interrupted run yet; train without --resume")
+    finished = _finished_run(out, model, corpus.name, args.inductive) if args.resume else None
+    if finished is not None:
+        print(f"{out} already holds the finished run (no checkpoint left to resume); its test metrics:")
+        _print_metrics(finished.get("test", {}))
+        return 0
     s = corpus.summary()
     print(f"{cls.name} on {corpus.name}: {s['train']} train / {s['valid']} valid / {s['test']} test "
           f"documents, {s['labels']} labels", file=sys.stderr)
     start = time.perf_counter()
     if args.inductive:
-        model.fit(corpus.train, corpus.valid, labels=corpus.labels)
+        model.fit(corpus.train, corpus.valid, labels=corpus.labels, checkpoint_dir=checkpoints,
+                  resume=args.resume)
     else:
-        model.fit(corpus)
+        model.fit(corpus, checkpoint_dir=checkpoints, resume=args.resume)
     model.info.update({"dataset": corpus.name, "inductive": bool(args.inductive)})
     metrics = {"test": model.evaluate(corpus.test)}
     if corpus.valid is not None:
@@ -191,6 +227,39 @@ def cmd_train(args) -> int:
     print(f"\ntest metrics ({corpus.name}, {len(corpus.test)} documents):")
     _print_metrics(metrics["test"])
     print(f"saved to {out}")
+    return 0
+
+
+def _finished_run(out: Path, model, dataset: str, inductive: bool) -> dict | None:
+    """The metrics of the finished run in ``out`` if it has ``model``'s settings and no checkpoint
+    is left to resume; None otherwise (then ``--resume`` trains: from a checkpoint or afresh)."""
+    from .config import config_to_dict
+    from .errors import ModelFileError
+    from .models.base import RESUMABLE_CONFIG_CHANGES, _read_json, read_run_config
+    from .training.checkpoint import has_checkpoint
+
+    if has_checkpoint(out / "checkpoints") or not (out / "metrics.json").is_file():
+        return None
+    try:
+        meta, metrics = read_run_config(out), _read_json(out / "metrics.json")
+    except ModelFileError:
+        return None
+    now = {k: v for k, v in config_to_dict(model.config).items() if k not in RESUMABLE_CONFIG_CHANGES}
+    then = {k: v for k, v in meta["config"].items() if k not in RESUMABLE_CONFIG_CHANGES}
+    info = meta.get("info", {})
+    same = (meta["model"] == model.name and json.loads(json.dumps(now)) == then
+            and info.get("dataset") == dataset and bool(info.get("inductive")) == bool(inductive))
+    return metrics if same and isinstance(metrics, dict) else None
+
+
+def cmd_pretrain(args) -> int:
+    from .config import parse_overrides
+    from .pretraining import pretrainer
+
+    run = pretrainer(args.model)
+    out = run(corpus=args.corpus, out=args.out, config_file=args.config,
+              overrides=parse_overrides(args.overrides))
+    print(f"pretrained {args.model} backbone saved to {out}")
     return 0
 
 

@@ -382,6 +382,10 @@ def _json_rows(path, text, text_column, label_column):
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DataError(f"malformed JSON: {exc.msg} (column {exc.colno})", path, i + 1) from None
+        except ValueError as exc:  # an integer of more than 4300 digits (Python's int-to-str limit)
+            raise DataError(f"malformed JSON: {exc}", path, i + 1) from None
+        except RecursionError:
+            raise DataError("malformed JSON: nested too deeply", path, i + 1) from None
         if not isinstance(obj, dict):
             raise DataError(f"expected a JSON object, found {type(obj).__name__}", path, i + 1)
         if text_column not in obj:

@@ -9,15 +9,28 @@ label vocabularies, input checks, metrics and the saved run folder:
     RUN/metrics.json       metrics measured after training (when known)
     RUN/history.jsonl      one JSON row per training epoch
 
-A save writes the whole folder under a temporary name next to RUN and then swaps it in, so RUN is
-always either the previous complete run or the new complete run.
+A save writes the whole folder under a temporary name next to RUN and then swaps it in with two
+renames (RUN -> .RUN.previous, then the new folder -> RUN; POSIX cannot swap two non-empty folders in
+one step). A process killed between the two renames leaves no RUN but a complete .RUN.previous:
+:func:`recover_run_folder` (called by ``load``, by the next ``save`` and by ``textzoo train --resume``)
+renames it back, so the previous complete run is never lost.
+
+Loading reads only JSON and safetensors and checks what it reads: a folder holding pickle files
+(``*.pkl``, ``*.pt``, ...) is refused, as are a config naming an unknown model, truncated or
+malformed files, and tensors whose shape or dtype does not fit the config, labels and vocabulary.
+Each problem is one :class:`ModelFileError` line naming the file.
+
+Checkpoints for resuming an interrupted ``fit`` (``fit(..., checkpoint_dir=DIR, resume=True)``) are
+written by the helpers at the end of this class on top of :mod:`textzoo.training.checkpoint`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -33,7 +46,7 @@ from .. import __version__
 from .._io import atomic_write_json
 from ..config import config_from_dict, config_to_dict, merge_config
 from ..data.corpus import Corpus, Split, check_labels_known, infer_label_vocabulary
-from ..errors import DataError, ModelFileError
+from ..errors import ConfigError, DataError, ModelFileError
 from ..metrics import classification_metrics, multilabel_metrics
 
 log = logging.getLogger(__name__)
@@ -42,6 +55,11 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.jsonl"
+#: files a run folder must never hold: formats that can execute code when read (textzoo never reads them)
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib")
+#: config keys that may differ between an interrupted run and its resumption
+RESUMABLE_CONFIG_CHANGES = frozenset({"checkpoint_every"})
+_EXTRA_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
 @dataclass
@@ -50,6 +68,19 @@ class State:
 
     tensors: dict[str, torch.Tensor]
     extra: dict[str, Any]
+    #: the run folder it was read from (for error messages), None when not read from disk
+    source: Path | None = None
+
+    def check_tensor(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        """``tensors[name]`` if it has this shape and dtype, else a :class:`ModelFileError`."""
+        where = self.source / WEIGHTS_FILE if self.source is not None else WEIGHTS_FILE
+        if name not in self.tensors:
+            raise ModelFileError(f"{where}: lacks tensor {name!r}")
+        t = self.tensors[name]
+        if t.dtype != dtype or tuple(t.shape) != tuple(shape):
+            raise ModelFileError(f"{where}: tensor {name!r} is {t.dtype} {tuple(t.shape)}, expected "
+                                 f"{dtype} {tuple(shape)} for this config, labels and vocabulary")
+        return t
 
 
 class Model:
@@ -62,6 +93,8 @@ class Model:
     transductive: ClassVar[bool] = False
     #: Per-dataset settings from the model's paper, applied by ``create(..., dataset=...)``.
     dataset_settings: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: Whether ``_fit`` writes checkpoints and can resume (``fit(checkpoint_dir=..., resume=...)``).
+    supports_checkpoints: ClassVar[bool] = False
 
     def __init__(self, config=None, **overrides):
         if config is None:
@@ -89,14 +122,29 @@ class Model:
 
     # ----------------------------------------------------------------------------- training
     def fit(self, train: Split | Corpus, valid: Split | None = None, *,
-            unlabelled: Sequence[str] | None = None, labels: Sequence[str] | None = None) -> "Model":
+            unlabelled: Sequence[str] | None = None, labels: Sequence[str] | None = None,
+            checkpoint_dir: str | Path | None = None, resume: bool = False) -> "Model":
         """Train on ``train`` (early stopping on ``valid`` when given).
 
         ``fit(corpus)`` uses the corpus's train and valid splits and, for transductive models, its
         test texts as unlabelled graph nodes (never their labels). ``unlabelled`` texts are used only
         by transductive models. ``labels`` fixes the label vocabulary (default: the training labels,
         or every split's labels for multi-label data).
+
+        ``checkpoint_dir``: write training checkpoints there (every ``config.checkpoint_every``
+        epochs and after the last one). Without ``resume`` any checkpoint already there is deleted
+        and training starts afresh; with ``resume=True`` training continues from the newest
+        checkpoint (or starts afresh if there is none) and ends with the same model as an
+        uninterrupted run. Resuming needs the same data, labels and config (``checkpoint_every``
+        may differ); anything else is a :class:`ConfigError`.
         """
+        if resume and checkpoint_dir is None:
+            raise ConfigError("resume=True needs checkpoint_dir (the folder holding the checkpoints)")
+        if checkpoint_dir is not None and not self.supports_checkpoints:
+            if resume:
+                raise ConfigError(f"{self.name} cannot resume an interrupted run yet; train without resume")
+            log.warning("%s does not write checkpoints yet; training without them", self.name)
+            checkpoint_dir = None
         if isinstance(train, Corpus):
             corpus = train
             train, valid, labels = corpus.train, corpus.valid if valid is None else valid, corpus.labels
@@ -113,7 +161,12 @@ class Model:
         _check_texts(unlabelled, "unlabelled")
         start = time.perf_counter()
         self.history = []
-        self._fit(train, valid, unlabelled)
+        self._checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        self._resume = bool(resume)
+        try:
+            self._fit(train, valid, unlabelled)
+        finally:
+            self._checkpoint_dir, self._resume = None, False
         self.info["train_seconds"] = round(time.perf_counter() - start, 3)
         self.info["train_docs"] = len(train)
         self.fitted = True
@@ -182,6 +235,7 @@ class Model:
         self._require_fitted()
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        recover_run_folder(path)
         state = self._state()
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".saving", dir=path.parent))
         try:
@@ -205,20 +259,36 @@ class Model:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        # temporary folders of saves that were killed (concurrent saves to one folder are unsupported)
+        for stale in path.parent.glob(f".{path.name}.*.saving"):
+            shutil.rmtree(stale, ignore_errors=True)
         log.info("saved %s run to %s", self.name, path)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> "Model":
-        """Restore a saved run; it predicts exactly as the model that was saved."""
+        """Restore a saved run; it predicts exactly as the model that was saved.
+
+        Reads only JSON and safetensors, and refuses (:class:`ModelFileError`) a folder holding
+        pickle files, a config naming an unknown model, truncated or malformed files and tensors of
+        the wrong shape or dtype.
+        """
         from .registry import model_class
 
-        path = Path(path)
+        path = recover_run_folder(Path(path))
         meta = read_run_config(path)
-        klass = model_class(meta["model"]) if cls is Model else cls
+        refuse_pickles(path)
+        config_file = path / CONFIG_FILE
+        try:
+            klass = model_class(meta["model"]) if cls is Model else cls
+        except ConfigError as exc:
+            raise ModelFileError(f"{config_file}: {exc}") from None
         if klass.name != meta["model"]:
             raise ModelFileError(f"{path}: holds a {meta['model']!r} model, not {klass.name!r}")
-        model = klass(config_from_dict(klass.Config, meta.get("config", {}), str(path / CONFIG_FILE)))
+        try:
+            model = klass(config_from_dict(klass.Config, meta["config"], str(config_file)))
+        except ConfigError as exc:
+            raise ModelFileError(str(exc)) from None
         model.labels = list(meta["labels"])
         model.multilabel = bool(meta.get("multilabel", False))
         model.info = dict(meta.get("info", {}))
@@ -228,17 +298,104 @@ class Model:
         try:
             tensors = load_file(str(weights))
         except Exception as exc:  # safetensors raises its own error types for truncated files
-            raise ModelFileError(f"{weights}: cannot be read ({exc}); the file is damaged or truncated") from exc
+            raise ModelFileError(f"{weights}: cannot be read ({exc}); the file is damaged or truncated") from None
         extra = {}
         for key in meta.get("extra_files", []):
             extra[key] = _read_json(path / f"{key}.json")
         if (path / METRICS_FILE).exists():
             model.metrics = _read_json(path / METRICS_FILE)
+            if not isinstance(model.metrics, dict):
+                raise ModelFileError(f"{path / METRICS_FILE}: expected a JSON object")
         if (path / HISTORY_FILE).exists():
-            model.history = [json.loads(line) for line in (path / HISTORY_FILE).read_text().splitlines() if line]
-        model._restore(State(tensors=tensors, extra=extra))
+            model.history = _read_history(path / HISTORY_FILE)
+        model._restore(State(tensors=tensors, extra=extra, source=path))
         model.fitted = True
         return model
+
+    # ----------------------------------------------------------------------------- checkpoints
+    # Helpers for a subclass's ``_fit``: call ``_open_checkpoint`` before training (it returns the
+    # checkpoint to resume from, if any), pass ``lambda loop: self._write_checkpoint(loop, ...)`` as
+    # the EpochLoop's ``checkpoint`` callback, and call ``_resume_training`` right before
+    # ``loop.run()`` (it restores the optimiser, the loop and, last, the RNG states).
+    _checkpoint_dir: Path | None = None
+    _resume: bool = False
+
+    def _fingerprint(self, train: Split, valid: Split | None, unlabelled: list[str]) -> dict:
+        """What a resumed run must share with the interrupted one: model, config, labels, data."""
+        digest = hashlib.blake2b(digest_size=16)
+        for split in [train] + ([valid] if valid is not None else []):
+            for text, label in zip(split.texts, split.labels):
+                digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
+                digest.update(json.dumps(label).encode() + b"\0")
+            digest.update(b"\1")
+        for text in unlabelled:
+            digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
+        config = {k: v for k, v in config_to_dict(self.config).items() if k not in RESUMABLE_CONFIG_CHANGES}
+        return {"model": self.name, "config": config, "labels": list(self.labels),
+                "multilabel": self.multilabel,
+                "documents": [len(train), 0 if valid is None else len(valid), len(unlabelled)],
+                "data": digest.hexdigest()}
+
+    def _open_checkpoint(self, train: Split, valid: Split | None, unlabelled: list[str]):
+        """``(tensors, state)`` to resume from, or None; without resume, old checkpoints are deleted."""
+        from ..training.checkpoint import clear_checkpoints, load_checkpoint
+
+        folder = self._checkpoint_dir
+        self._run_fingerprint = self._fingerprint(train, valid, unlabelled)
+        if folder is None:
+            return None
+        if not self._resume:
+            clear_checkpoints(folder)
+            return None
+        found = load_checkpoint(folder)
+        if found is None:
+            log.info("no checkpoint in %s: training starts at epoch 1", folder)
+            return None
+        saved = found[1].get("fingerprint", {})
+        now = self._run_fingerprint
+        if saved != json.loads(json.dumps(now)):
+            diffs = [key for key in now if saved.get(key) != json.loads(json.dumps(now[key]))]
+            if "config" in diffs:
+                cfg = saved.get("config", {})
+                keys = [k for k in now["config"] if cfg.get(k) != now["config"][k]]
+                diffs[diffs.index("config")] = "config (" + ", ".join(
+                    f"{k}: {cfg.get(k)!r} then, {now['config'][k]!r} now" for k in keys) + ")"
+            raise ConfigError(f"{folder}: the checkpoint belongs to a different run ({'; '.join(diffs)} "
+                              "differ); resume with the same data and settings, or train without resume")
+        return found
+
+    def _write_checkpoint(self, loop, tensors: dict[str, torch.Tensor], optimizer=None) -> None:
+        """Save model ``tensors``, the optimiser, the RNG states and ``loop``'s state."""
+        from ..training.checkpoint import optimizer_state, rng_state, save_checkpoint
+
+        if self._checkpoint_dir is None:
+            return
+        all_tensors = dict(tensors)
+        state = {"fingerprint": self._run_fingerprint, "loop": loop.state_dict(),
+                 "resumed_at": list(self.info.get("resumed_at", []))}
+        if optimizer is not None:
+            opt_tensors, state["optimizer"] = optimizer_state(optimizer)
+            all_tensors.update(opt_tensors)
+        rng_tensors, state["rng"] = rng_state()
+        all_tensors.update(rng_tensors)
+        save_checkpoint(self._checkpoint_dir, all_tensors, state)
+
+    def _resume_training(self, found, loop, optimizer=None) -> dict[str, torch.Tensor]:
+        """Restore the optimiser, ``loop`` and the RNG states from ``found``; returns its tensors."""
+        from ..training.checkpoint import load_optimizer_state, set_rng_state
+
+        tensors, state = found
+        where = self._checkpoint_dir
+        try:
+            loop.load_state_dict(state["loop"])
+            if optimizer is not None:
+                load_optimizer_state(optimizer, tensors, state["optimizer"])
+            self.info["resumed_at"] = list(state.get("resumed_at", [])) + [loop.epoch]
+            set_rng_state(tensors, state["rng"])
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+            raise ModelFileError(f"{where}: the checkpoint cannot be restored ({exc})") from None
+        log.info("resuming from the checkpoint in %s after epoch %d", where, loop.epoch)
+        return tensors
 
     # ----------------------------------------------------------------------------- helpers
     def _require_fitted(self) -> None:
@@ -256,14 +413,58 @@ class Model:
 
 
 def read_run_config(path: Path) -> dict:
-    """``config.json`` of a run folder, checked for the keys every run has."""
+    """``config.json`` of a run folder, checked for the keys every run has and their types."""
     if not path.is_dir():
         raise ModelFileError(f"{path}: no such run folder")
-    meta = _read_json(path / CONFIG_FILE)
+    file = path / CONFIG_FILE
+    meta = _read_json(file)
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"{file}: expected a JSON object; not a textzoo run folder")
     for key in ("model", "labels", "config"):
         if key not in meta:
-            raise ModelFileError(f"{path / CONFIG_FILE}: missing key {key!r}; not a textzoo run folder")
+            raise ModelFileError(f"{file}: missing key {key!r}; not a textzoo run folder")
+    if not isinstance(meta["model"], str):
+        raise ModelFileError(f"{file}: 'model' must be a model name, found {meta['model']!r}")
+    if not isinstance(meta["config"], dict):
+        raise ModelFileError(f"{file}: 'config' must be a JSON object")
+    labels = meta["labels"]
+    if (not isinstance(labels, list) or not labels or not all(isinstance(l, str) for l in labels)
+            or len(set(labels)) != len(labels)):
+        raise ModelFileError(f"{file}: 'labels' must be a non-empty list of distinct strings")
+    extra = meta.get("extra_files", [])
+    if not isinstance(extra, list) or not all(isinstance(k, str) and _EXTRA_NAME.fullmatch(k) for k in extra):
+        raise ModelFileError(f"{file}: 'extra_files' must list plain file names (no folders)")
+    if not isinstance(meta.get("info", {}), dict):
+        raise ModelFileError(f"{file}: 'info' must be a JSON object")
     return meta
+
+
+def refuse_pickles(path: Path) -> None:
+    """A :class:`ModelFileError` if the run folder holds a pickle-like file (never read by textzoo)."""
+    for file in sorted(path.rglob("*")):
+        if file.suffix.lower() in PICKLE_SUFFIXES:
+            raise ModelFileError(
+                f"{file}: run folders hold only JSON and safetensors; refusing a folder with a "
+                f"{file.suffix} file (pickle formats can run code when loaded). Remove it to load the run")
+
+
+def recover_run_folder(path: Path) -> Path:
+    """If a save was killed between its two renames, put the complete ``.NAME.previous`` back.
+
+    Returns the folder to read: ``path`` (after renaming the backup back when needed), or the backup
+    itself if it cannot be renamed (a read-only location).
+    """
+    path = Path(path)
+    backup = path.with_name(f".{path.name}.previous")
+    if path.exists() or not backup.is_dir():
+        return path
+    try:
+        os.replace(backup, path)
+        log.warning("%s: restored the previous run from %s (a save was interrupted)", path, backup.name)
+        return path
+    except OSError:
+        log.warning("%s: missing; reading the previous run from %s (a save was interrupted)", path, backup)
+        return backup
 
 
 def _read_json(path: Path):
@@ -271,8 +472,30 @@ def _read_json(path: Path):
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ModelFileError(f"{path}: missing; the run folder is incomplete") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"{path}: not valid JSON ({exc})") from exc
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, huge ints, deep nesting
+        raise ModelFileError(f"{path}: not valid JSON ({exc}); the file is damaged or truncated") from None
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def _read_history(path: Path) -> list[dict]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{path}: cannot be read ({exc})") from None
+    rows = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            raise ModelFileError(f"{path}:{i + 1}: not valid JSON ({reason}); the file is damaged or truncated") from None
+        if not isinstance(row, dict):
+            raise ModelFileError(f"{path}:{i + 1}: expected a JSON object per line")
+        rows.append(row)
+    return rows
 
 
 def _swap_in(tmp: Path, path: Path) -> None:
@@ -281,7 +504,7 @@ def _swap_in(tmp: Path, path: Path) -> None:
         os.replace(tmp, path)
         return
     backup = path.with_name(f".{path.name}.previous")
-    shutil.rmtree(backup, ignore_errors=True)
+    shutil.rmtree(backup, ignore_errors=True)  # a stale backup: ``path`` is complete
     os.replace(path, backup)
     os.replace(tmp, path)
     shutil.rmtree(backup, ignore_errors=True)

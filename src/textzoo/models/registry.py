@@ -13,7 +13,12 @@ if TYPE_CHECKING:
 # name -> "module:Class", imported on first use so that `textzoo --help` stays fast and a model's
 # heavy dependencies load only when that model is used.
 _MODELS: dict[str, str] = {
+    "elmo": "textzoo.models.elmo:ELMo",
     "textgcn": "textzoo.models.textgcn:TextGCN",
+    "tensorgcn": "textzoo.models.tensorgcn:TensorGCN",
+    "bert": "textzoo.models.bert:Bert",
+    "albert": "textzoo.models.albert:Albert",
+    "gpt": "textzoo.models.gpt:GPT",
 }
 
 

@@ -12,7 +12,12 @@ from typing import Callable
 
 from ..errors import ConfigError
 
-_PRETRAINERS: dict[str, str] = {}
+_PRETRAINERS: dict[str, str] = {
+    "elmo": "textzoo.pretraining.elmo:pretrain",
+    "bert": "textzoo.pretraining.transformers_lm:pretrain_bert",
+    "albert": "textzoo.pretraining.transformers_lm:pretrain_albert",
+    "gpt": "textzoo.pretraining.transformers_lm:pretrain_gpt",
+}
 
 
 def register_pretrainer(name: str, target: str) -> None:

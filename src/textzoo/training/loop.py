@@ -24,6 +24,14 @@ class EpochLoop:
     ``monitor`` (lower is better). Each epoch's merged statistics form one history row. With
     ``keep_best`` the loop snapshots ``get_state()`` whenever the monitored value improves and
     restores it with ``set_state`` at the end.
+
+    Checkpoints and resuming: ``checkpoint(loop)`` is called after every ``checkpoint_every``-th
+    epoch, after the epoch at which early stopping fires and after the last epoch. It saves the
+    model's own state together with :meth:`state_dict` (completed epochs, history, stopper state)
+    and :attr:`best_state` (the ``keep_best`` snapshot, whose form the model knows). To resume,
+    build the loop as before, call :meth:`load_state_dict` (and set :attr:`best_state`) and
+    :meth:`run`: it continues with the epoch after the checkpointed one, or goes straight to the end
+    if that checkpoint was taken when training had already stopped.
     """
 
     epochs: int
@@ -36,13 +44,41 @@ class EpochLoop:
     set_state: Callable[[Any], None] | None = None
     progress: bool = True
     description: str = "training"
+    checkpoint: Callable[["EpochLoop"], None] | None = None
+    checkpoint_every: int = 1
     history: list[dict] = field(default_factory=list)
     stopped_epoch: int | None = None
+    #: completed epochs (the next epoch to run, 0-based)
+    epoch: int = 0
+    #: the ``keep_best`` snapshot (whatever ``get_state`` returns)
+    best_state: Any = None
+
+    def state_dict(self) -> dict:
+        """JSON-serialisable loop state for a checkpoint (``best_state`` is saved by the model)."""
+        return {"epoch": self.epoch, "history": [dict(row) for row in self.history],
+                "stopped_epoch": self.stopped_epoch,
+                "stopper": None if self.stopper is None else self.stopper.state_dict(),
+                "has_best_state": self.best_state is not None}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch = int(state["epoch"])
+        self.history = [dict(row) for row in state["history"]]
+        self.stopped_epoch = state.get("stopped_epoch")
+        if self.stopper is not None and state.get("stopper") is not None:
+            self.stopper.load_state_dict(state["stopper"])
+        if len(self.history) != self.epoch or self.epoch > self.epochs:
+            raise ValueError(f"inconsistent loop state: {len(self.history)} history rows for "
+                             f"{self.epoch} completed epochs of {self.epochs}")
 
     def run(self) -> list[dict]:
-        best_state = None
-        bar = tqdm(range(self.epochs), desc=self.description, unit="epoch", disable=not self.progress,
-                   dynamic_ncols=True, leave=True)
+        if self.checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
+        first = self.epochs if self.stopped_epoch is not None else self.epoch
+        if first:
+            log.info("resuming after epoch %d of %d", self.epoch, self.epochs)
+        bar = tqdm(range(first, self.epochs), desc=self.description, unit="epoch",
+                   disable=not self.progress, dynamic_ncols=True, leave=True,
+                   initial=first, total=self.epochs)
         for epoch in bar:
             start = time.perf_counter()
             row: dict[str, Any] = {"epoch": epoch + 1}
@@ -51,23 +87,28 @@ class EpochLoop:
                 row.update(self.validate(epoch))
             row["seconds"] = round(time.perf_counter() - start, 4)
             self.history.append(row)
+            self.epoch = epoch + 1
             bar.set_postfix({k: f"{v:.4f}" for k, v in row.items()
                              if k not in ("epoch", "seconds") and isinstance(v, float)}, refresh=False)
             log.debug("epoch %d: %s", epoch + 1, row)
-            if self.monitor not in row or self.stopper is None:
-                continue
-            value = row[self.monitor]
-            if not math.isfinite(value):
-                raise FloatingPointError(f"{self.monitor} is {value} at epoch {epoch + 1}; lower the learning rate")
-            stop = self.stopper.update(value)
-            if self.keep_best and self.stopper.improved_last and self.get_state is not None:
-                best_state = self.get_state()
+            stop = False
+            if self.monitor in row and self.stopper is not None:
+                value = row[self.monitor]
+                if not math.isfinite(value):
+                    raise FloatingPointError(f"{self.monitor} is {value} at epoch {epoch + 1}; lower the learning rate")
+                stop = self.stopper.update(value)
+                if self.keep_best and self.stopper.improved_last and self.get_state is not None:
+                    self.best_state = self.get_state()
+                if stop:
+                    self.stopped_epoch = epoch + 1
+            if self.checkpoint is not None and (
+                    stop or self.epoch % self.checkpoint_every == 0 or self.epoch == self.epochs):
+                self.checkpoint(self)
             if stop:
-                self.stopped_epoch = epoch + 1
                 log.info("early stopping at epoch %d (%s rule)", epoch + 1, self.stopper.rule)
                 break
         bar.close()
-        if self.keep_best and best_state is not None and self.set_state is not None:
-            self.set_state(best_state)
+        if self.keep_best and self.best_state is not None and self.set_state is not None:
+            self.set_state(self.best_state)
             log.info("restored the best epoch (%d) by %s", self.stopper.best_epoch + 1, self.monitor)
         return self.history

