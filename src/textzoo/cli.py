@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "and predict them inductively")
     p.add_argument("--out", metavar="DIR",
                    help="run folder to write (default: runs/MODEL-DATASET). While training, checkpoints "
-                   "are written to DIR/checkpoints (every checkpoint_every epochs, --set checkpoint_every=N); "
+                   "are written to DIR/checkpoints (TextGCN: every checkpoint_every epochs, --set "
+                   "checkpoint_every=N; BERT/ALBERT/GPT: every checkpoint_steps updates, --set "
+                   "checkpoint_steps=N, and at every epoch end); "
                    "at the end the finished run replaces DIR whole. If DIR exists and --resume is not "
                    "given, training starts afresh: its old checkpoints are deleted at once, and the run "
                    "already in DIR stays loadable until the new run replaces it")

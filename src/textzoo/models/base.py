@@ -58,7 +58,7 @@ HISTORY_FILE = "history.jsonl"
 #: files a run folder must never hold: formats that can execute code when read (textzoo never reads them)
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib")
 #: config keys that may differ between an interrupted run and its resumption
-RESUMABLE_CONFIG_CHANGES = frozenset({"checkpoint_every"})
+RESUMABLE_CONFIG_CHANGES = frozenset({"checkpoint_every", "checkpoint_steps"})
 _EXTRA_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
@@ -364,15 +364,17 @@ class Model:
                               "differ); resume with the same data and settings, or train without resume")
         return found
 
-    def _write_checkpoint(self, loop, tensors: dict[str, torch.Tensor], optimizer=None) -> None:
-        """Save model ``tensors``, the optimiser, the RNG states and ``loop``'s state."""
-        from ..training.checkpoint import optimizer_state, rng_state, save_checkpoint
+    def _write_checkpoint(self, loop, tensors: dict[str, torch.Tensor], optimizer=None,
+                          extra: dict[str, Any] | None = None) -> None:
+        """Save model ``tensors``, the optimiser, the RNG states, ``loop``'s state and the
+        JSON-serialisable ``extra`` state of the model's own (read back as ``found[1]["extra"]``)."""
+        from ..training.checkpoint import optimizer_state, rng_state, save_checkpoint, to_json
 
         if self._checkpoint_dir is None:
             return
         all_tensors = dict(tensors)
         state = {"fingerprint": self._run_fingerprint, "loop": loop.state_dict(),
-                 "resumed_at": list(self.info.get("resumed_at", []))}
+                 "resumed_at": list(self.info.get("resumed_at", [])), "extra": to_json(extra or {})}
         if optimizer is not None:
             opt_tensors, state["optimizer"] = optimizer_state(optimizer)
             all_tensors.update(opt_tensors)

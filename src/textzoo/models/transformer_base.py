@@ -29,6 +29,15 @@ module does the rest, the same way for the three papers:
   summed across ranks with ``all_reduce``, so an update is exactly the one a single process makes
   on the same global batch (up to floating-point summation order and dropout draws). Only rank 0
   writes the run folder (``textzoo train`` returns on the other ranks after training).
+* **Checkpoints and resuming** (``fit(..., checkpoint_dir=DIR, resume=True)``, ``textzoo train
+  --resume``): a checkpoint every ``checkpoint_steps`` optimiser updates and at the end of every
+  epoch (written atomically by :mod:`textzoo.training.checkpoint`) holds the weights, AdamW's
+  moments, the LR schedule, the grad scaler, the Python/NumPy/torch RNG states, the generator of
+  the length-grouped batch order (as it was at the start of the epoch) with the number of updates
+  already done in it, the loop's history and the keep-best snapshot. A resumed run redraws the
+  epoch's batch order, skips the updates already done and ends with the same model as an
+  uninterrupted run (on one process; under torchrun rank 0 writes the checkpoints and every rank
+  resumes from rank 0's RNG states, so later dropout draws differ from the uninterrupted run).
 * **Saving.** ``model.safetensors`` holds every tensor of the fine-tuned backbone and head (weights
   tied to others, such as GPT's LM head, are stored once), ``backbone_config.json`` the backbone's
   Hugging Face config, ``tokenizer.json`` the tokenizer (with GPT's added tokens) and
@@ -115,6 +124,8 @@ class TransformerConfig:
     device: str = "auto"              # auto: cuda if available (LOCAL_RANK under torchrun), else cpu
     restore_best: bool = False        # keep the epoch of lowest validation loss (papers: last epoch)
     seed: int = 0
+    checkpoint_steps: int = 500       # with fit(checkpoint_dir=...): a checkpoint every N optimiser
+    #   steps inside an epoch and one at the end of every epoch; 0: only at the ends of epochs
 
     def __post_init__(self):
         if self.max_length < 8:
@@ -129,6 +140,8 @@ class TransformerConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.checkpoint_steps < 0:
+            raise ValueError(f"checkpoint_steps must be >= 0, got {self.checkpoint_steps}")
 
 
 # --------------------------------------------------------------------------------- distributed
@@ -216,6 +229,7 @@ class TransformerClassifier(Model):
 
     Config = TransformerConfig
     auto_class: str = "AutoModel"
+    supports_checkpoints = True
     #: special tokens the framing needs, ``name -> token string`` (filled by _prepare_tokenizer)
     lm_weight_field: str | None = None
 
@@ -325,6 +339,7 @@ class TransformerClassifier(Model):
     def _fit(self, train: Split, valid: Split | None, unlabelled: list[str]) -> None:
         cfg = self.config
         rank, world = _dist()
+        resume_from = self._open_checkpoint(train, valid, unlabelled)
         seed_everything(cfg.seed)
         backbone, hf_tok = self._load_backbone()
         self._prepare_tokenizer(hf_tok, backbone)
@@ -368,14 +383,24 @@ class TransformerClassifier(Model):
         lm_w = self._lm_weight()
         show = rank == 0
         self.train_stats = {"tokens": 0, "seconds": 0.0, "steps": 0}
+        # checkpoints (rank 0 writes them): every checkpoint_steps updates and at every epoch end
+        writes = self._checkpoint_dir is not None and rank == 0
+        # where a resumed run re-enters an epoch: set from a checkpoint taken between two updates
+        resume_at: dict[str, Any] = {}
 
         def train_epoch(epoch: int) -> dict:
             self.net.train()
+            epoch_rng = rng.bit_generator.state  # a mid-epoch checkpoint redraws this epoch's batches
             batches = length_grouped_batches(lengths, cfg.batch_size, rng, cfg.group_by_length)
             total_loss, seen, t_start, tokens = 0.0, 0, time.perf_counter(), 0
-            bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
-                       disable=not show, dynamic_ncols=True)
-            for batch in bar:
+            first = 0
+            if resume_at.get("epoch") == epoch:  # skip the updates done before the checkpoint
+                first, total_loss, seen, tokens = (resume_at["step"], resume_at["loss"], resume_at["seen"],
+                                                   resume_at["tokens"])
+            resume_at.clear()
+            bar = tqdm(batches[first:], desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
+                       disable=not show, dynamic_ncols=True, initial=first, total=len(batches))
+            for step, batch in enumerate(bar, start=first):
                 n_global = len(batch)
                 lm_tokens_global = int(sum(max(0, lengths[i] - 1) for i in batch))
                 mine = batch[rank::world]
@@ -409,6 +434,11 @@ class TransformerClassifier(Model):
                 total_loss += step_loss * n_global
                 seen += n_global
                 bar.set_postfix(loss=f"{step_loss * world:.4f}", refresh=False)
+                done = epoch * steps_per_epoch + step + 1
+                if (writes and cfg.checkpoint_steps and done % cfg.checkpoint_steps == 0
+                        and step + 1 < len(batches)):  # the epoch's end writes its own checkpoint
+                    write_checkpoint(loop, {"epoch": epoch, "step": step + 1, "batch_rng": epoch_rng,
+                                            "loss": total_loss, "seen": seen, "tokens": tokens})
             bar.close()
             secs = time.perf_counter() - t_start
             self.train_stats["tokens"] += tokens
@@ -424,6 +454,19 @@ class TransformerClassifier(Model):
                 out["val_accuracy"] = float((probs.argmax(1) == y_valid.numpy()).mean())
             return out
 
+        def write_checkpoint(loop: EpochLoop, position: dict | None = None) -> None:
+            """Model, AdamW, schedule, grad scaler, RNGs, loop (history, early stopping) and, for a
+            checkpoint between two updates, the position in the epoch's batch order."""
+            # clones: weights tied to others (GPT's LM head) share storage, which safetensors refuses
+            tensors = {f"model.{k}": v.detach().clone() for k, v in self.net.state_dict().items()}
+            for k, v in (loop.best_state or {}).items():
+                tensors[f"best.{k}"] = v
+            self._write_checkpoint(loop, tensors, optimizer, extra={
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict() if scaler is not None else None,
+                "batch_rng": position["batch_rng"] if position else rng.bit_generator.state,
+                "position": position, "train_stats": dict(self.train_stats)})
+
         from ..training import EarlyStopping
 
         loop = EpochLoop(epochs=cfg.epochs, train_epoch=train_epoch,
@@ -432,10 +475,50 @@ class TransformerClassifier(Model):
                          keep_best=cfg.restore_best,
                          get_state=lambda: {k: v.detach().clone() for k, v in self.net.state_dict().items()},
                          set_state=lambda s: self.net.load_state_dict(s),
-                         progress=show, description=f"fine-tuning {self.name}")
+                         progress=show, description=f"fine-tuning {self.name}",
+                         checkpoint=write_checkpoint if writes else None)
+        if resume_from is not None:
+            self._restore_checkpoint(resume_from, loop, optimizer, scheduler, scaler, rng, resume_at)
         self.history = loop.run()
         self.net.to("cpu").eval()
         self.info["world_size"] = world
+
+    def _restore_checkpoint(self, found, loop: EpochLoop, optimizer, scheduler, scaler,
+                            rng: np.random.Generator, resume_at: dict) -> None:
+        """Put the state of checkpoint ``found`` back: weights (checked against the network's
+        shapes and dtypes), the keep-best snapshot, AdamW, the LR schedule, the grad scaler, the
+        batch-order generator, the position inside an epoch, the loop and, last, the global RNGs."""
+        from ..training.checkpoint import from_json
+
+        tensors, state = found
+        extra = from_json(state.get("extra", {}))
+        where = self._checkpoint_dir
+        saved = State(tensors=tensors, extra={}, source=None)
+        expected = self.net.state_dict()
+        try:
+            weights = {k: saved.check_tensor(f"model.{k}", tuple(v.shape), v.dtype) for k, v in expected.items()}
+            if state["loop"].get("has_best_state"):
+                loop.best_state = {k: saved.check_tensor(f"best.{k}", tuple(v.shape), v.dtype).clone()
+                                   for k, v in expected.items()}
+        except ModelFileError as exc:
+            raise ModelFileError(f"{where}: the checkpoint does not fit this model ({exc})") from None
+        try:
+            self.net.load_state_dict(weights, strict=True)
+            scheduler.load_state_dict(extra["scheduler"])
+            if scaler is not None and extra.get("scaler") is not None:
+                scaler.load_state_dict(extra["scaler"])
+            rng.bit_generator.state = extra["batch_rng"]
+            position = extra.get("position")
+            if position is not None:
+                resume_at.update(position)
+            self.train_stats.update(extra.get("train_stats", {}))
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+            raise ModelFileError(f"{where}: the checkpoint cannot be restored ({exc})") from None
+        self._resume_training(found, loop, optimizer)  # the loop, AdamW and, last, the RNG states
+        # [completed epochs, updates done in the next one]
+        self.info["resumed_at"][-1] = [loop.epoch, int(position["step"]) if position else 0]
+        if position is not None:
+            log.info("resuming inside epoch %d after update %d", loop.epoch + 1, position["step"])
 
     # ---------------------------------------------------------------- prediction
     @torch.no_grad()
