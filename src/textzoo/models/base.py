@@ -163,8 +163,11 @@ class Model:
         self.history = []
         self._checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self._resume = bool(resume)
+        from ..training.memory import track_peak_memory
+
         try:
-            self._fit(train, valid, unlabelled)
+            with track_peak_memory(self.info):  # peak_rss_mb (and peak_cuda_mb) of this fit
+                self._fit(train, valid, unlabelled)
         finally:
             self._checkpoint_dir, self._resume = None, False
         self.info["train_seconds"] = round(time.perf_counter() - start, 3)
