@@ -363,3 +363,108 @@ def test_recover_reads_the_backup_when_it_cannot_rename(tmp_path, monkeypatch, s
     monkeypatch.setattr(os, "replace", refuse)
     assert recover_run_folder(tmp_path / "run") == backup
     assert textzoo.load(tmp_path / "run").labels == textzoo.load(saved_run).labels
+
+
+# --------------------------------------------------------------------------------------------
+# BERT (tiny local checkpoint): SIGKILL between and during updates, resumed mid-epoch
+
+
+BERT_SETTINGS = ["pretrained={tiny}", "max_length=32", "epochs=3", "batch_size=8", "lr=1e-3",
+                 "eval_batch_size=64", "restore_best=true", "checkpoint_steps=3"]
+
+
+@pytest.fixture(scope="module")
+def bert_files(data_dir, tmp_path_factory):
+    from tiny_transformers import tiny_checkpoint
+
+    corpus = textzoo.load_dataset("R8", data_dir=data_dir)
+    folder = tmp_path_factory.mktemp("bertfiles")
+    tiny = tiny_checkpoint("bert", folder / "tiny-bert", corpus.train.texts[:300])
+    for name, split, n in [("train", corpus.train, 160), ("test", corpus.test, 60)]:
+        with open(folder / f"{name}.csv", "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["text", "label"])
+            writer.writerows(zip(split.texts[:n], split.labels[:n]))
+    return folder, tiny
+
+
+def _bert_args(files, tiny, out, *extra):
+    sets = [arg for s in BERT_SETTINGS for arg in ("--set", s.format(tiny=tiny))]
+    return TEXTZOO + ["-q", "train", "bert", "--train", str(files / "train.csv"), "--test",
+                      str(files / "test.csv"), "--seed", "5", *sets, "--out", str(out), *extra]
+
+
+def _start_1thread(args, data_dir):
+    # one intra-op thread: the same summation order in every process, and far faster than two
+    # threads fighting for two shared cores
+    env = {**os.environ, "TEXTZOO_DATA": str(data_dir), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _position(out: Path) -> tuple[int, int]:
+    """(completed epochs, updates done in the next one) of the newest checkpoint, (0, 0) if none."""
+    for _ in range(100):
+        try:
+            pointer = json.loads((out / "checkpoints" / ckpt.POINTER_FILE).read_text())
+            state = json.loads((out / "checkpoints" / f"{pointer['checkpoint']}.json").read_text())["state"]
+            position = state["extra"]["position"]
+            return state["loop"]["epoch"], 0 if position is None else position["step"]
+        except FileNotFoundError:
+            if _pointer(out) is None:
+                return 0, 0
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.01)
+    return 0, 0
+
+
+def test_bert_sigkill_at_random_points_then_resume_gives_the_same_model(bert_files, data_dir, tmp_path):
+    files, tiny = bert_files
+    rng = random.Random(4)
+    reference = tmp_path / "reference"
+    ref_proc = _start_1thread(_bert_args(files, tiny, reference), data_dir)  # runs beside the kills
+
+    out = tmp_path / "interrupted"
+    kills, positions = 0, []
+    while kills < 3:
+        proc = _start_1thread(_bert_args(files, tiny, out, "--resume"), data_dir)
+        before, began = _pointer(out), time.perf_counter()
+        # wait for this process's first checkpoint, then kill at a random moment: inside an
+        # update, between two, or while the next checkpoint is being written
+        while proc.poll() is None and _pointer(out) == before and time.perf_counter() - began < 120:
+            time.sleep(0.002)
+        time.sleep(rng.uniform(0, 0.3))
+        assert proc.poll() is None, "the run finished before it could be killed: " + proc.communicate()[1][-2000:]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+        kills += 1
+        positions.append(_position(out))
+        assert ckpt.load_checkpoint(out / "checkpoints") is not None
+    assert any(step for _, step in positions), f"no kill landed inside an epoch: {positions}"
+    proc = _start_1thread(_bert_args(files, tiny, out, "--resume"), data_dir)
+    stdout, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    _, ref_err = ref_proc.communicate(timeout=300)
+    assert ref_proc.returncode == 0, ref_err
+
+    config = json.loads((out / "config.json").read_text())
+    assert len(config["info"]["resumed_at"]) == 3 and config["info"]["resumed_at"][0] != [0, 0]
+    expected, got = load_file(str(reference / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert expected.keys() == got.keys()
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-5, atol=1e-6)
+    metrics = json.loads((out / "metrics.json").read_text())
+    ref_metrics = json.loads((reference / "metrics.json").read_text())
+    for split in ("test", "valid"):
+        assert metrics[split] == pytest.approx(ref_metrics[split], abs=1e-9)
+
+    def rows(run):
+        return [{k: v for k, v in json.loads(line).items() if k not in ("seconds", "train_tokens_per_s")}
+                for line in (run / "history.jsonl").read_text().splitlines()]
+
+    assert len(rows(out)) == 3
+    for got_row, ref_row in zip(rows(out), rows(reference)):
+        assert got_row == pytest.approx(ref_row, rel=1e-5)
+    assert not (out / "checkpoints").exists()
