@@ -468,3 +468,43 @@ def test_bert_sigkill_at_random_points_then_resume_gives_the_same_model(bert_fil
     for got_row, ref_row in zip(rows(out), rows(reference)):
         assert got_row == pytest.approx(ref_row, rel=1e-5)
     assert not (out / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("kind,model", [("openai-gpt", "gpt"), ("albert", "albert")])
+def test_gpt_and_albert_resume_mid_epoch_to_the_same_model(kind, model, tiny_r8, tmp_path, monkeypatch):
+    """GPT (LM head tied to the embeddings, auxiliary LM loss) and ALBERT share BERT's checkpoints."""
+    from tiny_transformers import tiny_checkpoint
+
+    tiny = tiny_checkpoint(kind, tmp_path / kind, tiny_r8.train.texts[:200])
+    settings = dict(pretrained=str(tiny), max_length=24, epochs=2, batch_size=8, lr=1e-3, seed=2)
+    train, valid = tiny_r8.train.head(56), tiny_r8.valid.head(16)
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        reference = textzoo.create(model, **settings).fit(train, valid)
+        real_save = ckpt.save_checkpoint
+        calls = {"n": 0}
+
+        def save_then_die(*args, **kw):
+            real_save(*args, **kw)
+            calls["n"] += 1
+            if calls["n"] % 2 == 0:
+                raise _Killed
+
+        monkeypatch.setattr(ckpt, "save_checkpoint", save_then_die)
+        resumes = 0
+        while True:
+            resumed = textzoo.create(model, **settings, checkpoint_steps=3)
+            try:
+                resumed.fit(train, valid, checkpoint_dir=tmp_path / "ck", resume=resumes > 0)
+                break
+            except _Killed:
+                resumes += 1
+    finally:
+        torch.set_num_threads(torch_threads)
+    assert resumes >= 2 and any(step for _, step in resumed.info["resumed_at"])
+    expected, got = reference.net.state_dict(), resumed.net.state_dict()
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-5, atol=1e-6)
+    for got_row, ref_row in zip(resumed.history, reference.history):
+        assert got_row["val_loss"] == pytest.approx(ref_row["val_loss"], rel=1e-5)
