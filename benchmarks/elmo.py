@@ -51,9 +51,19 @@ def pretrain_step(args, corpora: dict, out: Path) -> dict:
 
     lines = []
     for corpus in corpora.values():
-        lines += _subsample(corpus.train, args.pretrain_docs).texts
+        texts = _subsample(corpus.train, args.pretrain_docs).texts
         if corpus.valid is not None:
-            lines += corpus.valid.texts
+            texts = texts + corpus.valid.texts
+        if args.pretrain_tokens:  # at most this many tokens per corpus (random texts, seeded)
+            texts = random.Random(0).sample(texts, len(texts))
+            kept, total = [], 0
+            for text in texts:
+                if total >= args.pretrain_tokens:
+                    break
+                kept.append(text)
+                total += len(text.split())
+            texts = kept
+        lines += texts
     random.Random(0).shuffle(lines)
     corpus_file = out.parent / (out.name + ".pretrain.txt")
     corpus_file.write_text("\n".join(" ".join(t.split()) for t in lines if t.strip()) + "\n", encoding="utf-8")
@@ -68,17 +78,25 @@ def pretrain_step(args, corpora: dict, out: Path) -> dict:
             "overrides": overrides, "history": history}
 
 
+def _settings(pairs: list[str]) -> dict:
+    """``KEY=VALUE`` strings -> a dict, values read as YAML scalars (true, 0.3, 100)."""
+    import yaml
+
+    return {k: yaml.safe_load(v) for k, v in (pair.split("=", 1) for pair in pairs)}
+
+
 def classify_step(args, name: str, corpus, bilm: str) -> list[dict]:
     import textzoo
 
     train = _subsample(corpus.train, args.max_train)
     valid = _subsample(corpus.valid, args.max_train // 5 if args.max_train else 0)
     rows = []
-    for features in ("elmo+words", "words"):
+    for features in args.features:
         for seed in args.seeds:
             start = time.perf_counter()
             model = textzoo.create("elmo", pretrained=bilm, features=features, epochs=args.epochs,
-                                   max_tokens=args.max_tokens, seed=seed, progress=False)
+                                   max_tokens=args.max_tokens, seed=seed, progress=False,
+                                   **_settings(args.set))
             model.fit(train, valid)
             metrics = model.evaluate(corpus.test)
             rows.append({"dataset": name, "features": features, "seed": seed, "train_docs": len(train),
@@ -182,6 +200,8 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/out/elmo")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
     parser.add_argument("--pretrain-docs", type=int, default=0, help="training texts per corpus for the biLM (0: all)")
+    parser.add_argument("--pretrain-tokens", type=int, default=0,
+                        help="at most this many tokens of training + validation text per corpus for the biLM (0: all)")
     parser.add_argument("--pretrain-epochs", type=int, default=3)
     parser.add_argument("--pretrain-batch", type=int, default=64)
     parser.add_argument("--max-vocab", type=int, default=50000)
@@ -190,6 +210,10 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=100)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--features", nargs="+", default=["elmo+words", "words"],
+                        choices=["elmo+words", "elmo", "words"], help="which task models to train")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="task-model settings for every run (e.g. elmo_output=true hidden=100)")
     parser.add_argument("--speed-presets", nargs="*", default=["tiny", "small"])
     parser.add_argument("--speed-batch", type=int, default=32)
     parser.add_argument("--speed-length", type=int, default=20)
@@ -209,6 +233,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
     result: dict = {"command": "python " + " ".join(sys.argv), "threads": args.threads}
 
     def write():
@@ -229,6 +254,7 @@ def main() -> None:
         for name, corpus in corpora.items():
             result["classification"] += classify_step(args, name, corpus, bilm)
             write()
+    result["seconds"] = round(time.perf_counter() - started, 1)
     write()
     print(markdown(result))
 

@@ -10,8 +10,9 @@ import torch
 
 h5py = pytest.importorskip("h5py")
 
-from textzoo.models.elmo_bilm import (BiLM, BiLMOptions, ScalarMix, char_ids, load_release,  # noqa: E402
-                                      release_arrays, save_release, token_char_ids)
+from textzoo.models.elmo_bilm import (BiLM, BiLMOptions, LSTMWithProjection, ScalarMix,  # noqa: E402
+                                      bidirectional_layer, char_ids, load_release, release_arrays,
+                                      save_release, token_char_ids)
 
 
 @pytest.fixture(autouse=True)
@@ -122,3 +123,29 @@ def test_fixture_resaved_reads_back_identically(data_dir, tmp_path):
     with h5py.File(src / "lm_weights.hdf5", "r") as a, h5py.File(tmp_path / "copy" / "weights.hdf5", "r") as b:
         for name in release_arrays(bilm):
             assert np.array_equal(a[name][...], b[name][...]), name
+
+
+def test_fused_bidirectional_layer_equals_the_two_directions_run_apart():
+    """The biLM's fast path gives the outputs, final states and gradients of the per-direction cells."""
+    torch.manual_seed(0)
+    fwd, bwd = (LSTMWithProjection(5, 8, 3, cell_clip=1.0, proj_clip=0.5) for _ in range(2))
+    with torch.no_grad():
+        for p in [*fwd.parameters(), *bwd.parameters()]:
+            p.normal_(0, 0.8)  # large enough for the clips to act
+    x_f, x_b = torch.randn(3, 6, 5, requires_grad=True), torch.randn(3, 6, 5, requires_grad=True)
+    mask = torch.tensor([[1] * 6, [1] * 4 + [0] * 2, [1] + [0] * 5], dtype=torch.bool)
+    s_f = (torch.randn(3, 8), torch.randn(3, 3))
+    s_b = (torch.randn(3, 8), torch.randn(3, 3))
+    out_f, (c_f, h_f) = fwd(x_f, mask, s_f)
+    out_b, (c_b, h_b) = bwd(x_b, mask, s_b, reverse=True)
+    fused = bidirectional_layer(fwd, bwd, x_f, x_b, mask, s_f, s_b)
+    for a, b in zip((out_f, out_b, c_f, h_f, c_b, h_b), (fused[0], fused[1], *fused[2], *fused[3])):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert float(out_f.detach().abs().max()) == pytest.approx(0.5)  # the projection clip was reached
+    weights = torch.randn(2, 3, 6, 3)
+    grads = torch.autograd.grad((out_f * weights[0]).sum() + (out_b * weights[1]).sum(),
+                                [x_f, x_b, fwd.W, bwd.W_P])
+    fused_grads = torch.autograd.grad((fused[0] * weights[0]).sum() + (fused[1] * weights[1]).sum(),
+                                      [x_f, x_b, fwd.W, bwd.W_P])
+    for a, b in zip(grads, fused_grads):
+        assert torch.allclose(a, b, atol=1e-5)

@@ -78,3 +78,24 @@ def test_sampled_softmax_trains():
             f, b, n = lm(ids, targets, full=True)
         full.append(float(f + b) / n)
     assert full[-1] < full[0]
+
+
+def test_per_batch_char_cnn_dedup_gives_the_plain_biLM_loss():
+    """The LM runs the char CNN once per distinct token; the loss equals running the biLM on the ids."""
+    torch.manual_seed(0)
+    from textzoo.models.elmo_bilm import BiLM
+    from textzoo.pretraining.elmo import ELMoPretrainConfig, _encode
+    sentences = [["a", "b", "a", "c"], ["b", "d"], ["a"]]
+    vocab = build_vocabulary(sentences)
+    index = {w: i for i, w in enumerate(vocab)}
+    cfg = ELMoPretrainConfig(dim=16, projection_dim=8, filters=[[1, 4], [2, 4]], n_highway=1)
+    lm = BiLMLanguageModel(BiLM(cfg.bilm_options(len(vocab))), len(vocab)).eval()
+    ids, targets = _encode(sentences, index, index["<UNK>"])
+    fwd, bwd, n = lm(ids, targets)
+    layers, mask = lm.bilm(ids)
+    top, keep = layers[-1], mask[:, :-1] & mask[:, 1:]
+    logits_f = top[:, :-1, :8][keep] @ lm.softmax_W.t() + lm.softmax_b
+    logits_b = top[:, 1:, 8:][keep] @ lm.softmax_W.t() + lm.softmax_b
+    assert n == 10  # 4 + 1, 2 + 1 and 1 + 1 predictions per direction
+    assert torch.allclose(fwd, torch.nn.functional.cross_entropy(logits_f, targets[:, 1:][keep], reduction="sum"))
+    assert torch.allclose(bwd, torch.nn.functional.cross_entropy(logits_b, targets[:, :-1][keep], reduction="sum"))

@@ -11,7 +11,8 @@ Everything the biLM needs, top to bottom, in PyTorch only (no AllenNLP, no Tenso
   et al. 2016 / Kim et al. 2015): character embeddings, convolutions of several widths max-pooled
   over the characters, an activation, highway layers and a linear projection.
 * :class:`LSTMWithProjection` — one direction of one layer: TensorFlow's ``LSTMCell`` with
-  ``num_proj``, ``cell_clip`` and ``proj_clip`` as bilm-tf uses it. Gates are kept in TensorFlow's
+  ``num_proj``, ``cell_clip`` and ``proj_clip`` as bilm-tf uses it (:func:`bidirectional_layer`
+  runs a layer's two directions together, the biLM's fast path). Gates are kept in TensorFlow's
   order (i, j, f, o) with the +1.0 forget bias applied at run time, and the kernel ``W`` packs the
   input and recurrent weights (rows ``[:input_size]`` then ``[input_size:]``), so the release weights
   load without reordering.
@@ -201,11 +202,12 @@ class LSTMWithProjection(nn.Module):
         xw = xw.reshape(x.shape[0], x.shape[1], -1)
         w_h = self.W[self.input_size:]
         m = mask.unsqueeze(-1)
+        xw_steps = xw.unbind(1)
         outputs = [None] * x.shape[1]
         steps = range(x.shape[1] - 1, -1, -1) if reverse else range(x.shape[1])
         cell = self.cell_size
         for t in steps:
-            gates = xw[:, t] + h @ w_h
+            gates = xw_steps[t] + h @ w_h
             i, j, f, o = gates[:, :cell], gates[:, cell:2 * cell], gates[:, 2 * cell:3 * cell], gates[:, 3 * cell:]
             c_new = torch.sigmoid(f + 1.0) * c + torch.sigmoid(i) * torch.tanh(j)
             if self.cell_clip:
@@ -218,6 +220,56 @@ class LSTMWithProjection(nn.Module):
             h = torch.where(keep, h_new, h)
             outputs[t] = h_new * keep
         return torch.stack(outputs, dim=1), (c, h)
+
+
+def bidirectional_layer(fwd: LSTMWithProjection, bwd: LSTMWithProjection, x_fwd: torch.Tensor,
+                        x_bwd: torch.Tensor, mask: torch.Tensor, state_fwd: tuple, state_bwd: tuple):
+    """Both directions of one layer in a single time loop; the same result as calling ``fwd`` and
+    ``bwd(reverse=True)`` one after the other (a test checks it), about twice as fast on CPU.
+
+    At step s the forward cell reads position s and the backward cell position T - 1 - s; their
+    recurrent products are one batched matmul. The gate columns are reordered once per call to
+    (i, f, o, j) with the +1 forget bias folded into B, so one sigmoid covers three gates.
+    Returns ``(out_fwd, out_bwd, state_fwd, state_bwd)`` as :meth:`LSTMWithProjection.forward` does.
+    """
+    if (fwd.input_size, fwd.cell_size, fwd.proj_size, fwd.cell_clip, fwd.proj_clip) != \
+            (bwd.input_size, bwd.cell_size, bwd.proj_size, bwd.cell_clip, bwd.proj_clip):
+        raise ValueError("both directions of a layer must have the same sizes and clips")
+    n, cell, clip_c, clip_p = fwd.input_size, fwd.cell_size, fwd.cell_clip, fwd.proj_clip
+    batch, steps = x_fwd.shape[0], x_fwd.shape[1]
+    order = torch.cat([torch.arange(0, cell), torch.arange(2 * cell, 4 * cell), torch.arange(cell, 2 * cell)])
+    forget = torch.zeros(4 * cell, dtype=x_fwd.dtype, device=x_fwd.device)
+    forget[cell:2 * cell] = 1.0
+    W = torch.stack([fwd.W, bwd.W])[:, :, order]                       # (2, in + proj, 4 cell)
+    B = torch.stack([fwd.B, bwd.B])[:, order] + forget                 # (2, 4 cell)
+    W_x, W_h, W_P = W[:, :n], W[:, n:], torch.stack([fwd.W_P, bwd.W_P])
+    x = torch.stack([x_fwd, x_bwd.flip(1)])                            # backward input in its own time order
+    xw = torch.baddbmm(B.unsqueeze(1), x.reshape(2, batch * steps, n), W_x).reshape(2, batch, steps, 4 * cell)
+    keep_all = torch.stack([mask, mask.flip(1)]).unsqueeze(-1)          # (2, B, T, 1)
+    c = torch.stack([state_fwd[0], state_bwd[0]])
+    h = torch.stack([state_fwd[1], state_bwd[1]])
+    full = keep_all.flatten(0, 1).all(dim=0).flatten().tolist()   # steps without padding in any row or direction
+    xw_steps = xw.unbind(2)  # one backward node for all steps (indexing xw[:, :, t] costs O(T^2))
+    outputs = []
+    for t in range(steps):
+        ifo, j = torch.baddbmm(xw_steps[t], h, W_h).split([3 * cell, cell], dim=-1)
+        i, f, o = torch.sigmoid(ifo).chunk(3, dim=-1)
+        c_new = torch.addcmul(f * c, i, torch.tanh(j))
+        if clip_c:
+            c_new = c_new.clamp(-clip_c, clip_c)
+        h_new = torch.bmm(o * torch.tanh(c_new), W_P)
+        if clip_p:
+            h_new = h_new.clamp(-clip_p, clip_p)
+        if full[t]:
+            c, h = c_new, h_new
+            outputs.append(h_new)
+            continue
+        keep = keep_all[:, :, t]
+        c = torch.where(keep, c_new, c)
+        h = torch.where(keep, h_new, h)
+        outputs.append(h_new * keep)
+    out = torch.stack(outputs, dim=2)                                  # (2, B, T, proj)
+    return out[0], out[1].flip(1), (c[0], h[0]), (c[1], h[1])
 
 
 # ------------------------------------------------------------------------------- biLM
@@ -286,8 +338,9 @@ class BiLM(nn.Module):
         layers = [torch.cat([x, x], dim=-1)]
         fwd_in, bwd_in = x, x
         for k in range(self.options.n_layers):
-            fwd, f_state = self.forward_layers[k](fwd_in, mask, states[2 * k])
-            bwd, b_state = self.backward_layers[k](bwd_in, mask, states[2 * k + 1], reverse=True)
+            fwd, bwd, f_state, b_state = bidirectional_layer(
+                self.forward_layers[k], self.backward_layers[k], fwd_in, bwd_in, mask,
+                states[2 * k], states[2 * k + 1])
             new_states += [f_state, b_state]
             if k > 0 and self.options.use_skip_connections:
                 fwd, bwd = fwd + fwd_in, bwd + bwd_in

@@ -134,7 +134,13 @@ class BiLMLanguageModel(nn.Module):
 
         ``ids`` (B, T, chars) with boundaries; ``targets`` (B, T) word ids, -1 at padding.
         """
-        layers, mask = self.bilm(ids)
+        # the char CNN runs once per distinct token of the batch (most of a step otherwise)
+        mask = (ids > 0).any(dim=-1)
+        distinct, inverse = torch.unique(ids[mask], dim=0, return_inverse=True)
+        emb = ids.new_zeros(ids.shape[:2], dtype=torch.float32).unsqueeze(-1).repeat(
+            1, 1, self.bilm.options.projection_dim)
+        emb[mask] = self.bilm.char_cnn(distinct)[inverse]
+        layers, mask = self.bilm(token_embeddings=emb, mask=mask)
         p = self.bilm.options.projection_dim
         top = layers[-1]
         if self.training and self.bilm.dropout > 0:
