@@ -21,6 +21,7 @@ EPILOG = """examples:
   textzoo evaluate runs/r8-textgcn --dataset R8
   textzoo predict runs/r8-textgcn "oil prices rose sharply" --top-k 3
   textzoo serve runs/r8-textgcn --port 8000
+  textzoo report runs/ --out report.md
 """
 
 
@@ -95,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-texts", type=int, default=64, metavar="N", help="most texts per request (default 64)")
     p.add_argument("--max-chars", type=int, default=20000, metavar="N", help="most characters per text (default 20000)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("report", help="Markdown leaderboard of saved runs, with a bar chart and the papers' numbers",
+                       description="Write a Markdown leaderboard of the runs (model, dataset, test metrics, "
+                       "training time, peak memory) with the papers' published numbers beside ours where "
+                       "the dataset is one of the papers', and a bar chart PNG beside it (FILE with .png).")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run folders, or folders holding run folders")
+    p.add_argument("--out", default="report.md", metavar="FILE.md", help="Markdown file to write (default report.md)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("pretrain", help="pretrain a backbone from scratch on your unlabelled text",
                        description="Pretrain MODEL's backbone (tokenizer included) on --corpus, one "
@@ -252,6 +261,15 @@ def _finished_run(out: Path, model, dataset: str, inductive: bool) -> dict | Non
     same = (meta["model"] == model.name and json.loads(json.dumps(now)) == then
             and info.get("dataset") == dataset and bool(info.get("inductive")) == bool(inductive))
     return metrics if same and isinstance(metrics, dict) else None
+
+
+def cmd_report(args) -> int:
+    from .report.leaderboard import write_report
+
+    out, chart, rows = write_report(args.runs, args.out)
+    print(out.read_text(encoding="utf-8"))
+    print(f"wrote {out}" + (f" and {chart}" if chart else "") + f" ({len(rows)} runs)", file=sys.stderr)
+    return 0
 
 
 def cmd_pretrain(args) -> int:
