@@ -14,7 +14,8 @@ with ``transformers.AutoModel.from_pretrained(DIR)`` and fine-tunes with
 * ALBERT (Lan et al. 2020, Section 3.1, 3.2 and 4.1): SentencePiece-style Unigram tokenizer;
   factorised embeddings (E = 128) and cross-layer parameter sharing (``AlbertConfig`` with one
   hidden group); n-gram masking with n <= 3 and p(n) proportional to 1/n (masked spans of
-  consecutive tokens until 15% of the tokens are covered; 80/10/10 replacement per token);
+  consecutive words, as in ALBERT's code, until 15% of the tokens are covered; 80/10/10 replacement
+  per token);
   sentence-order prediction: two consecutive segments of one document, swapped 50% of the time.
 * GPT (Radford et al. 2018, Section 3.1): byte-level BPE tokenizer (GPT-2's variant; GPT-1 used
   classic BPE on ftfy/spaCy-cleaned text), causal LM on contiguous blocks of ``max_length`` tokens,
@@ -169,33 +170,62 @@ def ngram_probs(max_n: int = 3) -> np.ndarray:
 
 def ngram_mask(ids: torch.Tensor, special: torch.Tensor, mask_id: int, vocab_size: int,
                rng: np.random.Generator, prob: float = 0.15, max_n: int = 3,
+               word_start: torch.Tensor | None = None,
                spans_out: list | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """ALBERT's n-gram masking (Section 4.1, after Joshi et al.'s SpanBERT): ``(inputs, labels)``.
 
-    Per sequence, spans of n consecutive non-special tokens, n drawn with p(n) proportional to 1/n
-    (n <= ``max_n``), are masked until ``round(prob * non-special tokens)`` tokens are covered;
-    spans never overlap, and a span that would overshoot the budget is redrawn. Each masked token
-    then gets BERT's 80/10/10 treatment. ``spans_out`` collects the drawn span lengths (for tests).
+    The masking units are words (with ``word_start``, True where a token begins a word, e.g. a
+    SentencePiece piece starting with "▁"; as in ALBERT's ``create_pretraining_data.py``) or single
+    tokens (without it). Per sequence, spans of n consecutive units (never across a special token),
+    n drawn with p(n) proportional to 1/n for n <= ``max_n``, are masked at a random free place until
+    ``round(prob * non-special tokens)`` tokens are covered. Spans never overlap; a drawn n is kept
+    and only its place redrawn among the free ones (so the span lengths follow p(n)), except that a
+    span longer than the tokens left in the budget (or with no free place) is shortened, as
+    ALBERT's code does. Each
+    masked token then gets BERT's 80/10/10 treatment. ``spans_out`` collects the span lengths in
+    units (for tests).
     """
     p = ngram_probs(max_n)
     inputs, labels = ids.clone(), torch.full_like(ids, -100)
     special_np = special.numpy()
+    starts_np = None if word_start is None else word_start.numpy()
     for row in range(ids.shape[0]):
         cand = np.flatnonzero(~special_np[row])
-        budget = max(1, int(round(prob * len(cand)))) if len(cand) else 0
-        covered = np.zeros(len(cand), dtype=bool)
-        n_cov, tries = 0, 0
-        while n_cov < budget and tries < 20 * budget + 20:
-            tries += 1
+        if not len(cand):
+            continue
+        budget = max(1, int(round(prob * len(cand))))
+        gap = np.ones(len(cand), dtype=bool)             # a special token (or the start) precedes
+        gap[1:] = np.diff(cand) != 1
+        new_unit = np.ones(len(cand), dtype=bool) if starts_np is None else (gap | starts_np[row, cand])
+        unit_first = np.flatnonzero(new_unit)             # index into cand of each unit's first token
+        n_units = len(unit_first)
+        tok_csum = np.concatenate([unit_first, [len(cand)]])   # unit u covers cand[tok_csum[u]:tok_csum[u+1]]
+        segment = np.cumsum(gap[unit_first])              # units of one segment are adjacent
+        covered = np.zeros(n_units, dtype=bool)
+        n_cov = 0
+        while n_cov < budget:
             n = int(rng.choice(max_n, p=p)) + 1
-            start = int(rng.integers(len(cand)))
-            if start + n > len(cand) or n_cov + n > budget or covered[start:start + n].any():
-                continue
-            covered[start:start + n] = True
-            n_cov += n
-            if spans_out is not None:
-                spans_out.append(n)
-        pos = torch.from_numpy(cand[covered])
+            placed = False
+            while n >= 1 and not placed:
+                m = n_units - n + 1
+                if m > 0:
+                    ok = (tok_csum[n:n + m] - tok_csum[:m]) <= budget - n_cov
+                    for k in range(n):
+                        ok &= ~covered[k:k + m] & (segment[k:k + m] == segment[:m])
+                    free = np.flatnonzero(ok)
+                    if len(free):
+                        u = int(free[rng.integers(len(free))])
+                        covered[u:u + n] = True
+                        n_cov += int(tok_csum[u + n] - tok_csum[u])
+                        placed = True
+                        if spans_out is not None:
+                            spans_out.append(n)
+                        break
+                n -= 1  # no free place (or over budget) for n units: shorten, as ALBERT's code does
+            if not placed:
+                break
+        token_covered = np.repeat(covered, np.diff(tok_csum))
+        pos = torch.from_numpy(cand[token_covered])
         if not len(pos):
             continue
         labels[row, pos] = ids[row, pos]
@@ -211,10 +241,14 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 def split_segments(doc_sentences: list[list[int]], budget: int) -> list[list[list[int]]]:
-    """Group a document's tokenised sentences into chunks of at most ``budget`` tokens."""
+    """Group a document's tokenised sentences into chunks of at most ``budget`` tokens.
+
+    A sentence longer than ``budget`` (or a text without sentence punctuation) is first cut into
+    pieces of ``budget`` tokens, so no text is lost.
+    """
     chunks, cur, size = [], [], 0
-    for sent in doc_sentences:
-        sent = sent[:budget]
+    pieces = [s[i:i + budget] for s in doc_sentences for i in range(0, len(s), budget)]
+    for sent in pieces:
         if cur and size + len(sent) > budget:
             chunks.append(cur)
             cur, size = [], 0
@@ -241,6 +275,7 @@ def make_pairs(docs: list[list[list[int]]], objective: Literal["nsp", "sop"], bu
     """
     pairs = []
     flat_docs = [[t for s in d for t in s] for d in docs]
+    non_empty = np.flatnonzero([len(f) > 0 for f in flat_docs])
     for d, doc in enumerate(docs):
         limit = budget
         if short_seq_prob and rng.random() < short_seq_prob:
@@ -262,10 +297,12 @@ def make_pairs(docs: list[list[list[int]]], objective: Literal["nsp", "sop"], bu
                 if objective == "sop":
                     a, b = b, a
                 else:
-                    others = [i for i in range(len(docs)) if i != d and flat_docs[i]]
-                    if not others:
+                    if len(non_empty) < 2:
                         raise DataError("next-sentence prediction needs at least two non-empty documents")
-                    other = flat_docs[others[int(rng.integers(len(others)))]]
+                    o = d
+                    while o == d:  # a random other document (BERT's create_pretraining_data.py)
+                        o = int(non_empty[rng.integers(len(non_empty))])
+                    other = flat_docs[o]
                     start = int(rng.integers(0, max(1, len(other) - len(b) + 1)))
                     b = other[start:start + len(b)]
             pairs.append((a, b, label))
@@ -328,7 +365,14 @@ def _examples(model: str, docs: list[str], tok, cfg: PretrainConfig, rng: np.ran
                       cfg.pair_prob, cfg.short_seq_prob)
 
 
-def _collate(model: str, items, tok, cfg: PretrainConfig, gen: torch.Generator, rng: np.random.Generator):
+def word_starts(tok) -> torch.Tensor:
+    """Per vocabulary id: does the token begin a word? (a SentencePiece/Metaspace piece with "▁")"""
+    pieces = tok.convert_ids_to_tokens(list(range(len(tok))))
+    return torch.tensor([p.startswith("\u2581") for p in pieces], dtype=torch.bool)
+
+
+def _collate(model: str, items, tok, cfg: PretrainConfig, gen: torch.Generator, rng: np.random.Generator,
+             word_lut: torch.Tensor | None = None):
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     if model == "gpt":
         width = max(len(x) for x in items)
@@ -351,7 +395,8 @@ def _collate(model: str, items, tok, cfg: PretrainConfig, gen: torch.Generator, 
         inputs, labels = mask_tokens(ids, special, tok.mask_token_id, len(tok), gen, cfg.mask_prob)
         key = "next_sentence_label"
     else:
-        inputs, labels = ngram_mask(ids, special, tok.mask_token_id, len(tok), rng, cfg.mask_prob, cfg.max_ngram)
+        inputs, labels = ngram_mask(ids, special, tok.mask_token_id, len(tok), rng, cfg.mask_prob, cfg.max_ngram,
+                                    word_start=None if word_lut is None else word_lut[ids])
         key = "sentence_order_label"
     return {"input_ids": inputs, "attention_mask": mask, "token_type_ids": types, "labels": labels,
             key: torch.tensor([lab for _, _, lab in items])}
@@ -387,6 +432,7 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
     warm = max(1, int(round(cfg.warmup * total)))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / max(1, total - warm)))
+    word_lut = word_starts(tok) if model == "albert" else None
     history, step = [], 0
     net.train()
     bar = tqdm(total=total, desc=f"pretraining {model}", unit="step", disable=not progress, dynamic_ncols=True)
@@ -395,7 +441,8 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
         for i in range(0, len(order), cfg.batch_size):
             if step >= total:
                 break
-            batch = _collate(model, [examples[j] for j in order[i:i + cfg.batch_size]], tok, cfg, gen, rng)
+            batch = _collate(model, [examples[j] for j in order[i:i + cfg.batch_size]], tok, cfg, gen, rng,
+                             word_lut)
             loss = net(**batch).loss
             loss.backward()
             if cfg.max_grad_norm > 0:
@@ -404,9 +451,10 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
-            history.append({"step": step, "loss": round(float(loss), 5)})
+            value = loss.item()
+            history.append({"step": step, "loss": round(value, 5)})
             bar.update(1)
-            bar.set_postfix(loss=f"{float(loss):.3f}", refresh=False)
+            bar.set_postfix(loss=f"{value:.3f}", refresh=False)
     bar.close()
     out.mkdir(parents=True, exist_ok=True)
     net.save_pretrained(out)

@@ -1,0 +1,285 @@
+"""Pretraining (`textzoo pretrain bert|albert|gpt`): tokenizer training, BERT's masked LM (80/10/10)
+and next-sentence pairs, ALBERT's n-gram masking and sentence-order pairs, GPT's causal LM, a short
+run that lowers the loss, and the output folder loading in ``transformers`` and fine-tuning."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import textzoo
+from textzoo.cli import main as cli_main
+from textzoo.pretraining.transformers_lm import (
+    _SENTENCE_END, PretrainConfig, _build_model, _collate, _examples, make_pairs, mask_tokens, ngram_mask,
+    ngram_probs, pretrain_model, split_segments, train_tokenizer, word_starts)
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+TINY = {"vocab_size": 400, "hidden": 32, "layers": 2, "heads": 2, "intermediate": 64, "embedding_size": 16,
+        "max_length": 48, "batch_size": 8, "max_steps": 40, "lr": 3e-3, "epochs": 50, "dropout": 0.0}
+
+
+@pytest.fixture(scope="module")
+def ng_texts(data_dir):
+    """20 Newsgroups training posts: real documents with several sentences each."""
+    return textzoo.load_dataset("20ng", data_dir=data_dir).train.texts[:400]
+
+
+@pytest.fixture(scope="module")
+def r8(data_dir):
+    return textzoo.load_dataset("R8", data_dir=data_dir)
+
+
+def _seq(ids) -> str:
+    return " " + " ".join(map(str, ids)) + " "
+
+
+# --------------------------------------------------------------------------------- masking
+def test_bert_masking_rates_15_percent_then_80_10_10():
+    gen = torch.Generator().manual_seed(0)
+    vocab, mask_id = 30000, 3
+    ids = torch.randint(10, vocab, (400, 128), generator=gen)
+    special = torch.zeros_like(ids, dtype=torch.bool)
+    special[:, [0, 60, 127]] = True                      # [CLS] A [SEP] B [SEP]
+    special[:50, 100:] = True                            # padding
+    inputs, labels = mask_tokens(ids, special, mask_id, vocab, gen, prob=0.15)
+    chosen = labels != -100
+    assert not chosen[special].any()                     # special tokens and padding never predicted
+    assert torch.equal(labels[chosen], ids[chosen])      # the label is the original token
+    assert torch.equal(inputs[~chosen], ids[~chosen])    # unchosen tokens untouched
+    rate = chosen.sum().item() / (~special).sum().item()
+    assert abs(rate - 0.15) < 0.006, rate                # ~47k candidates: sd 0.0016
+    picked, original = inputs[chosen], ids[chosen]
+    masked = (picked == mask_id).float().mean().item()
+    unchanged = (picked == original).float().mean().item()
+    randomised = 1.0 - masked - unchanged
+    assert abs(masked - 0.8) < 0.02 and abs(unchanged - 0.1) < 0.015 and abs(randomised - 0.1) < 0.015, (
+        masked, unchanged, randomised)
+    replaced = picked[(picked != mask_id) & (picked != original)]
+    assert len(replaced.unique()) > 0.9 * len(replaced)  # random tokens drawn over the whole vocabulary
+
+
+def test_albert_ngram_lengths_follow_one_over_n():
+    rng = np.random.default_rng(0)
+    ids = torch.from_numpy(rng.integers(10, 5000, size=(200, 512)))
+    special = torch.zeros_like(ids, dtype=torch.bool)
+    special[:, [0, 250, 511]] = True
+    spans: list[int] = []
+    inputs, labels = ngram_mask(ids, special, 3, 5000, rng, prob=0.15, max_n=3, spans_out=spans)
+    chosen = labels != -100
+    assert not chosen[special].any()
+    candidates = (~special).sum(1)
+    assert torch.equal(chosen.sum(1), torch.round(0.15 * candidates).long())   # exactly 15% per sequence
+    assert sum(spans) == chosen.sum().item()
+    freq = np.bincount(spans, minlength=4)[1:] / len(spans)
+    np.testing.assert_allclose(freq, ngram_probs(3), atol=0.025)  # (6, 3, 2) / 11
+    assert np.allclose(ngram_probs(3), np.array([6, 3, 2]) / 11)
+    masked = (inputs[chosen] == 3).float().mean().item()
+    unchanged = (inputs[chosen] == ids[chosen]).float().mean().item()
+    assert abs(masked - 0.8) < 0.03 and abs(unchanged - 0.1) < 0.02
+    # masked runs are spans of consecutive tokens: far longer than independent 15% choices give
+    runs = np.diff(np.flatnonzero(np.diff(np.concatenate([[0], chosen.flatten().int().numpy(), [0]]))))[::2]
+    assert runs.mean() > 1.5
+
+
+def test_albert_ngrams_mask_whole_words():
+    rng = np.random.default_rng(1)
+    ids = torch.from_numpy(rng.integers(10, 5000, size=(100, 201)))
+    special = torch.zeros_like(ids, dtype=torch.bool)
+    special[:, 0] = True
+    word_start = torch.zeros_like(special)
+    word_start[:, 1::2] = True                         # every word is two pieces: positions (1,2), (3,4)...
+    spans: list[int] = []
+    _, labels = ngram_mask(ids, special, 3, 5000, rng, word_start=word_start, spans_out=spans)
+    chosen = (labels != -100)[:, 1:].reshape(100, 100, 2)
+    assert torch.equal(chosen[..., 0], chosen[..., 1])  # both pieces of a word, or neither
+    assert chosen.sum().item() == 100 * 30 and max(spans) == 3 and min(spans) == 1
+
+
+# --------------------------------------------------------------------------------- sentence pairs
+@pytest.fixture(scope="module")
+def wordpiece(ng_texts):
+    return train_tokenizer("wordpiece", ng_texts[:150], vocab_size=1500, min_frequency=2)
+
+
+def _tokenised_docs(texts, tok):
+    backend = tok.backend_tokenizer
+    return [[e.ids for e in backend.encode_batch([s for s in _SENTENCE_END.split(t) if s], add_special_tokens=False)]
+            for t in texts]
+
+
+def test_nsp_pairs_half_is_next(ng_texts, wordpiece):
+    docs = _tokenised_docs(ng_texts[:150], wordpiece)
+    text = "|".join(_seq([t for s in d for t in s]) for d in docs)   # every document's token stream
+    pairs = make_pairs(docs, "nsp", 61, np.random.default_rng(0))
+    assert len(pairs) > 1000
+    labels = np.array([lab for _, _, lab in pairs])
+    assert abs(labels.mean() - 0.5) < 0.05, labels.mean()
+    assert all(a and b and len(a) + len(b) <= 61 for a, b, _ in pairs)
+    for a, b, lab in pairs[:600]:
+        if lab == 0:  # IsNext: B is the text that follows A in its document
+            assert _seq(a + b) in text
+        else:         # NotNext: B is a span of (another) document, not A's continuation
+            assert _seq(b) in text
+    not_next = [(a, b) for a, b, lab in pairs[:600] if lab == 1 and len(a) + len(b) >= 10]
+    assert sum(_seq(a + b) in text for a, b in not_next) < 0.02 * len(not_next)
+
+
+def test_sop_pairs_half_swapped(ng_texts, wordpiece):
+    docs = _tokenised_docs(ng_texts[:150], wordpiece)
+    text = "|".join(_seq([t for s in d for t in s]) for d in docs)
+    pairs = make_pairs(docs, "sop", 61, np.random.default_rng(0))
+    labels = np.array([lab for _, _, lab in pairs])
+    assert abs(labels.mean() - 0.5) < 0.05
+    for a, b, lab in pairs[:600]:
+        first, second = (a, b) if lab == 0 else (b, a)  # two consecutive segments; label 1: swapped
+        assert _seq(first + second) in text
+    swapped = [(a, b) for a, b, lab in pairs[:600] if lab == 1 and len(a) + len(b) >= 10]
+    assert sum(_seq(a + b) in text for a, b in swapped) < 0.02 * len(swapped)
+
+
+def test_segments_keep_every_token_of_long_sentences():
+    doc = [list(range(150)), [1000, 1001], list(range(2000, 2030))]
+    chunks = split_segments(doc, 61)
+    assert [t for c in chunks for s in c for t in s] == [t for s in doc for t in s]
+    assert all(sum(len(s) for s in c) <= 61 for c in chunks)
+
+
+# --------------------------------------------------------------------------------- tokenizers
+@pytest.mark.parametrize("kind,model_type", [("wordpiece", "WordPiece"), ("unigram", "Unigram"), ("bytebpe", "BPE")])
+def test_tokenizer_training(kind, model_type, ng_texts, tmp_path):
+    from transformers import AutoTokenizer
+
+    tok = train_tokenizer(kind, ng_texts[:80], vocab_size=800, min_frequency=2)
+    spec = json.loads(tok.backend_tokenizer.to_str())
+    assert spec["model"]["type"] == model_type
+    assert 300 < len(tok) <= 800
+    text = "The naive café's prices rose sharply: 12.5% in Tōkyō!"
+    pieces = tok.tokenize(text)
+    if kind == "wordpiece":
+        assert any(p.startswith("##") for p in tok.tokenize("unbelievably hypothetical"))
+        assert tok(text)["input_ids"][0] == tok.cls_token_id and tok(text)["input_ids"][-1] == tok.sep_token_id
+        assert all(p == p.lower() for p in pieces)
+    elif kind == "unigram":
+        assert pieces[0].startswith("\u2581") and tok.mask_token == "[MASK]"
+        assert word_starts(tok)[tok.convert_tokens_to_ids(pieces[0])]
+    else:  # byte-level: every string round-trips, nothing is unknown
+        ids = tok(text)["input_ids"]
+        assert tok.decode(ids) == text
+    tok.save_pretrained(tmp_path)
+    again = AutoTokenizer.from_pretrained(tmp_path)
+    assert again(text)["input_ids"] == tok(text)["input_ids"]
+
+
+# --------------------------------------------------------------------------------- causal LM
+def test_gpt_blocks_are_the_token_stream_and_loss_is_next_token(ng_texts):
+    tok = train_tokenizer("bytebpe", ng_texts[:50], vocab_size=500)
+    cfg = PretrainConfig(**{**TINY, "max_length": 32, "vocab_size": 500})
+    docs = ng_texts[:20]
+    blocks = _examples("gpt", docs, tok, cfg, np.random.default_rng(0))
+    stream = []
+    for d in docs:
+        stream += tok(d)["input_ids"] + [tok.eos_token_id]
+    flat = [t for b in blocks for t in b]
+    assert flat == stream[:len(flat)] and len(stream) - len(flat) <= 1
+    assert all(len(b) <= 32 for b in blocks)
+    batch = _collate("gpt", [blocks[0], blocks[-1]], tok, cfg, torch.Generator(), np.random.default_rng(0))
+    mask = batch["attention_mask"].bool()
+    assert torch.equal(batch["labels"][mask], batch["input_ids"][mask]) and (batch["labels"][~mask] == -100).all()
+    torch.manual_seed(0)
+    net = _build_model("gpt", cfg, len(tok), tok).eval()
+    with torch.no_grad():
+        out = net(**batch)
+        logits = net(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    manual = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), batch["labels"][:, 1:].reshape(-1),
+                             ignore_index=-100)
+    torch.testing.assert_close(out.loss, manual)  # predicts token t+1 from tokens <= t
+
+
+# --------------------------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def corpus_file(ng_texts, tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus") / "unlabelled.txt"
+    path.write_text("\n".join(t.replace("\n", " ") for t in ng_texts[:150]) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def pretrained(corpus_file, tmp_path_factory):
+    """One short pretraining run per model; BERT's through the `textzoo pretrain` command."""
+    folders = {}
+    for model in ("bert", "albert", "gpt"):
+        out = tmp_path_factory.mktemp(f"pre-{model}")
+        if model == "bert":
+            args = ["-q", "pretrain", "bert", "--corpus", str(corpus_file), "--out", str(out)]
+            for k, v in TINY.items():
+                args += ["--set", f"{k}={v}"]
+            assert cli_main(args) == 0
+        else:
+            pretrain_model(model, corpus_file, out, overrides=TINY, progress=False)
+        folders[model] = out
+    return folders
+
+
+@pytest.mark.parametrize("model", ["bert", "albert", "gpt"])
+def test_short_pretraining_lowers_the_loss(pretrained, model):
+    history = json.loads((pretrained[model] / "pretraining.json").read_text())["history"]
+    losses = [h["loss"] for h in history]
+    assert len(losses) == TINY["max_steps"] and all(np.isfinite(losses))
+    first, last = np.mean(losses[:5]), np.mean(losses[-5:])
+    # from about ln(vocab) (+ ln 2 for NSP/SOP); a tiny model learns the token frequencies at least
+    assert last < first - (0.5 if model == "gpt" else 0.2), (first, last)
+
+
+@pytest.mark.parametrize("model", ["bert", "albert", "gpt"])
+def test_output_folder_loads_in_transformers(pretrained, model):
+    import transformers as tf
+
+    folder = pretrained[model]
+    tok = tf.AutoTokenizer.from_pretrained(folder)
+    assert tok("oil prices rose")["input_ids"]
+    full = (tf.AutoModelForCausalLM if model == "gpt" else tf.AutoModelForPreTraining).from_pretrained(
+        folder, output_loading_info=True)
+    net, info = full
+    assert not info["missing_keys"] and not info["unexpected_keys"]  # pretraining heads saved too
+    backbone = tf.AutoModel.from_pretrained(folder)
+    expected = {"bert": "BertModel", "albert": "AlbertModel", "gpt": "GPT2Model"}[model]
+    assert type(backbone).__name__ == expected
+    if model == "albert":  # factorised embeddings (E) and one shared layer group
+        assert backbone.embeddings.word_embeddings.weight.shape[1] == TINY["embedding_size"]
+        assert backbone.config.num_hidden_groups == 1 and len(backbone.encoder.albert_layer_groups) == 1
+    with torch.no_grad():
+        out = backbone(**tok(["oil prices rose sharply"], return_tensors="pt"))
+    assert out.last_hidden_state.shape[-1] == TINY["hidden"]
+
+
+@pytest.mark.parametrize("model", ["bert", "albert", "gpt"])
+def test_textzoo_train_fine_tunes_the_output_folder(pretrained, model, r8, tmp_path):
+    for name, split, n in (("train.csv", r8.train, 48), ("test.csv", r8.test, 24)):
+        with open(tmp_path / name, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["text", "label"])
+            writer.writerows(zip(split.texts[:n], split.labels[:n]))
+    run = tmp_path / "run"
+    args = ["-q", "train", model, "--train", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.csv"),
+            "--out", str(run), "--set", f"pretrained={pretrained[model]}", "--set", "max_length=32",
+            "--set", "epochs=1", "--set", "batch_size=8"]
+    assert cli_main(args) == 0
+    loaded = textzoo.load(run)
+    assert loaded.config.pretrained == str(pretrained[model])
+    import transformers as tf
+
+    start = tf.AutoModel.from_pretrained(pretrained[model])
+    # the fine-tuned backbone started from the pretrained weights (position embeddings barely move)
+    tuned = dict(loaded.net.backbone.named_parameters())
+    key = {"bert": "embeddings.position_embeddings.weight", "albert": "embeddings.position_embeddings.weight",
+           "gpt": "transformer.wpe.weight"}[model]
+    ref = dict(start.named_parameters())[key.removeprefix("transformer.")]
+    assert torch.allclose(tuned[key], ref, atol=0.05)
+    assert len(loaded.predict(r8.test.texts[:3])) == 3
