@@ -22,6 +22,7 @@ EPILOG = """examples:
   textzoo predict runs/r8-textgcn "oil prices rose sharply" --top-k 3
   textzoo serve runs/r8-textgcn --port 8000
   textzoo report runs/ --out report.md
+  textzoo export runs/r8-bert --format onnx --out r8-bert.onnx
 """
 
 
@@ -60,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "at the end the finished run replaces DIR whole. If DIR exists and --resume is not "
                    "given, training starts afresh: its old checkpoints are deleted at once, and the run "
                    "already in DIR stays loadable until the new run replaces it")
+    p.add_argument("--tensorboard", metavar="DIR",
+                   help="also log the training curves (loss and validation metrics per epoch) and the "
+                   "final test metrics as TensorBoard event files in DIR (needs the tensorboard package: "
+                   "pip install 'textzoo[tensorboard]'); view with `tensorboard --logdir DIR`")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run in --out DIR from its last checkpoint (same data "
                    "and settings; ends with the same model as an uninterrupted run). Without a "
@@ -80,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="run folder written by `textzoo train`")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
     p.add_argument("--input", metavar="FILE", help="UTF-8 file with one text per line ('-' for stdin)")
-    p.add_argument("--top-k", type=int, metavar="K", help="print the K best labels with probabilities")
+    p.add_argument("--top-k", type=_int_at_least(1), metavar="K", help="print the K best labels with probabilities")
     p.add_argument("--json", action="store_true", help="print one JSON object per text")
     p.set_defaults(func=cmd_predict)
 
@@ -88,13 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Serve the run in RUN_DIR: POST /v1/predict, GET /v1/model, GET /healthz, /docs.")
     p.add_argument("run_dir", help="run folder written by `textzoo train`")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--max-batch", type=int, default=64, metavar="N", help="most texts per batched model call (default 64)")
-    p.add_argument("--batch-window-ms", type=float, default=3.0, metavar="MS",
+    p.add_argument("--port", type=_port, default=8000, help="port, 1 to 65535 (default 8000)")
+    p.add_argument("--max-batch", type=_int_at_least(1), default=64, metavar="N",
+                   help="most texts per batched model call (default 64)")
+    p.add_argument("--batch-window-ms", type=_non_negative_float, default=3.0, metavar="MS",
                    help="how long to collect concurrent requests into one batch (default 3)")
     p.add_argument("--no-batching", action="store_true", help="predict each request on its own")
-    p.add_argument("--max-texts", type=int, default=64, metavar="N", help="most texts per request (default 64)")
-    p.add_argument("--max-chars", type=int, default=20000, metavar="N", help="most characters per text (default 20000)")
+    p.add_argument("--max-texts", type=_int_at_least(1), default=64, metavar="N", help="most texts per request (default 64)")
+    p.add_argument("--max-chars", type=_int_at_least(1, _max_document_chars()), default=20000, metavar="N",
+                   help="most characters per text (default 20000, at most 1000000)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("report", help="Markdown leaderboard of saved runs, with a bar chart and the papers' numbers",
@@ -104,6 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folders, or folders holding run folders")
     p.add_argument("--out", default="report.md", metavar="FILE.md", help="Markdown file to write (default report.md)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("export", help="export a saved run to ONNX (bert, albert, gpt, textgcn's inductive predictor)",
+                       description="Export the run in RUN_DIR as an ONNX graph that onnxruntime runs, with a JSON "
+                       "side file FILE.json describing its inputs (token ids for the Transformer models, TF-IDF "
+                       "rows for TextGCN's inductive predictor; see textzoo.export).")
+    p.add_argument("run_dir", help="run folder written by `textzoo train`")
+    p.add_argument("--format", default="onnx", choices=["onnx"], help="export format (default onnx)")
+    p.add_argument("--out", metavar="FILE", help="file to write (default RUN_DIR.onnx beside the run folder)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("pretrain", help="pretrain a backbone from scratch on your unlabelled text",
                        description="Pretrain MODEL's backbone (tokenizer included) on --corpus, one "
@@ -117,6 +133,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR", help="folder to write the pretrained backbone to")
     p.set_defaults(func=cmd_pretrain)
     return parser
+
+
+def _int_at_least(low: int, high: int | None = None):
+    """argparse type: a whole number in [low, high]; a one-line usage error otherwise."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bound = f">= {low}" if high is None else f"between {low} and {high}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        return value
+    return parse
+
+
+def _max_document_chars() -> int:
+    from .data.corpus import MAX_DOCUMENT_CHARS
+
+    return MAX_DOCUMENT_CHARS
+
+
+def _port(text: str) -> int:
+    return _int_at_least(1, 65535)(text)
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _number(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
 
 
 def _add_data_dir(p: argparse.ArgumentParser) -> None:
@@ -135,9 +199,10 @@ def _add_corpus_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--label-column", default="label", help="column/field holding the label (default label)")
     g.add_argument("--label-sep", metavar="SEP",
                    help="multi-label files: separator between labels in the label column")
-    g.add_argument("--valid-fraction", type=float, default=0.1,
-                   help="share of the training documents held out for validation (default 0.1)")
-    g.add_argument("--seed", type=int, help="seed of the validation split and, for `train`, of the model "
+    g.add_argument("--valid-fraction", type=_fraction, default=0.1,
+                   help="share of the training documents held out for validation, in [0, 1) (default 0.1; "
+                   "0: no validation split)")
+    g.add_argument("--seed", type=_int_at_least(0), help="seed of the validation split and, for `train`, of the model "
                    "(unless --set seed=... says otherwise; default 0)")
 
 
@@ -217,15 +282,25 @@ def cmd_train(args) -> int:
     print(f"{cls.name} on {corpus.name}: {s['train']} train / {s['valid']} valid / {s['test']} test "
           f"documents, {s['labels']} labels", file=sys.stderr)
     start = time.perf_counter()
-    if args.inductive:
-        model.fit(corpus.train, corpus.valid, labels=corpus.labels, checkpoint_dir=checkpoints,
-                  resume=args.resume)
-    else:
-        model.fit(corpus, checkpoint_dir=checkpoints, resume=args.resume)
-    model.info.update({"dataset": corpus.name, "inductive": bool(args.inductive)})
-    metrics = {"test": model.evaluate(corpus.test)}
-    if corpus.valid is not None:
-        metrics["valid"] = model.evaluate(corpus.valid)
+    import contextlib
+
+    tb_context = contextlib.nullcontext()
+    if args.tensorboard:
+        from .training.tensorboard import tensorboard_logging
+
+        tb_context = tensorboard_logging(args.tensorboard)
+    with tb_context as tb:
+        if args.inductive:
+            model.fit(corpus.train, corpus.valid, labels=corpus.labels, checkpoint_dir=checkpoints,
+                      resume=args.resume)
+        else:
+            model.fit(corpus, checkpoint_dir=checkpoints, resume=args.resume)
+        model.info.update({"dataset": corpus.name, "inductive": bool(args.inductive)})
+        metrics = {"test": model.evaluate(corpus.test)}
+        if corpus.valid is not None:
+            metrics["valid"] = model.evaluate(corpus.valid)
+        if tb is not None:
+            tb.add_metrics("test", metrics["test"])
     metrics["seconds"] = round(time.perf_counter() - start, 2)
     model.metrics = metrics
     model.save(out)
@@ -272,6 +347,14 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .export import export_onnx
+
+    out = export_onnx(args.run_dir, args.out)
+    print(f"exported {args.run_dir} to {out} (inputs described in {out.name}.json)")
+    return 0
+
+
 def cmd_pretrain(args) -> int:
     from .config import parse_overrides
     from .pretraining import pretrainer
@@ -303,13 +386,13 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .data.readers import read_lines
+    from .data.readers import decode_lines, read_lines
     from .errors import ConfigError
     from .models.base import Model
 
     texts = list(args.texts)
     if args.input:
-        lines = sys.stdin.read().splitlines() if args.input == "-" else read_lines(args.input)
+        lines = decode_lines(sys.stdin.buffer.read(), "<stdin>") if args.input == "-" else read_lines(args.input)
         texts += [line.strip() for line in lines if line.strip()]
     if not texts:
         raise ConfigError("nothing to predict: give TEXT arguments or --input FILE")

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from tqdm.auto import tqdm
 
 from .early_stopping import EarlyStopping
 
 log = logging.getLogger(__name__)
+
+#: callbacks ``fn(description, row)`` told of every finished epoch of every loop (observe_epochs)
+_EPOCH_OBSERVERS: list[Callable[[str, dict], None]] = []
+
+
+@contextlib.contextmanager
+def observe_epochs(fn: Callable[[str, dict], None]) -> Iterator[None]:
+    """Call ``fn(loop description, history row)`` after each epoch of any loop run in this block
+    (e.g. TensorBoard logging, :mod:`textzoo.training.tensorboard`), without changing the models."""
+    _EPOCH_OBSERVERS.append(fn)
+    try:
+        yield
+    finally:
+        _EPOCH_OBSERVERS.remove(fn)
 
 
 @dataclass
@@ -88,6 +103,8 @@ class EpochLoop:
             row["seconds"] = round(time.perf_counter() - start, 4)
             self.history.append(row)
             self.epoch = epoch + 1
+            for observer in list(_EPOCH_OBSERVERS):
+                observer(self.description, row)
             bar.set_postfix({k: f"{v:.4f}" for k, v in row.items()
                              if k not in ("epoch", "seconds") and isinstance(v, float)}, refresh=False)
             log.debug("epoch %d: %s", epoch + 1, row)
