@@ -295,6 +295,10 @@ def cmd_train(args) -> int:
                       resume=args.resume)
         else:
             model.fit(corpus, checkpoint_dir=checkpoints, resume=args.resume)
+        import os
+
+        if int(os.environ.get("RANK", "0")) != 0:  # torchrun: only rank 0 evaluates and writes the run
+            return 0
         model.info.update({"dataset": corpus.name, "inductive": bool(args.inductive)})
         metrics = {"test": model.evaluate(corpus.test)}
         if corpus.valid is not None:
