@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
 
 Label = str
 Target = "str | list[str]"
+
+#: The longest document (in characters) that the readers and the models' Python API accept; longer
+#: ones are refused with a :class:`DataError` naming them. The longest document of the public
+#: corpora (20 Newsgroups) has 160,616 characters; the HTTP server's own default limit is lower.
+MAX_DOCUMENT_CHARS = 1_000_000
 
 
 @dataclass
@@ -123,12 +131,21 @@ class Corpus:
         """Move ``int(fraction * len(train))`` random training documents to ``valid``.
 
         This is TextGCN's rule (``val_size = int(0.1 * train_size)``), seeded so it is reproducible.
-        Returns a new corpus; an existing validation split is kept as it is.
+        Returns a new corpus; an existing validation split is kept as it is. When that share rounds
+        down to no document (``fraction=0``, or a very small training set) there is no validation
+        split.
         """
+        if not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
+            raise ConfigError(f"the validation fraction must be in [0, 1), not {fraction!r}")
         if self.valid is not None:
             return self
         n = len(self.train)
         n_valid = int(fraction * n)
+        if n_valid == 0:
+            if fraction:
+                log.warning("%s: %d training documents are too few to hold out %g of them for validation; "
+                            "training without a validation split", self.name, n, fraction)
+            return self
         order = np.random.default_rng(seed).permutation(n)
         valid_idx = np.sort(order[n - n_valid:]) if n_valid else np.array([], dtype=int)
         train_idx = np.sort(order[: n - n_valid])

@@ -45,7 +45,7 @@ from safetensors.torch import load_file, save_file
 from .. import __version__
 from .._io import atomic_write_json
 from ..config import config_from_dict, config_to_dict, merge_config
-from ..data.corpus import Corpus, Split, check_labels_known, infer_label_vocabulary
+from ..data.corpus import MAX_DOCUMENT_CHARS, Corpus, Split, check_labels_known, infer_label_vocabulary
 from ..errors import ConfigError, DataError, ModelFileError
 from ..metrics import classification_metrics, multilabel_metrics
 
@@ -527,6 +527,9 @@ def _check_texts(texts: Sequence, what: str) -> None:
     for i, text in enumerate(texts):
         if not isinstance(text, str):
             raise DataError(f"{what} text {i} is {type(text).__name__}, not str")
+        if len(text) > MAX_DOCUMENT_CHARS:
+            raise DataError(f"{what} text {i} has {len(text):,} characters, over the limit of "
+                            f"{MAX_DOCUMENT_CHARS:,} (textzoo.data.corpus.MAX_DOCUMENT_CHARS); split or shorten it")
 
 
 def _check_split(split: Split, what: str, need_labels: bool) -> None:

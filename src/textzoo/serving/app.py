@@ -103,8 +103,10 @@ def create_app(run_dir: str | Path, *, max_texts: int = DEFAULT_MAX_TEXTS, max_c
     from ..config import config_to_dict
     from ..models.base import read_run_config
 
-    if max_texts < 1 or max_chars < 1:
-        raise ValueError("max_texts and max_chars must be >= 1")
+    from ..data.corpus import MAX_DOCUMENT_CHARS
+
+    if max_texts < 1 or not 1 <= max_chars <= MAX_DOCUMENT_CHARS:
+        raise ValueError(f"max_texts must be >= 1 and max_chars in [1, {MAX_DOCUMENT_CHARS}]")
     run_dir = Path(run_dir)
     model = textzoo.load(run_dir)
     meta = read_run_config(run_dir)
