@@ -147,7 +147,6 @@ def test_bert_concurrent_requests_are_batched_without_changing_answers(api, mode
         _check_same(answer.json()["predictions"], wanted)
     assert after["requests"] - before["requests"] == len(requests)
     assert after["model_calls"] - before["model_calls"] < len(requests)  # some requests were merged
-    assert after["largest_batch"] > 3
 
 
 def test_bert_schemathesis_finds_no_server_error(server, tmp_path):
