@@ -441,11 +441,17 @@ class TransformerClassifier(Model):
                                             "loss": total_loss, "seen": seen, "tokens": tokens})
             bar.close()
             secs = time.perf_counter() - t_start
-            self.train_stats["tokens"] += tokens
+            loss_sum, all_tokens = total_loss, tokens
+            if world > 1:  # each rank holds its share of the global mean loss: add them up
+                import torch.distributed as dist
+
+                shares = torch.tensor([total_loss, float(tokens)], dtype=torch.float64, device=device)
+                dist.all_reduce(shares)
+                loss_sum, all_tokens = float(shares[0]), int(shares[1])
+            self.train_stats["tokens"] += all_tokens
             self.train_stats["seconds"] += secs
             self.train_stats["steps"] += len(batches)
-            # this rank's loss share; the sum over ranks is the global mean
-            return {"loss": total_loss / max(1, seen) * world, "train_tokens_per_s": tokens / max(secs, 1e-9)}
+            return {"loss": loss_sum / max(1, seen), "train_tokens_per_s": all_tokens / max(secs, 1e-9)}
 
         def validate(epoch: int) -> dict:
             probs, loss = self._probs_and_loss(valid_ids, y_valid, device)
