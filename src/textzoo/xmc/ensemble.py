@@ -1,0 +1,36 @@
+"""Ensembles by score averaging (X-Transformer, Section 4.3, and LightXML, Section 4.4).
+
+X-Transformer averages the label scores of models trained on different label representations
+(PIFA-tfidf, PIFA-neural, text-emb) and encoders; LightXML averages three models with different
+encoders (BERT, RoBERTa, XLNet). Both ensembles are the plain mean of the members' score matrices.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+
+def average_scores(scores: Sequence[np.ndarray]) -> np.ndarray:
+    """Mean of equally shaped (n_docs, n_labels) score matrices."""
+    if not scores:
+        raise ValueError("an ensemble needs at least one member")
+    shapes = {np.shape(s) for s in scores}
+    if len(shapes) != 1:
+        raise ValueError(f"ensemble members disagree on the score shape: {sorted(shapes)}")
+    out = np.zeros(np.shape(scores[0]), dtype=np.float64)
+    for s in scores:
+        out += s
+    return (out / len(scores)).astype(np.float32)
+
+
+def ensemble_predict_proba(models: Sequence, texts: Sequence[str]) -> np.ndarray:
+    """Average ``predict_proba`` of trained textzoo models that share one label vocabulary."""
+    if not models:
+        raise ValueError("an ensemble needs at least one member")
+    labels = list(models[0].labels)
+    for m in models[1:]:
+        if list(m.labels) != labels:
+            raise ValueError(f"ensemble members must share the label vocabulary ({m.name} differs)")
+    return average_scores([m.predict_proba(list(texts)) for m in models])
