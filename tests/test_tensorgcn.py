@@ -299,3 +299,13 @@ def test_save_load_predicts_identically(variant, trained, small_r8, cache_dir, m
     loaded = textzoo.load(run)
     texts = small_r8.test.texts[:20] + ["crude oil prices opec output", "wheat grain exports tonnes"]
     np.testing.assert_array_equal(loaded.predict_proba(texts), model.predict_proba(texts))
+
+
+def test_one_graph_fits_predicts_and_loads(small_r8, tmp_path):
+    # the ablation's single graphs: no inter-graph weights; sequential needs no parser nor LSTM
+    model = TensorGCN(**{**SMALL, "graphs": ["sequential"], "inter_graph": "code"}).fit(small_r8)
+    assert set(model.info["graph_edges"]) == {"sequential"} and model.info["cache_hits"] == {}
+    inductive = model.predict_proba_inductive(small_r8.test.texts)
+    assert (inductive.argmax(1) == model.predict_proba(small_r8.test.texts).argmax(1)).mean() > 0.7
+    loaded = textzoo.load(model.save(tmp_path / "run"))
+    np.testing.assert_array_equal(loaded.predict_proba(["crude oil prices"]), model.predict_proba(["crude oil prices"]))

@@ -32,6 +32,9 @@ Graph tensor learning (Section "Graph tensor learning"), two layers on featurele
 
       H_k^(l+1) = leaky_relu(Σ_{g != k} H_g^(l+1/2) W_gg^(l))             (``inter_graph="code"``)
 
+* with a single graph (``graphs=sequential`` etc., the ablation) there is nothing to propagate
+  across: the model is a plain two-layer GCN on that graph, whichever ``inter_graph`` is set.
+
 * output: mean-pooling of the r graphs' document representations, then softmax; cross-entropy on
   the labelled documents. With ``"virtual"`` the last layer is intra-graph only (an inter-graph step
   there would apply σ to the logits and make the r graphs' outputs equal before pooling); with
@@ -39,7 +42,10 @@ Graph tensor learning (Section "Graph tensor learning"), two layers on featurele
 
 Hyper-parameters (:class:`TensorGCNConfig`) follow the released ``train.py`` (hidden 200, Adam lr
 0.002, at most 1000 epochs, window 20) and TextGCN's protocol for what the TensorGCN paper takes
-from it (dropout 0.5, early stopping on the validation loss, window 10).
+from it (dropout 0.5, early stopping on the validation loss, window 10). The released ``train.py``
+differs there (dropout 0.2, L2 5e-6, no early stopping, the checkpoint of best validation accuracy
+is tested): ``dropout=0.2 weight_decay=5e-6 stopping_rule=none restore_best=true`` is close to it
+(``restore_best`` keeps the weights of the lowest validation loss, not of the best accuracy).
 
 Everything not specific to TensorGCN is TextGCN's (:mod:`textzoo.models.textgcn`): cleaning, the
 graph builder, the sparse product, transductive training on all documents, the run folder, and
@@ -348,7 +354,7 @@ class TensorGCN(TextGCN):
         w = _Weights(w0=[t[f"w0.{n}"] for n in g], w1=[t[f"w1.{n}"] for n in g])
         if self._mixing == "virtual":
             w.inter = [t["w_inter"]]
-        else:
+        elif self._mixing == "code":
             w.mix0 = [t[f"mix0.{n}"] for n in g]
             w.mix1 = [t[f"mix1.{n}"] for n in g]
         return w
