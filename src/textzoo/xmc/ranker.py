@@ -71,12 +71,13 @@ def _fit_block(xc: sp.csr_matrix, signs: np.ndarray, C: float, max_iter: int, to
 
 def train_rankers(x: sp.spmatrix, y: sp.spmatrix, index: ClusterIndex, doc_clusters: sp.spmatrix,
                   C: float = 1.0, threshold: float = 0.01, max_iter: int = 100, tol: float = 1e-4,
-                  progress: bool = True) -> sp.csc_matrix:
+                  progress: bool = True, block_floats: int = 1_000_000) -> sp.csc_matrix:
     """W (dim + 1, n_labels), sparse: the rankers of every label (see the module docstring).
 
     ``x`` (n_docs, dim) features; ``y`` (n_docs, n_labels) binary labels; ``doc_clusters``
     (n_docs, n_clusters) binary: the clusters each document trains (true clusters and the matcher's
-    top-b clusters).
+    top-b clusters). The labels of a cluster are solved together in blocks of at most
+    ``block_floats`` weights (bounding the memory of L-BFGS, about 200 bytes per weight).
     """
     xb = with_bias(x)
     y = sp.csc_matrix(y, dtype=np.float32)
@@ -94,12 +95,15 @@ def train_rankers(x: sp.spmatrix, y: sp.spmatrix, index: ClusterIndex, doc_clust
         xk = xb[docs]
         used = np.unique(xk.indices)
         xc = sp.csr_matrix(xk[:, used])
-        signs = 2.0 * y[:, labels][docs].toarray() - 1.0
-        w = _fit_block(xc, signs, C, max_iter, tol)
-        r, c = np.nonzero(np.abs(w) >= threshold)
-        rows.append(used[r])
-        cols.append(labels[c])
-        vals.append(w[r, c].astype(np.float32))
+        yk = y[:, labels][docs].toarray()
+        # labels in blocks of at most block_floats weights: L-BFGS keeps ~25 copies of a block
+        step = max(1, block_floats // max(1, len(used)))
+        for j in range(0, len(labels), step):
+            w = _fit_block(xc, 2.0 * yk[:, j:j + step] - 1.0, C, max_iter, tol)
+            r, c = np.nonzero(np.abs(w) >= threshold)
+            rows.append(used[r])
+            cols.append(labels[j:j + step][c])
+            vals.append(w[r, c].astype(np.float32))
     if rows:
         rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
     else:

@@ -1,0 +1,106 @@
+"""The fine-tuning loop of the XMC Transformers (LightXML's network, X-Transformer's matcher).
+
+It reuses the pieces of :mod:`textzoo.models.transformer_base`: length-grouped batches with dynamic
+padding, AdamW with weight decay on all weights but biases and LayerNorm gains, a linear warm-up
+then linear decay (constant when ``warmup`` is 0 and ``decay`` is off), gradient clipping, and the
+shared :class:`~textzoo.training.EpochLoop` (history rows, progress bars). The model supplies
+``loss(batch_indices, input_ids, attention_mask)``.
+
+Stochastic weight averaging (Izmailov et al. 2018) as LightXML's code applies it: after
+``swa_warmup`` epochs, the running average of the weights is updated every ``swa_step`` updates
+(``torch.optim.swa_utils.AveragedModel``), and the averaged weights are the final model. There are
+no batch-norm statistics to recompute in a Transformer.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+from tqdm.auto import tqdm
+
+from ..models.transformer_base import _no_decay, length_grouped_batches, pad_batch
+from ..training import EpochLoop
+
+log = logging.getLogger(__name__)
+
+
+def finetune(net: nn.Module, seqs: list[list[int]], pad_id: int, loss_fn: Callable, cfg, device: torch.device,
+             *, decay: bool = True, swa: bool = False, swa_warmup: int = 0, swa_step: int = 1,
+             validate: Callable[[int], dict] | None = None, description: str = "fine-tuning",
+             progress: bool = True) -> list[dict]:
+    """Train ``net`` in place on the token sequences ``seqs``; returns the history rows.
+
+    ``cfg`` supplies lr, weight_decay, adam_eps, batch_size, epochs, warmup, max_grad_norm,
+    group_by_length and seed. With ``swa`` the averaged weights are copied into ``net`` at the end
+    (if at least one average was taken; otherwise a warning says so and the last weights stay).
+    """
+    named = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW([
+        {"params": [p for n, p in named if not _no_decay(n)], "weight_decay": cfg.weight_decay},
+        {"params": [p for n, p in named if _no_decay(n)], "weight_decay": 0.0}], lr=cfg.lr, eps=cfg.adam_eps)
+    steps_per_epoch = math.ceil(len(seqs) / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    warm = int(round(cfg.warmup * total))
+
+    def schedule(step: int) -> float:
+        if step < warm:
+            return (step + 1) / max(1, warm)
+        if not decay:
+            return 1.0
+        return max(0.0, (total - step) / max(1, total - warm))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    lengths = np.array([len(s) for s in seqs])
+    rng = np.random.default_rng(cfg.seed)
+    params = [p for _, p in named]
+    averaged = torch.optim.swa_utils.AveragedModel(net) if swa else None
+    counter = {"step": 0, "averages": 0}
+
+    def train_epoch(epoch: int) -> dict:
+        net.train()
+        batches = length_grouped_batches(lengths, cfg.batch_size, rng, cfg.group_by_length)
+        total_loss, t0, tokens = 0.0, time.perf_counter(), 0
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
+                   disable=not progress, dynamic_ncols=True)
+        for batch in bar:
+            ids, mask = pad_batch([seqs[i] for i in batch], pad_id)
+            tokens += int(mask.sum())
+            loss = loss_fn(batch, ids.to(device), mask.to(device))
+            loss.backward()
+            if cfg.max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            scheduler.step()
+            counter["step"] += 1
+            if averaged is not None and epoch >= swa_warmup and counter["step"] % swa_step == 0:
+                averaged.update_parameters(net)
+                counter["averages"] += 1
+            total_loss += float(loss.detach()) * len(batch)
+            bar.set_postfix(loss=f"{float(loss.detach()):.4f}", refresh=False)
+        bar.close()
+        secs = time.perf_counter() - t0
+        row = {"loss": total_loss / max(1, len(seqs)), "train_tokens_per_s": tokens / max(secs, 1e-9)}
+        if averaged is not None:
+            row["swa_averages"] = counter["averages"]
+        return row
+
+    loop = EpochLoop(epochs=cfg.epochs, train_epoch=train_epoch, validate=validate, progress=progress,
+                     description=description)
+    history = loop.run()
+    if averaged is not None:
+        if counter["averages"]:
+            with torch.no_grad():
+                for p, q in zip(net.parameters(), averaged.module.parameters()):
+                    p.copy_(q)
+            log.info("SWA: the final weights average %d snapshots", counter["averages"])
+        else:
+            log.warning("SWA: no snapshot was averaged (training ended before epoch swa_warmup=%d or "
+                        "within swa_step=%d updates); keeping the last weights", swa_warmup, swa_step)
+    return history
