@@ -1,0 +1,329 @@
+"""Soak test of `textzoo serve`: many requests from many concurrent clients, a few malformed, on
+loopback only, bounded in requests and time.
+
+    python benchmarks/soak.py --run benchmarks/out/soak-runs/textgcn-r8-600 --train-docs 600
+    python benchmarks/soak.py --run RUN --requests 20000 --clients 32 --malformed 0.01 --max-seconds 1800
+
+If ``--run`` holds no run yet it is prepared first: TextGCN (seed 0, the paper's settings) trained on
+the first ``--train-docs`` R8 training documents (all of them with ``--train-docs 0``) without the
+test documents in its graph (as ``textzoo train --inductive``), so every request goes through
+inductive prediction, the path that unseen text takes.
+
+The server is the real command (``python -m textzoo serve RUN --host 127.0.0.1`` on a free port,
+default settings: micro-batching on, 64 texts and 20,000 characters per request at most). 32
+asyncio clients (``--clients``) send ``--requests`` requests in all:
+
+* well-formed ones (99%): 1 to 4 R8 test documents (cycling over the test split), half of them with
+  a ``top_k`` of 1 to 5. Each must answer 200 with one prediction per text and ``top_k`` labels.
+* malformed ones (``--malformed``, 1%, drawn by a seeded RNG): cut-off JSON, bytes that are not
+  UTF-8, a JSON list instead of an object, an unknown field, ``texts`` not a list, an empty text,
+  a text of white space, more texts than allowed, a text over the character limit, ``top_k`` of 0
+  or a string or a boolean, a body over the size limit. Each must answer 400, 413 or 422.
+
+The server's resident memory (``/proc/PID/status`` VmRSS, Linux) is sampled every 0.2 s. The
+reference is the RSS when the warm-up (the first ``--warmup`` requests, 10% by default) is done;
+the run passes if no well-formed request failed, every malformed one got its 4xx, the server is
+alive, and the largest RSS after the warm-up is at most ``--max-growth`` (10%) above the reference.
+Prints a Markdown table and writes the raw figures to ``--json``; exits 1 if a check fails.
+The clients run on the same machine as the server and share its cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_bytes(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def malformed_request(rng: random.Random, limits: dict) -> tuple[str, bytes, str]:
+    """``(kind, body, content type)`` of one malformed request."""
+    kinds = {
+        "cut-off JSON": lambda: b'{"texts": ["oil prices ro',
+        "not UTF-8": lambda: b'{"texts": ["oil \xff\xfe prices"]}',
+        "list body": lambda: b'["oil prices"]',
+        "unknown field": lambda: json.dumps({"texts": ["oil"], "text": "oil"}).encode(),
+        "texts not a list": lambda: json.dumps({"texts": "oil prices"}).encode(),
+        "empty text": lambda: json.dumps({"texts": ["oil", ""]}).encode(),
+        "white-space text": lambda: json.dumps({"texts": [" \t\n "]}).encode(),
+        "too many texts": lambda: json.dumps({"texts": ["oil"] * (limits["max_texts"] + 1)}).encode(),
+        "text too long": lambda: json.dumps({"texts": ["o" * (limits["max_chars"] + 1)]}).encode(),
+        "top_k 0": lambda: json.dumps({"texts": ["oil"], "top_k": 0}).encode(),
+        "top_k string": lambda: json.dumps({"texts": ["oil"], "top_k": "3"}).encode(),
+        "top_k boolean": lambda: json.dumps({"texts": ["oil"], "top_k": True}).encode(),
+        "body too large": lambda: b" " * (limits["max_body_bytes"] + 1),
+    }
+    kind = rng.choice(sorted(kinds))
+    return kind, kinds[kind](), "application/json"
+
+
+async def soak(args, url: str, pid: int, texts: list[str]) -> dict:
+    import httpx
+
+    rng = random.Random(args.seed)
+    limits_info = None
+    async with httpx.AsyncClient(base_url=url, timeout=120,
+                                 limits=httpx.Limits(max_connections=args.clients,
+                                                     max_keepalive_connections=args.clients)) as client:
+        card = (await client.get("/v1/model")).json()
+        limits_info = card["limits"]
+        plan = []  # the whole request plan, drawn up front from the seeded RNG
+        for i in range(args.requests):
+            if rng.random() < args.malformed:
+                plan.append(("bad",) + malformed_request(rng, limits_info))
+            else:
+                n = rng.randint(1, 4)
+                body = {"texts": [texts[(i * 4 + j) % len(texts)] for j in range(n)]}
+                if rng.random() < 0.5:
+                    body["top_k"] = rng.randint(1, 5)
+                plan.append(("good", body))
+        n_labels = len(card["labels"])
+        state = {"next": 0, "done": 0}
+        rows = {"good_ok": 0, "good_failed": [], "bad_ok": 0, "bad_wrong": [], "latency_ms": [],
+                "status": {}, "bad_kinds": {}}
+        rss: list[tuple[float, int, int]] = []  # (time, requests done, bytes)
+        warm = {"rss": None, "at": None}
+        start = time.perf_counter()
+        deadline = start + args.max_seconds
+        stop = asyncio.Event()
+
+        async def sampler():
+            while not stop.is_set():
+                value = rss_bytes(pid)
+                if value is not None:
+                    rss.append((time.perf_counter() - start, state["done"], value))
+                    if warm["rss"] is None and state["done"] >= args.warmup:
+                        warm["rss"], warm["at"] = value, state["done"]
+                try:
+                    await asyncio.wait_for(stop.wait(), 0.2)
+                except asyncio.TimeoutError:
+                    pass
+
+        async def worker():
+            while time.perf_counter() < deadline:
+                i = state["next"]
+                if i >= len(plan):
+                    return
+                state["next"] = i + 1
+                item = plan[i]
+                t0 = time.perf_counter()
+                try:
+                    if item[0] == "good":
+                        answer = await client.post("/v1/predict", json=item[1])
+                    else:
+                        answer = await client.post("/v1/predict", content=item[2],
+                                                   headers={"content-type": item[3]})
+                    status = answer.status_code
+                except httpx.HTTPError as exc:
+                    answer, status = None, f"{type(exc).__name__}"
+                elapsed = (time.perf_counter() - t0) * 1000
+                rows["status"][str(status)] = rows["status"].get(str(status), 0) + 1
+                if item[0] == "good":
+                    rows["latency_ms"].append(elapsed)
+                    ok = status == 200
+                    if ok:
+                        preds = answer.json()["predictions"]
+                        want = min(item[1].get("top_k", 1), n_labels)
+                        ok = len(preds) == len(item[1]["texts"]) and all(len(p["labels"]) == want for p in preds)
+                    if ok:
+                        rows["good_ok"] += 1
+                    else:
+                        rows["good_failed"].append({"request": i, "status": status,
+                                                    "answer": None if answer is None else answer.text[:300]})
+                else:
+                    rows["bad_kinds"][item[1]] = rows["bad_kinds"].get(item[1], 0) + 1
+                    if status in (400, 413, 422):
+                        rows["bad_ok"] += 1
+                    else:
+                        rows["bad_wrong"].append({"request": i, "kind": item[1], "status": status})
+                state["done"] += 1
+
+        sampling = asyncio.create_task(sampler())
+        await asyncio.gather(*(worker() for _ in range(args.clients)))
+        seconds = time.perf_counter() - start
+        stop.set()
+        await sampling
+        final_rss = rss_bytes(pid)
+        health = (await client.get("/healthz")).json()
+    after = [b for _, done, b in rss if warm["at"] is not None and done >= warm["at"]]
+    lat = sorted(rows["latency_ms"])
+    good = sum(1 for p in plan if p[0] == "good")
+    return {
+        "requests_planned": len(plan), "requests_done": state["done"], "clients": args.clients,
+        "well_formed": good, "well_formed_ok": rows["good_ok"], "well_formed_failed": len(rows["good_failed"]),
+        "failures": rows["good_failed"][:20], "malformed": len(plan) - good, "malformed_4xx": rows["bad_ok"],
+        "malformed_wrong": rows["bad_wrong"][:20], "malformed_kinds": rows["bad_kinds"], "status": rows["status"],
+        "seconds": round(seconds, 2), "requests_per_s": round(state["done"] / seconds, 1),
+        "p50_ms": round(lat[len(lat) // 2], 1) if lat else None,
+        "p99_ms": round(lat[int(len(lat) * 0.99)], 1) if lat else None,
+        "mean_ms": round(statistics.fmean(lat), 1) if lat else None,
+        "rss_start_mb": round(rss[0][2] / 2**20, 1) if rss else None,
+        "rss_warm_mb": round(warm["rss"] / 2**20, 1) if warm["rss"] else None, "warmup_requests": warm["at"],
+        "rss_max_after_warm_mb": round(max(after) / 2**20, 1) if after else None,
+        "rss_final_mb": round(final_rss / 2**20, 1) if final_rss else None,
+        "growth_after_warm": round(max(after) / warm["rss"] - 1, 4) if after and warm["rss"] else None,
+        "rss_samples": [(round(t, 2), d, round(b / 2**20, 1)) for t, d, b in rss[:: max(1, len(rss) // 200)]],
+        "healthz": health,
+    }
+
+
+def prepare_run(run: Path, train_docs: int, data_dir: str | None) -> None:
+    import textzoo
+
+    corpus = textzoo.load_dataset("R8", data_dir=data_dir)
+    train = corpus.train.head(train_docs) if train_docs else corpus.train
+    valid = corpus.valid.head(max(1, train_docs // 10)) if train_docs else corpus.valid
+    model = textzoo.create("textgcn", dataset="R8", seed=0).fit(train, valid, labels=corpus.labels)
+    model.metrics = {"test": model.evaluate(corpus.test)}
+    model.info.update({"dataset": "R8", "inductive": True})
+    model.save(run)
+    print(f"prepared {run}: TextGCN on {len(train)} R8 training documents, test accuracy "
+          f"{model.metrics['test']['accuracy']:.4f}", file=sys.stderr)
+
+
+def start_server(run: Path, port: int, log_path: Path, extra: list[str]) -> subprocess.Popen:
+    log_file = open(log_path, "wb")
+    return subprocess.Popen([sys.executable, "-m", "textzoo", "-q", "serve", str(run), "--host", "127.0.0.1",
+                             "--port", str(port), *extra], stdout=log_file, stderr=subprocess.STDOUT)
+
+
+def wait_ready(url: str, proc: subprocess.Popen, log_path: Path, timeout: float = 300) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"server did not answer /healthz in {timeout} s")
+        time.sleep(0.3)
+
+
+def table(r: dict, max_growth: float) -> str:
+    checks = checks_of(r, max_growth)
+    rows = [
+        ("requests (done / planned)", f"{r['requests_done']:,} / {r['requests_planned']:,}"),
+        ("concurrent clients", str(r["clients"])),
+        ("well-formed: answered 200 and complete", f"{r['well_formed_ok']:,} of {r['well_formed']:,}"),
+        ("well-formed: failed", str(r["well_formed_failed"])),
+        ("malformed: answered 400/413/422", f"{r['malformed_4xx']} of {r['malformed']}"),
+        ("status counts", ", ".join(f"{k}: {v:,}" for k, v in sorted(r["status"].items()))),
+        ("wall time (s)", f"{r['seconds']:.1f}"),
+        ("throughput (requests/s)", f"{r['requests_per_s']:.1f}"),
+        ("latency p50 / p99 (ms)", f"{r['p50_ms']} / {r['p99_ms']}"),
+        ("server RSS at start (MiB)", str(r["rss_start_mb"])),
+        (f"server RSS after warm-up ({r['warmup_requests']:,} requests) (MiB)", str(r["rss_warm_mb"])),
+        ("server RSS, largest after warm-up (MiB)", str(r["rss_max_after_warm_mb"])),
+        ("server RSS at the end (MiB)", str(r["rss_final_mb"])),
+        ("growth after warm-up", "n/a" if r["growth_after_warm"] is None else f"{100 * r['growth_after_warm']:+.1f}%"),
+        ("model calls / texts (from /healthz)", f"{r['healthz']['model_calls']:,} / {r['healthz']['texts']:,}"),
+        ("checks", "PASS" if all(checks.values()) else "FAIL: " + ", ".join(k for k, v in checks.items() if not v)),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines = [f"| {'measure':<{width}} | value |", f"|{'-' * (width + 2)}|-------|"]
+    lines += [f"| {k:<{width}} | {v} |" for k, v in rows]
+    return "\n".join(lines)
+
+
+def checks_of(r: dict, max_growth: float) -> dict[str, bool]:
+    return {
+        "all requests sent": r["requests_done"] == r["requests_planned"],
+        "no failed well-formed request": r["well_formed_failed"] == 0 and r["well_formed_ok"] == r["well_formed"],
+        "every malformed request got 4xx": r["malformed_4xx"] == r["malformed"],
+        f"RSS growth after warm-up <= {max_growth:.0%}": r["growth_after_warm"] is not None
+        and r["growth_after_warm"] <= max_growth,
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--run", required=True, type=Path, help="run folder to serve (textzoo train --out); "
+                   "prepared first if it holds no run")
+    p.add_argument("--train-docs", type=int, default=0,
+                   help="when preparing --run: R8 training documents to train on (default 0: all)")
+    p.add_argument("--requests", type=int, default=20_000)
+    p.add_argument("--clients", type=int, default=32)
+    p.add_argument("--malformed", type=float, default=0.01, help="share of malformed requests (default 0.01)")
+    p.add_argument("--warmup", type=int, help="requests before the RSS reference (default 10%% of --requests)")
+    p.add_argument("--max-growth", type=float, default=0.10, help="allowed RSS growth after warm-up (default 0.10)")
+    p.add_argument("--max-seconds", type=float, default=1800, help="stop sending after this long (default 1800)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", default=os.environ.get("TEXTZOO_DATA"), help="public corpora (default $TEXTZOO_DATA)")
+    p.add_argument("--server-arg", action="append", default=[], help="extra option for textzoo serve (repeatable)")
+    p.add_argument("--json", type=Path, default=HERE / "out" / "soak.json")
+    args = p.parse_args()
+    if args.warmup is None:
+        args.warmup = args.requests // 10
+    import textzoo
+
+    if not (args.run / "config.json").is_file():
+        prepare_run(args.run, args.train_docs, args.data_dir)
+    texts = textzoo.load_dataset("R8", data_dir=args.data_dir, valid_fraction=0).test.texts
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    log_path = args.json.with_suffix(".server.log")
+    proc = start_server(args.run, port, log_path, args.server_arg)
+    try:
+        wait_ready(url, proc, log_path)
+        result = asyncio.run(soak(args, url, proc.pid, texts))
+        result["server_alive"] = proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    log = log_path.read_text(errors="replace")
+    result["server_tracebacks"] = log.count("Traceback")
+    result["run"] = str(args.run)
+    result["command"] = " ".join([Path(sys.executable).name, *sys.argv])
+    args.json.write_text(json.dumps(result, indent=1))
+    print(table(result, args.max_growth))
+    checks = checks_of(result, args.max_growth)
+    checks["server alive, no traceback"] = result["server_alive"] and result["server_tracebacks"] == 0
+    if not all(checks.values()):
+        print("FAILED: " + ", ".join(k for k, v in checks.items() if not v), file=sys.stderr)
+        for failure in result["failures"][:5] + result["malformed_wrong"][:5]:
+            print("  ", failure, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
