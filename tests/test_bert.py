@@ -53,6 +53,21 @@ def test_encoding_frames_and_truncates(tiny_bert):
     tiny_bert.config.truncation = "head"
 
 
+def test_encoding_ignores_fixed_padding_and_truncation_of_tokenizer_json(tiny_bert):
+    """all-MiniLM-L6-v2's tokenizer.json pads and cuts every text to 128 tokens: our encoding must
+    see the whole document (for head+tail) and leave padding to the batches."""
+    tok = tiny_bert.tokenizer
+    short = tiny_bert._encode(["oil prices rose"])[0]
+    tok.enable_padding(length=64, pad_id=0)
+    tok.enable_truncation(max_length=20)
+    assert tiny_bert._encode(["oil prices rose"])[0] == short  # no [PAD] inside the sequence
+    tiny_bert.config.truncation = "tail"
+    long_text = " ".join(["wheat"] * 50 + ["oil prices rose"])
+    n = len(short) - 2
+    assert tiny_bert._encode([long_text])[0][-1 - n:-1] == short[1:-1]  # the end of the document is kept
+    tiny_bert.config.truncation = "head"
+
+
 def test_length_grouped_batches_cover_every_document_once():
     rng = np.random.default_rng(0)
     lengths = rng.integers(1, 500, size=1000)

@@ -297,6 +297,11 @@ class TransformerClassifier(Model):
     def _encode(self, texts: list[str]) -> list[list[int]]:
         cfg = self.config
         budget = cfg.max_length - self.n_special
+        if self.tokenizer.padding is not None or self.tokenizer.truncation is not None:
+            # a tokenizer.json may pad or cut every text to a fixed length (all-MiniLM-L6-v2's pads to
+            # 128): the whole document is needed for `truncation`, and padding is added per batch
+            self.tokenizer.no_padding()
+            self.tokenizer.no_truncation()
         encs = self.tokenizer.encode_batch(texts, add_special_tokens=False)
         return [self._frame(truncate(e.ids, budget, cfg.truncation, cfg.head_fraction)) for e in encs]
 
