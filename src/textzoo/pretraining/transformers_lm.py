@@ -26,7 +26,11 @@ strings. Segments for NSP/SOP are built from sentences (split after ``.``, ``!``
 
 The objectives and their rates are the papers'; the architecture defaults are small (4 layers of
 256, the papers use BERT-base: 12 layers of 768) so that pretraining is feasible on a CPU; set
-``hidden``, ``layers``, ``heads``, ``intermediate`` for larger models.
+``hidden``, ``layers``, ``heads``, ``intermediate`` for larger models. The optimiser is BERT's for
+all three (AdamW, lr 1e-4, weight decay 0.01, 1% linear warm-up then linear decay, Section A.2);
+ALBERT used LAMB with batch 4096 (Section 4.1) and GPT a cosine decay from 2.5e-4 (Section 4.1),
+both sized for large batches on accelerators. Dropout is 0.1 for all three (``dropout``; ALBERT's
+Section 4.9 drops it for its largest models).
 """
 
 from __future__ import annotations
