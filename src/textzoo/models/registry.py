@@ -19,6 +19,8 @@ _MODELS: dict[str, str] = {
     "bert": "textzoo.models.bert:Bert",
     "albert": "textzoo.models.albert:Albert",
     "gpt": "textzoo.models.gpt:GPT",
+    "lightxml": "textzoo.models.lightxml:LightXML",
+    "xtransformer": "textzoo.models.xtransformer:XTransformer",
 }
 
 

@@ -9,8 +9,8 @@ PECOS's rankers):
 
     min_w 0.5 ||w||^2 + C * sum_i max(0, 1 - s_il * w^T [x_i; 1])^2,   s_il = +1 / -1,
 
-solved in the primal by L-BFGS for all labels of a cluster at once (their objectives are
-independent; the loop runs over clusters, never labels). Weights with |w| < ``threshold`` are
+solved by liblinear's dual coordinate descent (scikit-learn's ``LinearSVC``) label by label, or
+(``solver="lbfgs"``) in the primal by L-BFGS for blocks of labels of a cluster at once. Weights with |w| < ``threshold`` are
 pruned to zero (X-Transformer keeps W sparse with threshold 0.01), and W is stored as one sparse
 (dim + 1, n_labels) matrix.
 
@@ -23,10 +23,13 @@ and PECOS) or ``sigmoid``.
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import minimize
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.svm import LinearSVC
 from tqdm.auto import tqdm
 
 from .indexer import ClusterIndex
@@ -69,16 +72,34 @@ def _fit_block(xc: sp.csr_matrix, signs: np.ndarray, C: float, max_iter: int, to
     return res.x.reshape(d, m)
 
 
+def _fit_liblinear(xc: sp.csr_matrix, signs: np.ndarray, C: float, max_iter: int) -> np.ndarray:
+    """w (d, 1) of one label by liblinear (dual coordinate descent on the same objective)."""
+    if (signs > 0).all() or (signs < 0).all():  # one class only: the constant score +-1 via the bias
+        w = np.zeros((xc.shape[1], 1))
+        w[-1, 0] = float(signs[0])  # the last column of xc is the bias feature (always used)
+        return w
+    svc = LinearSVC(C=C, loss="squared_hinge", dual=True, fit_intercept=False, max_iter=max_iter)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        svc.fit(xc, signs)
+    return svc.coef_.reshape(-1, 1)
+
+
 def train_rankers(x: sp.spmatrix, y: sp.spmatrix, index: ClusterIndex, doc_clusters: sp.spmatrix,
-                  C: float = 1.0, threshold: float = 0.01, max_iter: int = 100, tol: float = 1e-4,
-                  progress: bool = True, block_floats: int = 1_000_000) -> sp.csc_matrix:
+                  C: float = 1.0, threshold: float = 0.01, max_iter: int = 1000, tol: float = 1e-4,
+                  progress: bool = True, block_floats: int = 1_000_000,
+                  solver: str = "liblinear") -> sp.csc_matrix:
     """W (dim + 1, n_labels), sparse: the rankers of every label (see the module docstring).
 
     ``x`` (n_docs, dim) features; ``y`` (n_docs, n_labels) binary labels; ``doc_clusters``
     (n_docs, n_clusters) binary: the clusters each document trains (true clusters and the matcher's
-    top-b clusters). The labels of a cluster are solved together in blocks of at most
-    ``block_floats`` weights (bounding the memory of L-BFGS, about 200 bytes per weight).
+    top-b clusters). ``solver``: ``liblinear`` (scikit-learn's LinearSVC, liblinear's dual
+    coordinate descent, one label at a time; ``max_iter`` is its iteration cap) or ``lbfgs`` (the
+    labels of a cluster together in blocks of at most ``block_floats`` weights, bounding the memory
+    of L-BFGS at about 200 bytes per weight; slower on large TF-IDF vocabularies).
     """
+    if solver not in ("liblinear", "lbfgs"):
+        raise ValueError(f"unknown ranker solver {solver!r}; choose liblinear or lbfgs")
     xb = with_bias(x)
     y = sp.csc_matrix(y, dtype=np.float32)
     dc = sp.csc_matrix(doc_clusters)
@@ -96,10 +117,15 @@ def train_rankers(x: sp.spmatrix, y: sp.spmatrix, index: ClusterIndex, doc_clust
         used = np.unique(xk.indices)
         xc = sp.csr_matrix(xk[:, used])
         yk = y[:, labels][docs].toarray()
-        # labels in blocks of at most block_floats weights: L-BFGS keeps ~25 copies of a block
-        step = max(1, block_floats // max(1, len(used)))
+        # lbfgs: labels in blocks of at most block_floats weights (L-BFGS keeps ~25 copies of a
+        # block); liblinear: one label at a time
+        step = max(1, block_floats // max(1, len(used))) if solver == "lbfgs" else 1
         for j in range(0, len(labels), step):
-            w = _fit_block(xc, 2.0 * yk[:, j:j + step] - 1.0, C, max_iter, tol)
+            signs = 2.0 * yk[:, j:j + step] - 1.0
+            if solver == "lbfgs":
+                w = _fit_block(xc, signs, C, max_iter, tol)
+            else:
+                w = _fit_liblinear(xc, signs[:, 0], C, max_iter)
             r, c = np.nonzero(np.abs(w) >= threshold)
             rows.append(used[r])
             cols.append(labels[j:j + step][c])
