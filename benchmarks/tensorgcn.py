@@ -122,53 +122,61 @@ def mean_sd(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f} ± {sd:.2f}"
 
 
+def protocol(row: dict) -> str:
+    """The run's settings other than the graphs and the inter-graph step."""
+    extra = {k: v for k, v in row["settings"].items() if k not in ("graphs", "inter_graph")}
+    return ", ".join(f"{k}={v}" for k, v in sorted(extra.items())) or "none"
+
+
 def is_full(row: dict) -> bool:
     graphs = row["settings"].get("graphs")
     return graphs is None or tuple(graphs) == GRAPHS
 
 
 def report(rows: list[dict]) -> None:
-    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
     print("\n### Test accuracy (%), mean ± sd over seeds\n")
-    print("| dataset | paper TensorGCN | TensorGCN, virtual graphs (paper) | TensorGCN, code's mixing | "
-          "our TextGCN, same seeds | seeds | TensorGCN − TextGCN (virtual / code) |")
-    print("|---|---|---|---|---|---|---|")
-    for d in datasets:
+    print("| dataset | settings (beyond the paper's defaults) | paper TensorGCN | TensorGCN, virtual graphs (paper) | "
+          "TensorGCN, code's mixing | our TextGCN, same seeds | seeds | TensorGCN − TextGCN (virtual / code) |")
+    print("|---|---|---|---|---|---|---|---|")
+    groups = list(dict.fromkeys((r["dataset"], protocol(r)) for r in rows if r["model"] == "tensorgcn" and is_full(r)))
+    for d, proto in groups:
         def acc(model, variant=None):
             return {r["seed"]: 100 * r["accuracy"] for r in rows if r["dataset"] == d and r["model"] == model
-                    and (variant is None or (is_full(r) and r["settings"].get("inter_graph") == variant))}
+                    and (variant is None or (is_full(r) and protocol(r) == proto
+                                             and r["settings"].get("inter_graph", "virtual") == variant))}
         tg, virtual, code = acc("textgcn"), acc("tensorgcn", "virtual"), acc("tensorgcn", "code")
+        seeds = sorted(set(virtual) | set(code))
+        tg = {s: v for s, v in tg.items() if s in seeds}
         cells = [mean_sd(list(x.values())) if x else "-" for x in (virtual, code, tg)]
-        seeds = sorted(set(virtual) | set(code) | set(tg))
         diffs = []
         for x in (virtual, code):
             common = sorted(set(x) & set(tg))
             diffs.append(f"{statistics.mean(x[s] - tg[s] for s in common):+.2f}" if common else "-")
-        print(f"| {d} | {PAPER.get(d.lower(), float('nan')):.2f} | {cells[0]} | {cells[1]} | {cells[2]} | "
+        print(f"| {d} | {proto} | {PAPER.get(d.lower(), float('nan')):.2f} | {cells[0]} | {cells[1]} | {cells[2]} | "
               f"{','.join(map(str, seeds))} | {' / '.join(diffs)} |")
 
     ablation = [r for r in rows if r["model"] == "tensorgcn" and "graphs" in r["settings"]]
-    ablation_runs = {(r["dataset"], r["seed"]) for r in ablation}
+    ablation_runs = {(r["dataset"], r["seed"], protocol(r)) for r in ablation}
     ablation += [{**r, "settings": {"graphs": list(GRAPHS), **r["settings"]}} for r in rows
-                 if r["model"] == "tensorgcn" and is_full(r) and (r["dataset"], r["seed"]) in ablation_runs]
+                 if r["model"] == "tensorgcn" and is_full(r) and (r["dataset"], r["seed"], protocol(r)) in ablation_runs]
     if ablation:
         print("\n### Ablation (test accuracy %, mean ± sd over the seeds listed)\n")
-        print("| dataset | graphs | inter-graph | accuracy | seeds | epochs |")
-        print("|---|---|---|---|---|---|")
+        print("| dataset | settings | graphs | inter-graph | accuracy | seeds | epochs |")
+        print("|---|---|---|---|---|---|---|")
         groups: dict[tuple, list[dict]] = {}
         for r in ablation:
-            groups.setdefault((r["dataset"], tuple(r["settings"]["graphs"]), r["settings"]["inter_graph"]), []).append(r)
-        for (d, graphs, variant), runs in sorted(groups.items(), key=lambda kv: (kv[0][0], len(kv[0][1]), kv[0])):
+            groups.setdefault((r["dataset"], protocol(r), tuple(r["settings"]["graphs"]), r["settings"]["inter_graph"]), []).append(r)
+        for (d, proto, graphs, variant), runs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], len(kv[0][2]), kv[0])):
             shown = "- (one graph)" if len(graphs) == 1 else variant
-            print(f"| {d} | {' + '.join(graphs)} | {shown} | {mean_sd([100 * r['accuracy'] for r in runs])} | "
+            print(f"| {d} | {proto} | {' + '.join(graphs)} | {shown} | {mean_sd([100 * r['accuracy'] for r in runs])} | "
                   f"{','.join(str(r['seed']) for r in runs)} | {statistics.mean(r['epochs'] for r in runs):.0f} |")
 
     full = [r for r in rows if r["model"] == "tensorgcn" and is_full(r)]
     if full:
         print("\n### Stages of TensorGCN (seconds; peak RSS of the run's process in MB at the end of each stage)\n")
-        print("| dataset | seed | variant | parse | syntactic graph | LSTM | relations | other graph steps | "
+        print("| dataset | settings | seed | variant | parse | syntactic graph | LSTM | relations | other graph steps | "
               "training (epochs) | peak RSS: parse / +semantic / training | spaCy worker peak RSS | cached |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in full:
             st, mem, det, hit = r["stage_seconds"], r["stage_peak_rss_mb"], r.get("stage_detail_seconds", {}), r.get("cache_hits", {})
             other = st.get("clean+sequential", 0) + st.get("normalise", 0)
@@ -176,7 +184,7 @@ def report(rows: list[dict]) -> None:
             rel = f"{det['relations_s']:.1f}" if "relations_s" in det else "cached"
             parse = f"{st['parse']:.1f}" + ("" if not hit.get("parse") else " (cached)")
             cached = ", ".join(k for k, v in hit.items() if v) or "none"
-            print(f"| {r['dataset']} | {r['seed']} | {r['settings'].get('inter_graph')} | {parse} | "
+            print(f"| {r['dataset']} | {protocol(r)} | {r['seed']} | {r['settings'].get('inter_graph')} | {parse} | "
                   f"{st['syntactic_graph']:.1f} | {lstm} | {rel} | {other:.1f} | {st['train']:.1f} ({r['epochs']}) | "
                   f"{mem['parse']:.0f} / {mem['lstm+relations']:.0f} / {mem['train']:.0f} | "
                   f"{mem.get('parse_worker_processes', 0):.0f} | {cached} |")
