@@ -15,6 +15,7 @@ Concurrent requests are micro-batched (see :mod:`.batching`) without changing an
 # No ``from __future__ import annotations`` here: FastAPI must resolve the request model that
 # create_app defines locally (its limits are per app).
 
+import json
 import logging
 import math
 from contextlib import asynccontextmanager
@@ -158,6 +159,8 @@ def create_app(run_dir: str | Path, *, max_texts: int = DEFAULT_MAX_TEXTS, max_c
             return JSONResponse(status_code=413, content={"detail": f"request body over {max_body} bytes"})
         return await call_next(request)
 
+    app.add_middleware(_StreamedBodyLimit, max_body=max_body)  # bodies without a Content-Length
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
         # the default answer echoes the input back (up to megabytes of text): keep where, what and why
@@ -188,6 +191,53 @@ def create_app(run_dir: str | Path, *, max_texts: int = DEFAULT_MAX_TEXTS, max_c
         return RedirectResponse("/docs")
 
     return app
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class _StreamedBodyLimit:
+    """ASGI middleware: 413 once a request body streamed without a Content-Length header (chunked)
+    passes ``max_body`` bytes; the ``limit_body`` middleware refuses declared lengths up front."""
+
+    def __init__(self, app, max_body: int):
+        self.app, self.max_body = app, max_body
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or any(k == b"content-length" for k, _ in scope.get("headers", ())):
+            return await self.app(scope, receive, send)
+        seen, started, too_large = 0, False, False
+
+        async def counting_receive():
+            nonlocal seen, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    too_large = True
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message):
+            nonlocal started
+            if too_large:  # the app's own answer to the cut-off body gives way to the 413 below
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except Exception:
+            if not too_large:
+                raise
+        if too_large and not started:
+            body = json.dumps({"detail": f"request body over {self.max_body} bytes"}).encode()
+            await send({"type": "http.response.start", "status": 413,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
 
 
 def _answers(probs: np.ndarray, labels: np.ndarray, multilabel: bool, top_k: int | None,
