@@ -128,6 +128,7 @@ class LightXML(BertStyleClassifier):
 
     name = "lightxml"
     Config = LightXMLConfig
+    supports_checkpoints = False  # the XMC training loop does not write resumable checkpoints yet
 
     def __init__(self, config=None, **overrides):
         super().__init__(config, **overrides)

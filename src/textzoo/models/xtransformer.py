@@ -95,6 +95,7 @@ class XTransformer(BertStyleClassifier):
 
     name = "xtransformer"
     Config = XTransformerConfig
+    supports_checkpoints = False  # the XMC training loop does not write resumable checkpoints yet
 
     def __init__(self, config=None, **overrides):
         super().__init__(config, **overrides)
