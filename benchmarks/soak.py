@@ -133,7 +133,7 @@ async def soak(args, url: str, pid: int, texts: list[str]) -> dict:
                     return
                 state["next"] = i + 1
                 item = plan[i]
-                t0 = time.perf_counter()
+                t0, error = time.perf_counter(), None
                 try:
                     if item[0] == "good":
                         answer = await client.post("/v1/predict", json=item[1])
@@ -142,7 +142,7 @@ async def soak(args, url: str, pid: int, texts: list[str]) -> dict:
                                                    headers={"content-type": item[3]})
                     status = answer.status_code
                 except httpx.HTTPError as exc:
-                    answer, status = None, f"{type(exc).__name__}"
+                    answer, status, error = None, f"{type(exc).__name__}", f"{type(exc).__name__}: {exc!r}"
                 elapsed = (time.perf_counter() - t0) * 1000
                 rows["status"][str(status)] = rows["status"].get(str(status), 0) + 1
                 if item[0] == "good":
@@ -155,8 +155,10 @@ async def soak(args, url: str, pid: int, texts: list[str]) -> dict:
                     if ok:
                         rows["good_ok"] += 1
                     else:
-                        rows["good_failed"].append({"request": i, "status": status,
-                                                    "answer": None if answer is None else answer.text[:300]})
+                        rows["good_failed"].append({
+                            "request": i, "status": status, "error": error, "ms": round(elapsed, 1),
+                            "at_s": round(time.perf_counter() - start, 1),
+                            "answer": None if answer is None else answer.text[:300]})
                 else:
                     rows["bad_kinds"][item[1]] = rows["bad_kinds"].get(item[1], 0) + 1
                     if status in (400, 413, 422):
