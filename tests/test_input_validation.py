@@ -216,3 +216,12 @@ def test_python_api_refuses_non_strings_and_overlong_texts(run):
     assert np.isfinite(model.predict_proba(["", "   ", "\x00"])).all()  # characters are characters
     with pytest.raises(DataError, match="train split is empty"):
         textzoo.create("textgcn").fit(Split([], [], "train"))
+
+
+def test_pretraining_corpus_errors_name_the_line(tmp_path, capsys):
+    (tmp_path / "corpus.txt").write_bytes(b"a first document\nsecond \x00 document\n")
+    assert main(["pretrain", "bert", "--corpus", str(tmp_path / "corpus.txt"), "--out", str(tmp_path / "o")]) == 2
+    assert "corpus.txt:2: NUL byte at column 8" in _error_line(capsys)
+    (tmp_path / "corpus.txt").write_bytes(b"a first document\nsecond \xff document\n")
+    assert main(["pretrain", "bert", "--corpus", str(tmp_path / "corpus.txt"), "--out", str(tmp_path / "o")]) == 2
+    assert "corpus.txt:2: bytes b'\\xff' at column 8" in _error_line(capsys)

@@ -320,10 +320,9 @@ def read_corpus(corpus) -> list[str]:
         path = Path(corpus)
         if not path.is_file():
             raise DataError(f"{path}: no such corpus file (one document per line)")
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError as exc:
-            raise DataError(f"{path}: not UTF-8 text ({exc})") from None
+        from ..data.readers import read_lines
+
+        lines = read_lines(path)  # UTF-8; undecodable bytes, NUL bytes, over-long lines: file and line named
     else:
         lines = list(corpus)
     docs = [line.strip() for line in lines if line.strip()]
