@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 
 import textzoo
 from textzoo.cli import main
@@ -40,6 +41,14 @@ def run_session(path, inputs):
 def test_transformer_export_matches_pytorch(name, kind, r8, test_texts, tmp_path):
     folder = tiny_checkpoint(kind, tmp_path / "ckpt", r8.train.texts[:200])
     model = textzoo.create(name, pretrained=str(folder), **TINY).fit(r8.train.head(32))
+    # a few steps from a tiny random checkpoint (weights of std 0.02) leave the scores almost the
+    # same for every text; wider random weights make them differ from text to text, so that
+    # comparing them within 1e-4 tests the exported graph (any weights are a model to export)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for weight in model.net.parameters():
+            if weight.dim() == 2:
+                torch.nn.init.normal_(weight, std=0.3)
     run = model.save(tmp_path / "run")
     out = tmp_path / "export" / f"{name}.onnx"
     assert main(["-q", "export", str(run), "--format", "onnx", "--out", str(out)]) == 0
@@ -49,7 +58,7 @@ def test_transformer_export_matches_pytorch(name, kind, r8, test_texts, tmp_path
     probs = run_session(out, inputs)
     expected = loaded.predict_proba(test_texts)
     assert probs.shape == expected.shape == (len(test_texts), len(loaded.labels))
-    assert np.ptp(expected, axis=0).max() > 1e-3  # the scores differ between texts: the check can fail
+    assert np.ptp(expected, axis=0).max() > 0.05  # the scores differ between texts
     np.testing.assert_allclose(probs, expected, atol=1e-4, rtol=0)
     assert (probs.argmax(1) == expected.argmax(1)).all()
     side = json.loads(out.with_name(out.name + ".json").read_text())
