@@ -389,7 +389,8 @@ class TransformerClassifier(Model):
         params = [p for p in self.net.parameters() if p.requires_grad]
         lm_w = self._lm_weight()
         show = rank == 0
-        self.train_stats = {"tokens": 0, "seconds": 0.0, "steps": 0}
+        # tokens, wall and CPU seconds (this process) and updates of the training loop, for benchmarks
+        self.train_stats = {"tokens": 0, "seconds": 0.0, "cpu_seconds": 0.0, "steps": 0}
         # checkpoints (rank 0 writes them): every checkpoint_steps updates and at every epoch end
         writes = self._checkpoint_dir is not None and rank == 0
         # where a resumed run re-enters an epoch: set from a checkpoint taken between two updates
@@ -400,6 +401,7 @@ class TransformerClassifier(Model):
             epoch_rng = rng.bit_generator.state  # a mid-epoch checkpoint redraws this epoch's batches
             batches = length_grouped_batches(lengths, cfg.batch_size, rng, cfg.group_by_length)
             total_loss, seen, t_start, tokens = 0.0, 0, time.perf_counter(), 0
+            cpu_start = time.process_time()
             first = 0
             if resume_at.get("epoch") == epoch:  # skip the updates done before the checkpoint
                 first, total_loss, seen, tokens = (resume_at["step"], resume_at["loss"], resume_at["seen"],
@@ -457,6 +459,7 @@ class TransformerClassifier(Model):
                 loss_sum, all_tokens = float(shares[0]), int(shares[1])
             self.train_stats["tokens"] += all_tokens
             self.train_stats["seconds"] += secs
+            self.train_stats["cpu_seconds"] = self.train_stats.get("cpu_seconds", 0.0) + time.process_time() - cpu_start
             self.train_stats["steps"] += len(batches)
             return {"loss": loss_sum / max(1, seen), "train_tokens_per_s": all_tokens / max(secs, 1e-9)}
 
