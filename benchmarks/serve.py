@@ -41,6 +41,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# benchmarks/transformers.py would shadow the transformers package for scripts run from this folder
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 
 def prepare_run(model: str, runs: Path, data_dir: str | None, bert_docs: int) -> Path:
