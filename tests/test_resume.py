@@ -431,8 +431,9 @@ def test_bert_sigkill_at_random_points_then_resume_gives_the_same_model(bert_fil
         before, began = _pointer(out), time.perf_counter()
         # wait for this process's first checkpoint, then kill at a random moment: inside an
         # update, between two, or while the next checkpoint is being written
-        while proc.poll() is None and _pointer(out) == before and time.perf_counter() - began < 120:
+        while proc.poll() is None and _pointer(out) == before and time.perf_counter() - began < 600:
             time.sleep(0.002)
+        assert _pointer(out) != before, "no new checkpoint in 600 s"
         time.sleep(rng.uniform(0, 0.3))
         assert proc.poll() is None, "the run finished before it could be killed: " + proc.communicate()[1][-2000:]
         proc.send_signal(signal.SIGKILL)
