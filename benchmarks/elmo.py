@@ -9,8 +9,11 @@ without ELMo, and time our biLM LSTM against torch.nn.LSTM.
 3. Tokens/s of our LSTM-with-projection stack (2 layers x 2 directions, cell clip, projection clip,
    residual) against ``torch.nn.LSTM(proj_size=...)`` of the same sizes, inference and training.
 
-    python benchmarks/elmo.py                                   # paper-scale is out of reach on CPU:
-    python benchmarks/elmo.py --preset small --max-train 2000  # a reduced run (minutes)
+    python benchmarks/elmo.py            # all of it: preset tiny, all texts (hours on 2 CPU cores)
+    # the reduced run in BENCHMARKS.md (about 47 min of pretraining + 5-20 min per classifier there):
+    python benchmarks/elmo.py --pretrain-tokens 120000 --pretrain-epochs 2 --pretrain-batch 32 \
+        --max-train 3000 --max-tokens 50 --epochs 6
+    python benchmarks/elmo.py --skip pretrain classification   # the LSTM speed comparison alone
 
 Writes a Markdown table to ``--out``.md and the raw figures to ``--out``.json.
 """
