@@ -41,6 +41,8 @@ import psutil
 import scipy.sparse as sp
 
 REPO = Path(__file__).resolve().parents[1]
+# benchmarks/transformers.py would shadow the transformers package: drop this script's folder
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(REPO / "src"))
 
 
