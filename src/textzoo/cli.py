@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-window-ms", type=_non_negative_float, default=3.0, metavar="MS",
                    help="how long to collect concurrent requests into one batch (default 3)")
     p.add_argument("--no-batching", action="store_true", help="predict each request on its own")
+    p.add_argument("--keep-alive", type=_non_negative_float, default=75.0, metavar="S",
+                   help="seconds an idle connection stays open (default 75; keep it above your "
+                   "clients' idle expiry, 5 s for most HTTP clients)")
     p.add_argument("--max-texts", type=_int_at_least(1), default=64, metavar="N", help="most texts per request (default 64)")
     p.add_argument("--max-chars", type=_int_at_least(1, _max_document_chars()), default=20000, metavar="N",
                    help="most characters per text (default 20000, at most 1000000)")
@@ -419,7 +422,7 @@ def cmd_serve(args) -> int:
 
     serve(args.run_dir, host=args.host, port=args.port, max_batch=args.max_batch,
           batch_window_ms=args.batch_window_ms, batching=not args.no_batching, max_texts=args.max_texts,
-          max_chars=args.max_chars, access_log=args.verbose > 0,
+          max_chars=args.max_chars, access_log=args.verbose > 0, keep_alive=args.keep_alive,
           log_level="warning" if args.quiet else ("debug" if args.verbose > 1 else "info"))
     return 0
 

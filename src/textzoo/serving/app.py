@@ -282,11 +282,17 @@ def _finite(value: Any) -> Any:
 
 
 def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, *, access_log: bool = False,
-          log_level: str = "info", **options) -> None:
-    """Run the app for ``run_dir`` on uvicorn until interrupted; ``options`` go to :func:`create_app`."""
+          log_level: str = "info", keep_alive: float = 75.0, **options) -> None:
+    """Run the app for ``run_dir`` on uvicorn until interrupted; ``options`` go to :func:`create_app`.
+
+    ``keep_alive``: seconds an idle connection stays open. Longer than clients' own idle expiry
+    (httpx and most pools: 5 s) so that the server never closes a connection at the moment a client
+    reuses it; with uvicorn's default of 5 s that race lost requests under load in the soak test.
+    """
     import uvicorn
 
     app = create_app(run_dir, **options)
     log.info("API on http://%s:%d (OpenAPI page at /docs)", host, port)
     # log_config=None: uvicorn's loggers propagate to the handlers the textzoo command set up
-    uvicorn.run(app, host=host, port=port, log_config=None, log_level=log_level, access_log=access_log)
+    uvicorn.run(app, host=host, port=port, log_config=None, log_level=log_level, access_log=access_log,
+                timeout_keep_alive=keep_alive)
