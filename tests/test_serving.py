@@ -4,13 +4,8 @@ that changes no answer, and a bounded schemathesis run against the served OpenAP
 import asyncio
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -21,6 +16,8 @@ import textzoo
 from textzoo.data.corpus import Corpus
 from textzoo.serving.app import _answers, create_app
 from textzoo.serving.batching import MicroBatcher
+
+from servers import running_server
 
 
 @pytest.fixture(scope="module")
@@ -45,44 +42,12 @@ def texts(small_r8, data_dir):
             + ["oil prices rose sharply after the opec meeting", "zzzz qqqq", "wheat", "ümlaut ünïcödé 中文 🙂"])
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(run_dir, tmp_path_factory):
     """`python -m textzoo serve RUN` as a subprocess; yields its base URL, stopped at the end."""
-    port = free_port()
     log_path = tmp_path_factory.mktemp("serve-log") / "server.log"
-    with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen([sys.executable, "-m", "textzoo", "serve", str(run_dir), "--host", "127.0.0.1",
-                                 "--port", str(port), "--batch-window-ms", "5"],
-                                stdout=log_file, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited with {proc.returncode}:\n{log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(url + "/healthz", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"server did not answer /healthz in 60 s:\n{log_path.read_text()}")
-            time.sleep(0.2)
+    with running_server(run_dir, log_path, "--batch-window-ms", "5", startup_s=60) as url:
         yield url
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")

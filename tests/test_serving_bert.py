@@ -5,13 +5,8 @@ finds no server error."""
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -19,6 +14,7 @@ import pytest
 
 import textzoo
 
+from servers import running_server
 from tiny_transformers import tiny_checkpoint
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -51,46 +47,13 @@ def texts(r8):
                                  "ümlaut ünïcödé 中文 🙂", "x " * 900]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(run_dir, tmp_path_factory):
     """`python -m textzoo serve RUN` as a subprocess; yields its base URL, stopped at the end."""
-    port = _free_port()
     log_path = tmp_path_factory.mktemp("serve-bert-log") / "server.log"
-    with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen([sys.executable, "-m", "textzoo", "serve", str(run_dir), "--host", "127.0.0.1",
-                                 "--port", str(port), "--batch-window-ms", "5", "--max-texts", "32",
-                                 "--max-chars", "8000"],
-                                stdout=log_file, stderr=subprocess.STDOUT,
-                                env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited with {proc.returncode}:\n{log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(url + "/healthz", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"server did not answer /healthz in 90 s:\n{log_path.read_text()}")
-            time.sleep(0.2)
+    with running_server(run_dir, log_path, "--batch-window-ms", "5", "--max-texts", "32",
+                        "--max-chars", "8000", startup_s=90) as url:
         yield url
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")

@@ -12,14 +12,6 @@ server is alive and has logged no traceback.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 
 import httpx
 import pytest
@@ -29,6 +21,8 @@ from hypothesis import strategies as st
 
 import textzoo
 from textzoo.data.corpus import Corpus
+
+from servers import running_server
 
 MAX_TEXTS, MAX_CHARS = 8, 200  # small limits, so random requests reach them
 DOCUMENTED = {200, 400, 404, 405, 413, 422}
@@ -53,12 +47,6 @@ def _train(kind: str, corpus: Corpus, folder):
     return textzoo.create("bert", pretrained=str(tiny), max_length=32, epochs=1, batch_size=16).fit(corpus)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module", params=["textgcn", "bert"])
 def served(request, tiny_r8, tmp_path_factory):
     """``(client, labels, log_path)`` of a real server on 127.0.0.1, stopped at the end."""
@@ -70,35 +58,12 @@ def served(request, tiny_r8, tmp_path_factory):
     finally:
         torch.set_num_threads(threads)
     run = model.save(folder / "run")
-    port, log_path = _free_port(), folder / "server.log"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen([sys.executable, "-m", "textzoo", "serve", str(run), "--host", "127.0.0.1",
-                                 "--port", str(port), "--max-texts", str(MAX_TEXTS), "--max-chars", str(MAX_CHARS),
-                                 "--batch-window-ms", "2"], stdout=log_file, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                with urllib.request.urlopen(url + "/healthz", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            assert time.monotonic() < deadline, "no /healthz answer in 240 s:\n" + log_path.read_text()
-            time.sleep(0.2)
+    log_path = folder / "server.log"
+    with running_server(run, log_path, "--max-texts", str(MAX_TEXTS), "--max-chars", str(MAX_CHARS),
+                        "--batch-window-ms", "2", startup_s=240, env={"OMP_NUM_THREADS": "1"}) as url:
         with httpx.Client(base_url=url, timeout=60) as client:
             yield client, list(model.labels), log_path
             assert client.get("/healthz").status_code == 200  # alive after everything
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
     log = log_path.read_text(errors="replace")
     assert "Traceback" not in log and "Exception in ASGI application" not in log, log[-4000:]
 
