@@ -48,8 +48,9 @@ is tested): ``dropout=0.2 weight_decay=5e-6 stopping_rule=none restore_best=true
 (``restore_best`` keeps the weights of the lowest validation loss, not of the best accuracy).
 
 Everything not specific to TensorGCN is TextGCN's (:mod:`textzoo.models.textgcn`): cleaning, the
-graph builder, the sparse product, transductive training on all documents, the run folder, and
-inductive prediction. A new document is attached to every graph through its TF-IDF edges to known
+graph builder, the sparse product, transductive training on all documents, the run folder, resuming
+(a checkpoint holds every weight, Adam's state, the RNG states and the loop; the graphs are rebuilt,
+from the cache for the parse and the semantic relations), and inductive prediction. A new document is attached to every graph through its TF-IDF edges to known
 words (training IDF, degrees of each trained graph) and the trained layers run on that one row::
 
     d      = 1 + Σ_w tfidf(doc, w);    a_kw = tfidf(doc, w) / sqrt(d * deg_k(w))
@@ -115,6 +116,7 @@ class TensorGCNConfig:
     semantic_threshold: float = 0.05  # cosine above which two words are related (authors' code)
     cache: bool = True                # cache parses and semantic relations (TEXTZOO_CACHE)
     seed: int = 0
+    checkpoint_every: int = 10        # epochs between checkpoints when fit() gets checkpoint_dir
 
     def __post_init__(self):
         graphs = tuple(self.graphs)
@@ -123,6 +125,8 @@ class TensorGCNConfig:
         self.graphs = graphs
         if self.hidden < 1 or self.epochs < 1 or self.window < 2 or self.min_count < 1:
             raise ValueError("hidden and epochs must be >= 1, window >= 2, min_count >= 1")
+        if self.checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.lr <= 0 or self.lstm_lr <= 0:
@@ -162,7 +166,7 @@ class TensorGCN(TextGCN):
     Config = TensorGCNConfig
     transductive = True
     dataset_settings = {"mr": {"remove_stopwords": False, "min_count": 1}}
-    supports_checkpoints = False  # fit(checkpoint_dir=...) warns and trains without checkpoints
+    supports_checkpoints = True   # as TextGCN: every weight, Adam, RNGs, loop; graphs are rebuilt
 
     # ------------------------------------------------------------------------------ layers
     @property
@@ -260,6 +264,7 @@ class TensorGCN(TextGCN):
         texts = train.texts + (valid.texts if valid is not None else []) + unlabelled
         n_train, n_valid = len(train), 0 if valid is None else len(valid)
         n_docs = len(texts)
+        resume_from = self._open_checkpoint(train, valid, unlabelled)
         targets = self._targets(train, valid)
         graph, adjs, a_hats = self._build_graphs(texts, n_train, targets[:n_train].numpy())
 
@@ -312,6 +317,12 @@ class TensorGCN(TextGCN):
                 return {"val_loss": float(self._loss(out, targets[valid_idx])),
                         "val_acc": self._accuracy(out, targets[valid_idx])}
 
+        def checkpoint(loop: EpochLoop) -> None:
+            tensors = {f"w.{i}": p for i, p in enumerate(w.all())}
+            if loop.best_state is not None:
+                tensors.update({f"best.{i}": v for i, v in enumerate(loop.best_state)})
+            self._write_checkpoint(loop, tensors, optimizer)
+
         loop = EpochLoop(
             epochs=cfg.epochs, train_epoch=train_epoch, validate=validate if n_valid else None,
             stopper=EarlyStopping(cfg.stopping_rule, cfg.early_stopping) if n_valid else None,
@@ -319,7 +330,19 @@ class TensorGCN(TextGCN):
             get_state=lambda: [p.detach().clone() for p in w.all()],
             set_state=lambda s: [p.data.copy_(v) for p, v in zip(w.all(), s)],
             description="TensorGCN",
+            checkpoint=checkpoint if self._checkpoint_dir is not None else None,
+            checkpoint_every=cfg.checkpoint_every,
         )
+        if resume_from is not None:  # the first epoch after it recomputes the hidden layer (TextGCN)
+            saved = State(tensors=resume_from[0], extra={}, source=None)
+            params = w.all()
+            with torch.no_grad():
+                for i, p in enumerate(params):
+                    p.copy_(saved.check_tensor(f"w.{i}", tuple(p.shape), torch.float32))
+            if resume_from[1]["loop"].get("has_best_state"):
+                loop.best_state = [saved.check_tensor(f"best.{i}", tuple(p.shape), torch.float32).clone()
+                                   for i, p in enumerate(params)]
+            self._resume_training(resume_from, loop, optimizer)  # RNG states last
         t = time.perf_counter()
         self.history = loop.run()
         self.info["epochs_run"] = len(self.history)
