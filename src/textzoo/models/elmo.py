@@ -80,8 +80,11 @@ class ELMoConfig:
     cache_activations: bool = True        # run the frozen biLM once per training/validation text
     seed: int = 0
     progress: bool = True
+    checkpoint_every: int = 1         # epochs between checkpoints when fit() gets checkpoint_dir
 
     def __post_init__(self):
+        if self.checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
         if min(self.hidden, self.batch_size, self.epochs, self.max_tokens, self.min_count) < 1:
             raise ValueError("hidden, batch_size, epochs, max_tokens and min_count must be >= 1")
         if self.word_dim < 0 or (self.features != "elmo" and self.word_dim < 1):
@@ -187,6 +190,8 @@ class ELMo(Model):
 
     name = "elmo"
     Config = ELMoConfig
+    #: a checkpoint holds the task model, Adam, the RNG states (the batch order's too) and the loop
+    supports_checkpoints = True
 
     def __init__(self, config=None, **overrides):
         super().__init__(config, **overrides)
@@ -245,8 +250,7 @@ class ELMo(Model):
     def _fit(self, train: Split, valid: Split | None, unlabelled: list[str]) -> None:
         cfg: ELMoConfig = self.config
         seed_everything(cfg.seed)
-        if self._checkpoint_dir is not None:
-            log.warning("elmo does not write training checkpoints yet; training without them")
+        resume_from = self._open_checkpoint(train, valid, unlabelled)
         self._load_bilm()
         train_tokens = [self._tokens(t) for t in train.texts]
         counts = Counter(t for toks in train_tokens for t in toks)
@@ -298,12 +302,32 @@ class ELMo(Model):
             val_loss = float(-np.log(np.clip(probs[np.arange(len(probs)), y_valid.numpy()], 1e-12, None)).mean())
             return {"val_loss": val_loss, "val_accuracy": float((probs.argmax(1) == y_valid.numpy()).mean())}
 
+        def checkpoint(loop: EpochLoop) -> None:
+            tensors = {f"net.{k}": v for k, v in self.net.state_dict().items()}
+            if loop.best_state is not None:
+                tensors.update({f"best.{k}": v for k, v in loop.best_state.items()})
+            tensors["batch_rng"] = torch.tensor(rng.getstate()[1], dtype=torch.int64)  # Mersenne Twister
+            self._write_checkpoint(loop, tensors, opt)
+
         loop = EpochLoop(epochs=cfg.epochs, train_epoch=train_epoch, validate=validate,
                          stopper=EarlyStopping("patience", cfg.patience) if valid is not None else None,
                          keep_best=valid is not None,
                          get_state=lambda: copy.deepcopy(self.net.state_dict()),
                          set_state=self.net.load_state_dict, progress=cfg.progress,
-                         description="elmo")
+                         description="elmo",
+                         checkpoint=checkpoint if self._checkpoint_dir is not None else None,
+                         checkpoint_every=cfg.checkpoint_every)
+        if resume_from is not None:
+            saved = State(tensors=resume_from[0], extra={}, source=None)
+            current = self.net.state_dict()
+            self.net.load_state_dict({k: saved.check_tensor(f"net.{k}", tuple(v.shape), v.dtype)
+                                      for k, v in current.items()})
+            if resume_from[1]["loop"].get("has_best_state"):
+                loop.best_state = {k: saved.check_tensor(f"best.{k}", tuple(v.shape), v.dtype).clone()
+                                   for k, v in current.items()}
+            mt = saved.check_tensor("batch_rng", (625,), torch.int64)
+            rng.setstate((3, tuple(int(x) for x in mt.tolist()), None))
+            self._resume_training(resume_from, loop, opt)  # RNG states last
         self.history = loop.run()
         self.net.eval()
 
