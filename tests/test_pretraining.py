@@ -141,7 +141,9 @@ def test_sop_pairs_half_swapped(ng_texts, wordpiece):
         first, second = (a, b) if lab == 0 else (b, a)  # two consecutive segments; label 1: swapped
         assert _seq(first + second) in text
     swapped = [(a, b) for a, b, lab in pairs[:600] if lab == 1 and len(a) + len(b) >= 10]
-    assert sum(_seq(a + b) in text for a, b in swapped) < 0.02 * len(swapped)
+    # a swapped pair can still occur in reading order where 20NG repeats a passage (quotes,
+    # signatures): 3% of them did in one run, whereas unswapped pairs would all occur
+    assert sum(_seq(a + b) in text for a, b in swapped) < 0.1 * len(swapped)
 
 
 def test_segments_keep_every_token_of_long_sentences():
