@@ -77,32 +77,14 @@ def test_interrupted_training_resumes_to_the_same_model(mr, data_dir, tmp_path, 
     """Interrupted after checkpoints (an exception stands in for the kill) and resumed each time, the
     run ends with the uninterrupted run's history and predictions (batch order, dropout, Adam, best
     epoch all restored)."""
-    from textzoo.training import checkpoint as ckpt
+    from interrupt import fit_with_interruptions, without_seconds
 
     train, valid, test = mr
     kw = dict(pretrained=str(data_dir / "elmo-fixture"), **{**SMALL, "epochs": 5, "patience": 10}, seed=4)
     reference = textzoo.create("elmo", **kw).fit(train, valid)
-    real_save, calls = ckpt.save_checkpoint, {"n": 0}
-
-    class Killed(Exception):
-        pass
-
-    def save_then_die(*args, **k):
-        real_save(*args, **k)
-        calls["n"] += 1
-        if calls["n"] % 2 == 0:
-            raise Killed
-
-    monkeypatch.setattr(ckpt, "save_checkpoint", save_then_die)
-    resumes = 0
-    while True:
-        model = textzoo.create("elmo", **kw)
-        try:
-            model.fit(train, valid, checkpoint_dir=tmp_path / "ck", resume=resumes > 0)
-            break
-        except Killed:
-            resumes += 1
+    model, resumes = fit_with_interruptions(
+        monkeypatch, lambda: textzoo.create("elmo", **kw),
+        lambda m, resume: m.fit(train, valid, checkpoint_dir=tmp_path / "ck", resume=resume), every=2)
     assert resumes >= 2 and model.info["resumed_at"][0] > 0
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
-    assert strip(model.history) == strip(reference.history)
+    assert without_seconds(model.history) == without_seconds(reference.history)
     np.testing.assert_array_equal(model.predict_proba(test.texts), reference.predict_proba(test.texts))

@@ -315,35 +315,17 @@ def test_one_graph_fits_predicts_and_loads(small_r8, tmp_path):
 def test_interrupted_training_resumes_to_the_same_model(inter_graph, small_r8, cache_dir, monkeypatch, tmp_path):
     """Killed (an exception after a checkpoint is written) and resumed twice or more, the run ends with
     the uninterrupted run's weights, history and predictions."""
-    from textzoo.training import checkpoint as ckpt
+    from interrupt import fit_with_interruptions, without_seconds
 
     monkeypatch.setenv("TEXTZOO_CACHE", str(cache_dir))
     settings = {**SMALL, "epochs": 16, "inter_graph": inter_graph, "stopping_rule": "patience",
                 "early_stopping": 50, "restore_best": True}
     reference = TensorGCN(**settings).fit(small_r8)
-    real_save, calls = ckpt.save_checkpoint, {"n": 0}
-
-    class Killed(Exception):
-        pass
-
-    def save_then_die(*args, **kw):
-        real_save(*args, **kw)
-        calls["n"] += 1
-        if calls["n"] % 3 == 0:
-            raise Killed
-
-    monkeypatch.setattr(ckpt, "save_checkpoint", save_then_die)
-    resumes = 0
-    while True:
-        model = TensorGCN(**settings, checkpoint_every=2)
-        try:
-            model.fit(small_r8, checkpoint_dir=tmp_path / "ck", resume=resumes > 0)
-            break
-        except Killed:
-            resumes += 1
+    model, resumes = fit_with_interruptions(
+        monkeypatch, lambda: TensorGCN(**settings, checkpoint_every=2),
+        lambda m, resume: m.fit(small_r8, checkpoint_dir=tmp_path / "ck", resume=resume), every=3)
     assert resumes >= 2 and model.info["resumed_at"][0] > 0
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
-    assert strip(model.history) == strip(reference.history)
+    assert without_seconds(model.history) == without_seconds(reference.history)
     for name, tensor in reference._tensors.items():
         torch.testing.assert_close(model._tensors[name], tensor, rtol=0, atol=1e-6)
     np.testing.assert_array_equal(model.predict(small_r8.test.texts), reference.predict(small_r8.test.texts))
