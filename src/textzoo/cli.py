@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 import time
 from pathlib import Path
@@ -96,10 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_port, default=8000, help="port, 1 to 65535 (default 8000)")
     p.add_argument("--max-batch", type=_int_at_least(1), default=64, metavar="N",
                    help="most texts per batched model call (default 64)")
-    p.add_argument("--batch-window-ms", type=_non_negative_float, default=3.0, metavar="MS",
+    p.add_argument("--batch-window-ms", type=_float_at_least(0), default=3.0, metavar="MS",
                    help="how long to collect concurrent requests into one batch (default 3)")
     p.add_argument("--no-batching", action="store_true", help="predict each request on its own")
-    p.add_argument("--keep-alive", type=_non_negative_float, default=75.0, metavar="S",
+    p.add_argument("--keep-alive", type=_float_at_least(0), default=75.0, metavar="S",
                    help="seconds an idle connection stays open (default 75; keep it above your "
                    "clients' idle expiry, 5 s for most HTTP clients)")
     p.add_argument("--max-texts", type=_int_at_least(1), default=64, metavar="N", help="most texts per request (default 64)")
@@ -162,28 +163,21 @@ def _port(text: str) -> int:
     return _int_at_least(1, 65535)(text)
 
 
-def _number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = _number(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = _number(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+def _float_at_least(low: float, below: float | None = None):
+    """argparse type: a finite number in [low, below) ([low, inf) without ``below``); a one-line
+    usage error otherwise."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        if value < low or (below is not None and value >= below):
+            bound = f">= {low:g}" if below is None else f"in [{low:g}, {below:g})"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        return value
+    return parse
 
 
 def _add_data_dir(p: argparse.ArgumentParser) -> None:
@@ -202,7 +196,7 @@ def _add_corpus_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--label-column", default="label", help="column/field holding the label (default label)")
     g.add_argument("--label-sep", metavar="SEP",
                    help="multi-label files: separator between labels in the label column")
-    g.add_argument("--valid-fraction", type=_fraction, default=0.1,
+    g.add_argument("--valid-fraction", type=_float_at_least(0, 1), default=0.1,
                    help="share of the training documents held out for validation, in [0, 1) (default 0.1; "
                    "0: no validation split)")
     g.add_argument("--seed", type=_int_at_least(0), help="seed of the validation split and, for `train`, of the model "
