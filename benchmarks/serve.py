@@ -30,12 +30,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
-import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -85,48 +82,6 @@ def model_batching_ratio(run: Path, texts: list[str], size: int, repeats: int) -
         together.append(time.perf_counter() - start)
     return {"model": model.name, "texts": size, "one_by_one_s": min(one), "one_call_s": min(together),
             "ratio": min(one) / min(together)}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(run: Path, batching: bool, log_path: Path, timeout: float = 180.0):
-    """``(process, base_url)`` of a fresh server on 127.0.0.1."""
-    import httpx
-
-    port = free_port()
-    cmd = [sys.executable, "-m", "textzoo", "-q", "serve", str(run), "--host", "127.0.0.1", "--port", str(port)]
-    if not batching:
-        cmd.append("--no-batching")
-    log_file = open(log_path, "wb")
-    proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}; see {log_path}")
-        try:
-            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            stop_server(proc)
-            raise SystemExit(f"server did not start in {timeout:.0f} s; see {log_path}")
-        time.sleep(0.3)
-
-
-def stop_server(proc) -> None:
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 async def load(url: str, texts: list[str], clients: int, max_requests: int, max_seconds: float,
@@ -201,6 +156,7 @@ def main() -> int:
     args = parser.parse_args()
 
     import textzoo
+    from textzoo.serving import running_server
 
     args.runs.mkdir(parents=True, exist_ok=True)
     texts = textzoo.load_dataset("R8", data_dir=args.data_dir).test.texts
@@ -211,22 +167,22 @@ def main() -> int:
         print(json.dumps(ceilings[-1]), file=sys.stderr, flush=True)
         if args.model_only:
             continue
-        servers = {}
-        try:
+        with contextlib.ExitStack() as stack:
+            urls = {}
             for batching in (False, True):
-                servers[batching] = start_server(run, batching, args.runs / f"{model}-{'batched' if batching else 'single'}.log")
+                log_path = args.runs / f"{model}-{'batched' if batching else 'single'}.log"
+                options = [] if batching else ["--no-batching"]
+                urls[batching] = stack.enter_context(running_server(run, log_path, *options, startup_s=180,
+                                                                    quiet=True)).url
             for clients in args.clients:
                 for rep in range(args.repeats):
                     for batching in (False, True):  # interleaved: both see the same background load
-                        row = asyncio.run(load(servers[batching][1], texts, clients, args.requests, args.seconds,
+                        row = asyncio.run(load(urls[batching], texts, clients, args.requests, args.seconds,
                                                args.warmup))
                         row.update(model=model, batching=batching, repeat=rep)
                         rows.append(row)
                         print(json.dumps(row), file=sys.stderr, flush=True)
                         _save(args.json, rows, ceilings)
-        finally:
-            for proc, _ in servers.values():
-                stop_server(proc)
     _save(args.json, rows, ceilings)
 
     print("| model | texts | one call per text (s) | one call for all (s) | ratio |")

@@ -35,21 +35,12 @@ import asyncio
 import json
 import os
 import random
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_bytes(pid: int) -> int | None:
@@ -210,31 +201,6 @@ def prepare_run(run: Path, train_docs: int, data_dir: str | None) -> None:
           f"{model.metrics['test']['accuracy']:.4f}", file=sys.stderr)
 
 
-def start_server(run: Path, port: int, log_path: Path, extra: list[str]) -> subprocess.Popen:
-    log_file = open(log_path, "wb")
-    return subprocess.Popen([sys.executable, "-m", "textzoo", "-q", "serve", str(run), "--host", "127.0.0.1",
-                             "--port", str(port), *extra], stdout=log_file, stderr=subprocess.STDOUT)
-
-
-def wait_ready(url: str, proc: subprocess.Popen, log_path: Path, timeout: float = 300) -> None:
-    import urllib.error
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit(f"server did not answer /healthz in {timeout} s")
-        time.sleep(0.3)
-
-
 def table(r: dict, max_growth: float) -> str:
     checks = checks_of(r, max_growth)
     rows = [
@@ -291,26 +257,16 @@ def main() -> int:
     if args.warmup is None:
         args.warmup = args.requests // 10
     import textzoo
+    from textzoo.serving import running_server
 
     if not (args.run / "config.json").is_file():
         prepare_run(args.run, args.train_docs, args.data_dir)
     texts = textzoo.load_dataset("R8", data_dir=args.data_dir, valid_fraction=0).test.texts
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     args.json.parent.mkdir(parents=True, exist_ok=True)
     log_path = args.json.with_suffix(".server.log")
-    proc = start_server(args.run, port, log_path, args.server_arg)
-    try:
-        wait_ready(url, proc, log_path)
-        result = asyncio.run(soak(args, url, proc.pid, texts))
-        result["server_alive"] = proc.poll() is None
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with running_server(args.run, log_path, *args.server_arg, startup_s=300, stop_s=30, quiet=True) as server:
+        result = asyncio.run(soak(args, server.url, server.process.pid, texts))
+        result["server_alive"] = server.process.poll() is None
     log = log_path.read_text(errors="replace")
     result["server_tracebacks"] = log.count("Traceback")
     result["run"] = str(args.run)

@@ -14,10 +14,9 @@ import pytest
 
 import textzoo
 from textzoo.data.corpus import Corpus
+from textzoo.serving import running_server
 from textzoo.serving.app import _answers, create_app
 from textzoo.serving.batching import MicroBatcher
-
-from servers import running_server
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +45,8 @@ def texts(small_r8, data_dir):
 def server(run_dir, tmp_path_factory):
     """`python -m textzoo serve RUN` as a subprocess; yields its base URL, stopped at the end."""
     log_path = tmp_path_factory.mktemp("serve-log") / "server.log"
-    with running_server(run_dir, log_path, "--batch-window-ms", "5", startup_s=60) as url:
-        yield url
+    with running_server(run_dir, log_path, "--batch-window-ms", "5", startup_s=60) as running:
+        yield running.url
 
 
 @pytest.fixture(scope="module")

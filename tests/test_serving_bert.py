@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 import textzoo
+from textzoo.serving import running_server
 
-from servers import running_server
 from tiny_transformers import tiny_checkpoint
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -52,8 +52,8 @@ def server(run_dir, tmp_path_factory):
     """`python -m textzoo serve RUN` as a subprocess; yields its base URL, stopped at the end."""
     log_path = tmp_path_factory.mktemp("serve-bert-log") / "server.log"
     with running_server(run_dir, log_path, "--batch-window-ms", "5", "--max-texts", "32",
-                        "--max-chars", "8000", startup_s=90) as url:
-        yield url
+                        "--max-chars", "8000", startup_s=90) as running:
+        yield running.url
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,7 @@ from hypothesis import strategies as st
 
 import textzoo
 from textzoo.data.corpus import Corpus
-
-from servers import running_server
+from textzoo.serving import running_server
 
 MAX_TEXTS, MAX_CHARS = 8, 200  # small limits, so random requests reach them
 DOCUMENTED = {200, 400, 404, 405, 413, 422}
@@ -60,8 +59,8 @@ def served(request, tiny_r8, tmp_path_factory):
     run = model.save(folder / "run")
     log_path = folder / "server.log"
     with running_server(run, log_path, "--max-texts", str(MAX_TEXTS), "--max-chars", str(MAX_CHARS),
-                        "--batch-window-ms", "2", startup_s=240, env={"OMP_NUM_THREADS": "1"}) as url:
-        with httpx.Client(base_url=url, timeout=60) as client:
+                        "--batch-window-ms", "2", startup_s=240, env={"OMP_NUM_THREADS": "1"}) as running:
+        with httpx.Client(base_url=running.url, timeout=60) as client:
             yield client, list(model.labels), log_path
             assert client.get("/healthz").status_code == 200  # alive after everything
     log = log_path.read_text(errors="replace")
