@@ -20,8 +20,10 @@ Loading reads only JSON and safetensors and checks what it reads: a folder holdi
 malformed files, and tensors whose shape or dtype does not fit the config, labels and vocabulary.
 Each problem is one :class:`ModelFileError` line naming the file.
 
-Checkpoints for resuming an interrupted ``fit`` (``fit(..., checkpoint_dir=DIR, resume=True)``) are
-written by the helpers at the end of this class on top of :mod:`textzoo.training.checkpoint`.
+Checkpoints for resuming an interrupted ``fit`` (``fit(..., checkpoint_dir=DIR, resume=True)``) go
+through one helper, :class:`textzoo.training.checkpoint.RunCheckpoints`, which ``_open_checkpoint``
+(at the end of this class) builds for each fit; every model that resumes (``supports_checkpoints``)
+uses it.
 """
 
 from __future__ import annotations
@@ -316,10 +318,12 @@ class Model:
         return model
 
     # ----------------------------------------------------------------------------- checkpoints
-    # Helpers for a subclass's ``_fit``: call ``_open_checkpoint`` before training (it returns the
-    # checkpoint to resume from, if any), pass ``lambda loop: self._write_checkpoint(loop, ...)`` as
-    # the EpochLoop's ``checkpoint`` callback, and call ``_resume_training`` right before
-    # ``loop.run()`` (it restores the optimiser, the loop and, last, the RNG states).
+    # A subclass's ``_fit`` calls ``run = self._open_checkpoint(...)`` before training and uses the
+    # returned :class:`~textzoo.training.checkpoint.RunCheckpoints`: ``run.callback(weights,
+    # optimizer)`` as the EpochLoop's ``checkpoint`` argument (the loop's keep-best snapshot must be
+    # a dict named like ``weights``), ``run.write(...)`` for checkpoints inside an epoch or between
+    # stages, and, when ``run.resuming``, ``run.restore(loop, weights, optimizer)`` right before
+    # ``loop.run()`` (the weights, the loop, the optimiser and, last, the RNG states).
     _checkpoint_dir: Path | None = None
     _resume: bool = False
 
@@ -340,22 +344,24 @@ class Model:
                 "data": digest.hexdigest()}
 
     def _open_checkpoint(self, train: Split, valid: Split | None, unlabelled: list[str]):
-        """``(tensors, state)`` to resume from, or None; without resume, old checkpoints are deleted."""
-        from ..training.checkpoint import clear_checkpoints, load_checkpoint
+        """The :class:`~textzoo.training.checkpoint.RunCheckpoints` of this fit: it writes nothing
+        without ``checkpoint_dir`` and holds the checkpoint to resume from, if any. Without resume,
+        old checkpoints are deleted."""
+        from ..training.checkpoint import RunCheckpoints, clear_checkpoints, load_checkpoint
 
         folder = self._checkpoint_dir
-        self._run_fingerprint = self._fingerprint(train, valid, unlabelled)
+        now = self._fingerprint(train, valid, unlabelled)
+        run = RunCheckpoints(folder, now, None, self.info)
         if folder is None:
-            return None
+            return run
         if not self._resume:
             clear_checkpoints(folder)
-            return None
+            return run
         found = load_checkpoint(folder)
         if found is None:
             log.info("no checkpoint in %s: training starts at epoch 1", folder)
-            return None
+            return run
         saved = found[1].get("fingerprint", {})
-        now = self._run_fingerprint
         if saved != json.loads(json.dumps(now)):
             diffs = [key for key in now if saved.get(key) != json.loads(json.dumps(now[key]))]
             if "config" in diffs:
@@ -365,42 +371,8 @@ class Model:
                     f"{k}: {cfg.get(k)!r} then, {now['config'][k]!r} now" for k in keys) + ")"
             raise ConfigError(f"{folder}: the checkpoint belongs to a different run ({'; '.join(diffs)} "
                               "differ); resume with the same data and settings, or train without resume")
-        return found
-
-    def _write_checkpoint(self, loop, tensors: dict[str, torch.Tensor], optimizer=None,
-                          extra: dict[str, Any] | None = None) -> None:
-        """Save model ``tensors``, the optimiser, the RNG states, ``loop``'s state and the
-        JSON-serialisable ``extra`` state of the model's own (read back as ``found[1]["extra"]``)."""
-        from ..training.checkpoint import optimizer_state, rng_state, save_checkpoint, to_json
-
-        if self._checkpoint_dir is None:
-            return
-        all_tensors = dict(tensors)
-        state = {"fingerprint": self._run_fingerprint, "loop": loop.state_dict(),
-                 "resumed_at": list(self.info.get("resumed_at", [])), "extra": to_json(extra or {})}
-        if optimizer is not None:
-            opt_tensors, state["optimizer"] = optimizer_state(optimizer)
-            all_tensors.update(opt_tensors)
-        rng_tensors, state["rng"] = rng_state()
-        all_tensors.update(rng_tensors)
-        save_checkpoint(self._checkpoint_dir, all_tensors, state)
-
-    def _resume_training(self, found, loop, optimizer=None) -> dict[str, torch.Tensor]:
-        """Restore the optimiser, ``loop`` and the RNG states from ``found``; returns its tensors."""
-        from ..training.checkpoint import load_optimizer_state, set_rng_state
-
-        tensors, state = found
-        where = self._checkpoint_dir
-        try:
-            loop.load_state_dict(state["loop"])
-            if optimizer is not None:
-                load_optimizer_state(optimizer, tensors, state["optimizer"])
-            self.info["resumed_at"] = list(state.get("resumed_at", [])) + [loop.epoch]
-            set_rng_state(tensors, state["rng"])
-        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
-            raise ModelFileError(f"{where}: the checkpoint cannot be restored ({exc})") from None
-        log.info("resuming from the checkpoint in %s after epoch %d", where, loop.epoch)
-        return tensors
+        run.found = found
+        return run
 
     # ----------------------------------------------------------------------------- helpers
     def _require_fitted(self) -> None:

@@ -250,7 +250,7 @@ class ELMo(Model):
     def _fit(self, train: Split, valid: Split | None, unlabelled: list[str]) -> None:
         cfg: ELMoConfig = self.config
         seed_everything(cfg.seed)
-        resume_from = self._open_checkpoint(train, valid, unlabelled)
+        run = self._open_checkpoint(train, valid, unlabelled)
         self._load_bilm()
         train_tokens = [self._tokens(t) for t in train.texts]
         counts = Counter(t for toks in train_tokens for t in toks)
@@ -302,32 +302,22 @@ class ELMo(Model):
             val_loss = float(-np.log(np.clip(probs[np.arange(len(probs)), y_valid.numpy()], 1e-12, None)).mean())
             return {"val_loss": val_loss, "val_accuracy": float((probs.argmax(1) == y_valid.numpy()).mean())}
 
-        def checkpoint(loop: EpochLoop) -> None:
-            tensors = {f"net.{k}": v for k, v in self.net.state_dict().items()}
-            if loop.best_state is not None:
-                tensors.update({f"best.{k}": v for k, v in loop.best_state.items()})
-            tensors["batch_rng"] = torch.tensor(rng.getstate()[1], dtype=torch.int64)  # Mersenne Twister
-            self._write_checkpoint(loop, tensors, opt)
-
         loop = EpochLoop(epochs=cfg.epochs, train_epoch=train_epoch, validate=validate,
                          stopper=EarlyStopping("patience", cfg.patience) if valid is not None else None,
                          keep_best=valid is not None,
                          get_state=lambda: copy.deepcopy(self.net.state_dict()),
                          set_state=self.net.load_state_dict, progress=cfg.progress,
                          description="elmo",
-                         checkpoint=checkpoint if self._checkpoint_dir is not None else None,
+                         checkpoint=run.callback(self.net.state_dict, opt,
+                                                 lambda: {"batch_rng": rng.getstate()}),
                          checkpoint_every=cfg.checkpoint_every)
-        if resume_from is not None:
-            saved = State(tensors=resume_from[0], extra={}, source=None)
-            current = self.net.state_dict()
-            self.net.load_state_dict({k: saved.check_tensor(f"net.{k}", tuple(v.shape), v.dtype)
-                                      for k, v in current.items()})
-            if resume_from[1]["loop"].get("has_best_state"):
-                loop.best_state = {k: saved.check_tensor(f"best.{k}", tuple(v.shape), v.dtype).clone()
-                                   for k, v in current.items()}
-            mt = saved.check_tensor("batch_rng", (625,), torch.int64)
-            rng.setstate((3, tuple(int(x) for x in mt.tolist()), None))
-            self._resume_training(resume_from, loop, opt)  # RNG states last
+        if run.resuming:  # the task model, Adam, the loop and, last, the global RNGs
+            extra = run.restore(loop, self.net.state_dict(), opt)
+            try:
+                rng.setstate(extra["batch_rng"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ModelFileError(f"{self._checkpoint_dir}: the checkpoint cannot be restored "
+                                     f"(batch order: {exc})") from None
         self.history = loop.run()
         self.net.eval()
 

@@ -264,7 +264,7 @@ class TensorGCN(TextGCN):
         texts = train.texts + (valid.texts if valid is not None else []) + unlabelled
         n_train, n_valid = len(train), 0 if valid is None else len(valid)
         n_docs = len(texts)
-        resume_from = self._open_checkpoint(train, valid, unlabelled)
+        run = self._open_checkpoint(train, valid, unlabelled)
         targets = self._targets(train, valid)
         graph, adjs, a_hats = self._build_graphs(texts, n_train, targets[:n_train].numpy())
 
@@ -283,6 +283,7 @@ class TensorGCN(TextGCN):
             w.mix0 = [param(_glorot(cfg.hidden, cfg.hidden, generator)) for _ in range(r)]
             w.mix1 = [param(_glorot(n_classes, n_classes, generator)) for _ in range(r)]
         optimizer = torch.optim.Adam(w.all(), lr=cfg.lr)
+        weights = {f"w.{i}": p for i, p in enumerate(w.all())}
         train_idx = torch.arange(n_train)
         valid_idx = torch.arange(n_train, n_train + n_valid)
 
@@ -317,32 +318,18 @@ class TensorGCN(TextGCN):
                 return {"val_loss": float(self._loss(out, targets[valid_idx])),
                         "val_acc": self._accuracy(out, targets[valid_idx])}
 
-        def checkpoint(loop: EpochLoop) -> None:
-            tensors = {f"w.{i}": p for i, p in enumerate(w.all())}
-            if loop.best_state is not None:
-                tensors.update({f"best.{i}": v for i, v in enumerate(loop.best_state)})
-            self._write_checkpoint(loop, tensors, optimizer)
-
         loop = EpochLoop(
             epochs=cfg.epochs, train_epoch=train_epoch, validate=validate if n_valid else None,
             stopper=EarlyStopping(cfg.stopping_rule, cfg.early_stopping) if n_valid else None,
             keep_best=cfg.restore_best,
-            get_state=lambda: [p.detach().clone() for p in w.all()],
-            set_state=lambda s: [p.data.copy_(v) for p, v in zip(w.all(), s)],
+            get_state=lambda: {k: p.detach().clone() for k, p in weights.items()},
+            set_state=lambda s: [p.data.copy_(s[k]) for k, p in weights.items()],
             description="TensorGCN",
-            checkpoint=checkpoint if self._checkpoint_dir is not None else None,
+            checkpoint=run.callback(weights, optimizer),
             checkpoint_every=cfg.checkpoint_every,
         )
-        if resume_from is not None:  # the first epoch after it recomputes the hidden layer (TextGCN)
-            saved = State(tensors=resume_from[0], extra={}, source=None)
-            params = w.all()
-            with torch.no_grad():
-                for i, p in enumerate(params):
-                    p.copy_(saved.check_tensor(f"w.{i}", tuple(p.shape), torch.float32))
-            if resume_from[1]["loop"].get("has_best_state"):
-                loop.best_state = [saved.check_tensor(f"best.{i}", tuple(p.shape), torch.float32).clone()
-                                   for i, p in enumerate(params)]
-            self._resume_training(resume_from, loop, optimizer)  # RNG states last
+        if run.resuming:  # the first epoch after it recomputes the hidden layer (TextGCN)
+            run.restore(loop, weights, optimizer)  # RNG states last
         t = time.perf_counter()
         self.history = loop.run()
         self.info["epochs_run"] = len(self.history)

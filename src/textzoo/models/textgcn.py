@@ -139,7 +139,7 @@ class TextGCN(Model):
         texts = train.texts + (valid.texts if valid is not None else []) + unlabelled
         n_train, n_valid = len(train), 0 if valid is None else len(valid)
         n_docs = len(texts)
-        resume_from = self._open_checkpoint(train, valid, unlabelled)
+        run = self._open_checkpoint(train, valid, unlabelled)
 
         start = time.perf_counter()
         cleaned = clean_documents(texts, remove_stopwords=cfg.remove_stopwords, min_count=cfg.min_count)
@@ -200,31 +200,18 @@ class TextGCN(Model):
                 return {"val_loss": float(self._loss(out, targets[valid_idx])),
                         "val_acc": self._accuracy(out, targets[valid_idx])}
 
-        def checkpoint(loop: EpochLoop) -> None:
-            tensors = {"w0": w0, "w1": w1}
-            if loop.best_state is not None:
-                tensors.update({"best.w0": loop.best_state[0], "best.w1": loop.best_state[1]})
-            self._write_checkpoint(loop, tensors, optimizer)
-
         loop = EpochLoop(
             epochs=cfg.epochs, train_epoch=train_epoch, validate=validate if n_valid else None,
             stopper=EarlyStopping(cfg.stopping_rule, cfg.early_stopping) if n_valid else None,
             keep_best=cfg.restore_best,
-            get_state=lambda: (w0.detach().clone(), w1.detach().clone()),
-            set_state=lambda s: (w0.data.copy_(s[0]), w1.data.copy_(s[1])),
+            get_state=lambda: {"w0": w0.detach().clone(), "w1": w1.detach().clone()},
+            set_state=lambda s: (w0.data.copy_(s["w0"]), w1.data.copy_(s["w1"])),
             description="TextGCN",
-            checkpoint=checkpoint if self._checkpoint_dir is not None else None,
+            checkpoint=run.callback({"w0": w0, "w1": w1}, optimizer),
             checkpoint_every=cfg.checkpoint_every,
         )
-        if resume_from is not None:
-            saved = State(tensors=resume_from[0], extra={}, source=None)
-            with torch.no_grad():
-                w0.copy_(saved.check_tensor("w0", tuple(w0.shape), torch.float32))
-                w1.copy_(saved.check_tensor("w1", tuple(w1.shape), torch.float32))
-            if resume_from[1]["loop"].get("has_best_state"):
-                loop.best_state = (saved.check_tensor("best.w0", tuple(w0.shape), torch.float32).clone(),
-                                   saved.check_tensor("best.w1", tuple(w1.shape), torch.float32).clone())
-            self._resume_training(resume_from, loop, optimizer)  # RNG states last
+        if run.resuming:
+            run.restore(loop, {"w0": w0, "w1": w1}, optimizer)  # RNG states last
         self.history = loop.run()
         self.info["epochs_run"] = len(self.history)
 

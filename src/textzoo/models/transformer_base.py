@@ -344,7 +344,7 @@ class TransformerClassifier(Model):
     def _fit(self, train: Split, valid: Split | None, unlabelled: list[str]) -> None:
         cfg = self.config
         rank, world = _dist()
-        resume_from = self._open_checkpoint(train, valid, unlabelled)
+        run = self._open_checkpoint(train, valid, unlabelled)
         seed_everything(cfg.seed)
         backbone, hf_tok = self._load_backbone()
         self._prepare_tokenizer(hf_tok, backbone)
@@ -392,7 +392,7 @@ class TransformerClassifier(Model):
         # tokens, wall and CPU seconds (this process) and updates of the training loop, for benchmarks
         self.train_stats = {"tokens": 0, "seconds": 0.0, "cpu_seconds": 0.0, "steps": 0}
         # checkpoints (rank 0 writes them): every checkpoint_steps updates and at every epoch end
-        writes = self._checkpoint_dir is not None and rank == 0
+        writes = run.enabled and rank == 0
         # where a resumed run re-enters an epoch: set from a checkpoint taken between two updates
         resume_at: dict[str, Any] = {}
 
@@ -473,11 +473,7 @@ class TransformerClassifier(Model):
         def write_checkpoint(loop: EpochLoop, position: dict | None = None) -> None:
             """Model, AdamW, schedule, grad scaler, RNGs, loop (history, early stopping) and, for a
             checkpoint between two updates, the position in the epoch's batch order."""
-            # clones: weights tied to others (GPT's LM head) share storage, which safetensors refuses
-            tensors = {f"model.{k}": v.detach().clone() for k, v in self.net.state_dict().items()}
-            for k, v in (loop.best_state or {}).items():
-                tensors[f"best.{k}"] = v
-            self._write_checkpoint(loop, tensors, optimizer, extra={
+            run.write(loop, self.net.state_dict(), optimizer, extra={
                 "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict() if scaler is not None else None,
                 "batch_rng": position["batch_rng"] if position else rng.bit_generator.state,
@@ -493,33 +489,20 @@ class TransformerClassifier(Model):
                          set_state=lambda s: self.net.load_state_dict(s),
                          progress=show, description=f"fine-tuning {self.name}",
                          checkpoint=write_checkpoint if writes else None)
-        if resume_from is not None:
-            self._restore_checkpoint(resume_from, loop, optimizer, scheduler, scaler, rng, resume_at)
+        if run.resuming:
+            self._restore_checkpoint(run, loop, optimizer, scheduler, scaler, rng, resume_at)
         self.history = loop.run()
         self.net.to("cpu").eval()
         self.info["world_size"] = world
 
-    def _restore_checkpoint(self, found, loop: EpochLoop, optimizer, scheduler, scaler,
+    def _restore_checkpoint(self, run, loop: EpochLoop, optimizer, scheduler, scaler,
                             rng: np.random.Generator, resume_at: dict) -> None:
-        """Put the state of checkpoint ``found`` back: weights (checked against the network's
-        shapes and dtypes), the keep-best snapshot, AdamW, the LR schedule, the grad scaler, the
-        batch-order generator, the position inside an epoch, the loop and, last, the global RNGs."""
-        from ..training.checkpoint import from_json
-
-        tensors, state = found
-        extra = from_json(state.get("extra", {}))
-        where = self._checkpoint_dir
-        saved = State(tensors=tensors, extra={}, source=None)
-        expected = self.net.state_dict()
+        """Put the state of the checkpoint ``run`` resumes from back: weights (checked against the
+        network's shapes and dtypes), the keep-best snapshot, the loop, AdamW and, last, the global
+        RNGs (:meth:`RunCheckpoints.restore`); then the LR schedule, the grad scaler, the
+        batch-order generator and the position inside an epoch."""
+        extra = run.restore(loop, self.net.state_dict(), optimizer)
         try:
-            weights = {k: saved.check_tensor(f"model.{k}", tuple(v.shape), v.dtype) for k, v in expected.items()}
-            if state["loop"].get("has_best_state"):
-                loop.best_state = {k: saved.check_tensor(f"best.{k}", tuple(v.shape), v.dtype).clone()
-                                   for k, v in expected.items()}
-        except ModelFileError as exc:
-            raise ModelFileError(f"{where}: the checkpoint does not fit this model ({exc})") from None
-        try:
-            self.net.load_state_dict(weights, strict=True)
             scheduler.load_state_dict(extra["scheduler"])
             if scaler is not None and extra.get("scaler") is not None:
                 scaler.load_state_dict(extra["scaler"])
@@ -529,8 +512,7 @@ class TransformerClassifier(Model):
                 resume_at.update(position)
             self.train_stats.update(extra.get("train_stats", {}))
         except (KeyError, ValueError, TypeError, RuntimeError) as exc:
-            raise ModelFileError(f"{where}: the checkpoint cannot be restored ({exc})") from None
-        self._resume_training(found, loop, optimizer)  # the loop, AdamW and, last, the RNG states
+            raise ModelFileError(f"{run.folder}: the checkpoint cannot be restored ({exc})") from None
         # [completed epochs, updates done in the next one]
         self.info["resumed_at"][-1] = [loop.epoch, int(position["step"]) if position else 0]
         if position is not None:

@@ -262,3 +262,144 @@ def set_rng_state(tensors: dict[str, torch.Tensor], state: dict, prefix: str = "
     cuda = [tensors[k] for k in sorted(t for t in tensors if t.startswith(f"{prefix}.cuda."))]
     if cuda and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda)
+
+
+# --------------------------------------------------------------------------------------------
+# the checkpoints of one fit
+
+
+class RunCheckpoints:
+    """What a model's training loop calls to checkpoint one ``fit`` and to resume it.
+
+    ``Model._open_checkpoint`` builds it: ``folder`` is None when the fit writes no checkpoints
+    (then :meth:`write` does nothing and :meth:`callback` is None); ``found`` is the ``(tensors,
+    state)`` pair to resume from, or None. A checkpoint holds
+
+        model.NAME     ``weights``: the live tensors the loop trains, by name (parameters, buffers)
+        best.NAME      the loop's keep-best snapshot (a dict with the same names) when it has one
+        optimizer.*    the optimiser (moments; its param_groups and step counts go to the JSON)
+        rng.*          Python's, NumPy's and torch's global RNG states
+        ...            the loop's own ``tensors`` (an SWA average, a finished stage's results)
+
+    and, in the JSON, the run's fingerprint, the :class:`~textzoo.training.EpochLoop` state
+    (completed epochs, history, early stopping), ``resumed_at`` and the loop's ``extra`` state
+    (its LR schedule, batch-order generator, position inside an epoch, ...).
+
+    :meth:`keep` names state that every later checkpoint of the run carries (the results of a
+    finished stage), so that a multi-stage fit writes one pair per checkpoint and skips, when
+    resumed, the stages its checkpoint records as done.
+    """
+
+    def __init__(self, folder: Path | None, fingerprint: dict, found: tuple[dict, dict] | None,
+                 info: dict):
+        self.folder = folder
+        self.fingerprint = fingerprint
+        self.found = found
+        self.info = info                  # the model's ``info`` (``resumed_at`` is recorded there)
+        self._kept_extra: dict[str, Any] = {}
+        self._kept_tensors: dict[str, torch.Tensor] = {}
+
+    @property
+    def enabled(self) -> bool:
+        """Whether checkpoints are written."""
+        return self.folder is not None
+
+    @property
+    def resuming(self) -> bool:
+        """Whether this fit continues from a checkpoint."""
+        return self.found is not None
+
+    @property
+    def extra(self) -> dict:
+        """The ``extra`` JSON state of the checkpoint to resume from (tuples restored); {} if none."""
+        return from_json(self.found[1].get("extra", {})) if self.found is not None else {}
+
+    def keep(self, extra: dict | None = None, tensors: dict[str, torch.Tensor] | None = None) -> None:
+        """Add ``extra`` (JSON) and ``tensors`` to every checkpoint written from now on."""
+        self._kept_extra.update(extra or {})
+        self._kept_tensors.update(tensors or {})
+
+    def tensor(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        """Tensor ``name`` of the checkpoint to resume from, if it has this shape and dtype."""
+        tensors = self.found[0] if self.found is not None else {}
+        if name not in tensors:
+            raise ModelFileError(f"{self.folder}: the checkpoint lacks tensor {name!r}; it does not "
+                                 "fit this model")
+        t = tensors[name]
+        if t.dtype != dtype or tuple(t.shape) != tuple(shape):
+            raise ModelFileError(f"{self.folder}: the checkpoint's tensor {name!r} is {t.dtype} "
+                                 f"{tuple(t.shape)}, expected {dtype} {tuple(shape)}; it does not fit this model")
+        return t
+
+    # ---------------------------------------------------------------------------- writing
+    def write(self, loop=None, weights: dict[str, torch.Tensor] | None = None,
+              optimizer: torch.optim.Optimizer | None = None, extra: dict | None = None,
+              tensors: dict[str, torch.Tensor] | None = None) -> None:
+        """Save a checkpoint (see the class docstring); nothing when checkpoints are off.
+        ``loop`` is None for a checkpoint between two stages of a fit."""
+        if self.folder is None:
+            return
+        # copies: weights tied to others (GPT's LM head) share storage, which safetensors refuses
+        out = {f"model.{k}": v.detach().to("cpu", copy=True) for k, v in (weights or {}).items()}
+        best = getattr(loop, "best_state", None)
+        if best is not None:
+            if not isinstance(best, dict):
+                raise TypeError("a checkpointed loop's keep-best snapshot must be a dict of tensors")
+            out.update({f"best.{k}": v for k, v in best.items()})
+        out.update(self._kept_tensors)
+        out.update({k: v.detach().to("cpu", copy=True) for k, v in (tensors or {}).items()})
+        state = {"fingerprint": self.fingerprint, "loop": None if loop is None else loop.state_dict(),
+                 "resumed_at": to_json(list(self.info.get("resumed_at", []))),
+                 "extra": to_json({**self._kept_extra, **(extra or {})})}
+        if optimizer is not None:
+            opt_tensors, state["optimizer"] = optimizer_state(optimizer)
+            out.update(opt_tensors)
+        rng_tensors, state["rng"] = rng_state()
+        out.update(rng_tensors)
+        save_checkpoint(self.folder, out, state)
+
+    def callback(self, weights, optimizer: torch.optim.Optimizer | None = None, extra=None):
+        """An :class:`~textzoo.training.EpochLoop` ``checkpoint`` callback writing ``weights`` (a
+        dict of live tensors, or a function returning one), ``optimizer`` and ``extra()``; None
+        when checkpoints are off."""
+        if self.folder is None:
+            return None
+
+        def checkpoint(loop) -> None:
+            self.write(loop, weights() if callable(weights) else weights, optimizer,
+                       extra() if extra is not None else None)
+
+        return checkpoint
+
+    # ---------------------------------------------------------------------------- resuming
+    def restore(self, loop=None, weights: dict[str, torch.Tensor] | None = None,
+                optimizer: torch.optim.Optimizer | None = None) -> dict:
+        """Put the checkpoint back: copy its weights into ``weights`` (checked against their shapes
+        and dtypes), set the loop's keep-best snapshot, the loop state and the optimiser, and, last,
+        the global RNG states. Returns its ``extra`` state (the caller restores what it holds: LR
+        schedule, batch-order generator, ... none of which may draw from the global RNGs)."""
+        if self.found is None:
+            raise RuntimeError("no checkpoint to resume from")
+        tensors, state = self.found
+        weights = weights or {}
+        values = {k: self.tensor(f"model.{k}", tuple(v.shape), v.dtype) for k, v in weights.items()}
+        best = None
+        if loop is not None and (state.get("loop") or {}).get("has_best_state"):
+            best = {k: self.tensor(f"best.{k}", tuple(v.shape), v.dtype).clone() for k, v in weights.items()}
+        try:
+            with torch.no_grad():
+                for k, v in weights.items():
+                    v.copy_(values[k])
+            if loop is not None:
+                loop.load_state_dict(state["loop"])
+                loop.best_state = best
+            if optimizer is not None:
+                load_optimizer_state(optimizer, tensors, state["optimizer"])
+            self.info["resumed_at"] = list(from_json(state.get("resumed_at", []))) + [
+                loop.epoch if loop is not None else None]
+            set_rng_state(tensors, state["rng"])
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+            raise ModelFileError(f"{self.folder}: the checkpoint cannot be restored ({exc})") from None
+        log.info("resuming from the checkpoint in %s%s", self.folder,
+                 f" after epoch {loop.epoch}" if loop is not None else "")
+        return self.extra
