@@ -84,3 +84,32 @@ def test_tiny_lightxml_clustered_fit_predict_save_load(reuters, bert_dir, tmp_pa
     again = textzoo.load(tmp_path / "run")
     assert torch.equal(again.net.head.members, head.members)
     np.testing.assert_allclose(again.predict_proba(reuters.test.texts[:6]), probs, atol=1e-6)
+
+
+@pytest.mark.parametrize("clusters", ["off", "on"])
+def test_interrupted_lightxml_resumes_to_the_same_model(reuters, bert_dir, tmp_path, monkeypatch, clusters):
+    """Killed (an exception right after a checkpoint is written) inside epochs, at epoch ends and
+    after the last epoch, and resumed each time: the same SWA model, history and scores."""
+    from interrupt import fit_with_interruptions, without_seconds
+    from textzoo.training import checkpoint as ckpt
+
+    train, valid = reuters.train.head(48), reuters.valid.head(16)
+    settings = dict(pretrained=str(bert_dir), clusters=clusters, cluster_size=20, topk=3, checkpoint_steps=2, **TINY)
+    whole = textzoo.create("lightxml", **settings).fit(train, valid, labels=reuters.labels)
+    seen = []
+    real_load = ckpt.load_checkpoint
+    monkeypatch.setattr(ckpt, "load_checkpoint", lambda folder: seen.append(real_load(folder)) or seen[-1])
+    model, resumes = fit_with_interruptions(
+        monkeypatch, lambda: textzoo.create("lightxml", **settings),
+        lambda m, resume: m.fit(train, valid, labels=reuters.labels, checkpoint_dir=tmp_path / "ck",
+                                resume=resume), every=2)
+    # 6 updates an epoch, a checkpoint every 2 and at each epoch end: resumed inside an epoch and after it
+    assert resumes >= 3 and [e for e, _ in model.info["resumed_at"]][:2] == [0, 1]
+    assert model.info["resumed_at"][0][1] > 0 and model.info["resumed_at"][-1] == [2, 0]
+    assert len(seen) == resumes and all("swa.n_averaged" in tensors for tensors, _ in seen)
+    drop = lambda rows: [{k: v for k, v in r.items() if k != "train_tokens_per_s"} for r in without_seconds(rows)]
+    assert drop(model.history) == drop(whole.history) and model.history[-1]["swa_averages"] >= 1
+    texts = reuters.test.texts[:8]
+    np.testing.assert_allclose(model.predict_proba(texts), whole.predict_proba(texts), atol=1e-6)
+    for (name, p), (_, q) in zip(model.net.state_dict().items(), whole.net.state_dict().items()):
+        torch.testing.assert_close(p, q, rtol=0, atol=1e-6, msg=name)

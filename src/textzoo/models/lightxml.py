@@ -26,6 +26,10 @@ What the paper (Section 3) and the authors' code define, and this file implement
   (:mod:`textzoo.xmc.finetune`, with ``torch.optim.swa_utils``). The paper trains 20 epochs with
   maximum length 512 for the smaller data sets.
 * **Ensembles** (Section 4): three encoders, scores averaged: :func:`textzoo.xmc.ensemble_predict_proba`.
+* **Resuming** (``fit(..., checkpoint_dir=DIR, resume=True)``, ``textzoo train lightxml --resume``):
+  checkpoints every ``checkpoint_steps`` updates and at each epoch end hold the network (the label
+  clusters too, so a resumed run does not cluster again), AdamW, the schedule, the SWA average, the
+  RNGs and the position in the batch order; a resumed run ends with the uninterrupted run's model.
 
 ``clusters="auto"`` uses clusters when there are more than ``cluster_min_labels`` labels (the code
 runs EUR-Lex, Wiki10-31K and AmazonCat-13K without groups, the 500K+ data sets with them); "on" and
@@ -128,7 +132,9 @@ class LightXML(BertStyleClassifier):
 
     name = "lightxml"
     Config = LightXMLConfig
-    supports_checkpoints = False  # the XMC training loop does not write resumable checkpoints yet
+    #: a checkpoint holds the network (label clusters included), AdamW, the schedule, the SWA
+    #: average, the RNGs, the batch order and the position in it (:mod:`textzoo.xmc.finetune`)
+    supports_checkpoints = True
 
     def __init__(self, config=None, **overrides):
         super().__init__(config, **overrides)
@@ -161,10 +167,15 @@ class LightXML(BertStyleClassifier):
     # ---------------------------------------------------------------- training
     def _fit(self, train: Split, valid: Split | None, unlabelled: list[str]) -> None:
         cfg = self.config
+        run = self._open_checkpoint(train, valid, unlabelled)
         seed_everything(cfg.seed)
         y = label_matrix(train.labels, self.labels)
         self._members = None
-        if self.uses_clusters(len(self.labels)):
+        if self.uses_clusters(len(self.labels)) and run.resuming:  # the clusters the run was trained on
+            shape = ClusterIndex.for_size(len(self.labels), cfg.cluster_size)
+            self._members = run.tensor("model.head.members", shape, torch.int64).clone()
+            self.info["clusters"] = shape[0]
+        elif self.uses_clusters(len(self.labels)):
             t0 = time.perf_counter()
             _, x = fit_tfidf(train.texts)
             index = balanced_hierarchical_kmeans(pifa(x, y), cfg.cluster_size, seed=cfg.seed)
@@ -218,7 +229,7 @@ class LightXML(BertStyleClassifier):
 
         self.history = finetune(self.net, seqs, self.special["pad"], loss_fn, cfg, device, decay=False,
                                 swa=cfg.swa, swa_warmup=cfg.swa_warmup, swa_step=cfg.swa_step,
-                                validate=validate, description="fine-tuning lightxml")
+                                validate=validate, description="fine-tuning lightxml", checkpoints=run)
         self.net.to("cpu").eval()
 
     # ---------------------------------------------------------------- prediction

@@ -25,6 +25,14 @@ labels outside the beam score 0.
 Ensembles (Section 4.3): models over different label representations and encoders, scores averaged:
 :func:`textzoo.xmc.ensemble_predict_proba`.
 
+Resuming (``fit(..., checkpoint_dir=DIR, resume=True)``, ``textzoo train xtransformer --resume``):
+a checkpoint is written after each stage and, inside the matcher's fine-tuning, every
+``checkpoint_steps`` updates and at each epoch end (:mod:`textzoo.xmc.finetune`: weights, AdamW,
+schedule, RNGs, batch order and position). Each records the last finished stage and its results
+(the cluster assignment; the fine-tuned matcher and its history; the ranker weights), so a resumed
+run skips the finished stages (the TF-IDF features and the tokenisation are recomputed: they are
+deterministic) and ends with the uninterrupted run's model.
+
 The run folder adds to the Transformer's files: the label -> cluster assignment, the sparse ranker
 weights (CSC arrays) and the TF-IDF idf vector in ``model.safetensors``, and the TF-IDF vocabulary
 and settings in ``tfidf.json``.
@@ -58,6 +66,8 @@ from .transformer_base import MINILM, BertStyleClassifier, PooledHead, Transform
 log = logging.getLogger(__name__)
 
 _EXTRA_TENSORS = ("xmc.assign", "ranker.indptr", "ranker.indices", "ranker.data", "tfidf.idf")
+#: the stages a checkpoint can record as the last one finished (None: none yet)
+_STAGES = (None, "indexer", "matcher", "ranker")
 
 
 @dataclass
@@ -95,7 +105,8 @@ class XTransformer(BertStyleClassifier):
 
     name = "xtransformer"
     Config = XTransformerConfig
-    supports_checkpoints = False  # the XMC training loop does not write resumable checkpoints yet
+    #: checkpoints after each stage and inside the matcher's fine-tuning (see the module docstring)
+    supports_checkpoints = True
 
     def __init__(self, config=None, **overrides):
         super().__init__(config, **overrides)
@@ -130,6 +141,11 @@ class XTransformer(BertStyleClassifier):
     # ---------------------------------------------------------------- training
     def _fit(self, train: Split, valid: Split | None, unlabelled: list[str]) -> None:
         cfg = self.config
+        run = self._open_checkpoint(train, valid, unlabelled)
+        # the last stage the checkpoint to resume from finished: None, indexer, matcher or ranker
+        done = run.extra.get("stage") if run.resuming else None
+        if done not in _STAGES:
+            raise ModelFileError(f"{run.folder}: the checkpoint names an unknown stage {done!r}")
         seed_everything(cfg.seed)
         n_labels = len(self.labels)
         y = label_matrix(train.labels, self.labels)
@@ -144,42 +160,89 @@ class XTransformer(BertStyleClassifier):
         device = self._device()
         self.net.to(device)
         seqs = self._encode(train.texts)
+        weights = self.net.state_dict()  # live tensors, as checkpointed
 
         # 1. semantic label indexing
-        if cfg.label_representation == "pifa-tfidf":
-            z = pifa(x, y)
-        elif cfg.label_representation == "pifa-neural":
-            z = pifa(self._mean_embeddings(seqs, device), y)
+        if done is None:
+            if cfg.label_representation == "pifa-tfidf":
+                z = pifa(x, y)
+            elif cfg.label_representation == "pifa-neural":
+                z = pifa(self._mean_embeddings(seqs, device), y)
+            else:
+                z = label_text_embeddings(self.labels, self.vectorizer.transform)
+            self.index = balanced_hierarchical_kmeans(z, cfg.cluster_size, seed=cfg.seed, max_iter=cfg.index_max_iter)
+            self.info["indexing_seconds"] = round(time.perf_counter() - t0, 3)
+            run.keep(extra={"stage": "indexer"},
+                     tensors={"xmc.assign": torch.from_numpy(self.index.assign.astype(np.int64))})
+            run.write()  # the index and the RNG states (the weights are still the seeded start)
         else:
-            z = label_text_embeddings(self.labels, self.vectorizer.transform)
-        self.index = balanced_hierarchical_kmeans(z, cfg.cluster_size, seed=cfg.seed, max_iter=cfg.index_max_iter)
+            k = self._n_clusters(n_labels)
+            assign = run.tensor("xmc.assign", (n_labels,), torch.int64).numpy().copy()
+            if assign.min() < 0 or assign.max() >= k:
+                raise ModelFileError(f"{run.folder}: the checkpoint's xmc.assign is not a map to {k} clusters")
+            self.index = ClusterIndex(assign=assign, n_clusters=k)
+            run.keep(extra={"stage": "indexer"}, tensors={"xmc.assign": torch.from_numpy(assign)})
         self.info["clusters"] = self.index.n_clusters
-        self.info["indexing_seconds"] = round(time.perf_counter() - t0, 3)
         log.info("xtransformer: %d labels in %d clusters", n_labels, self.index.n_clusters)
 
         # 2. the matcher, fine-tuned on the cluster targets
-        y_cl = sp.csr_matrix((y @ self.index.matrix()) > 0, dtype=np.float32)
-        t0 = time.perf_counter()
+        if done in (None, "indexer"):
+            if done == "indexer" and "finetune" not in run.extra:
+                run.restore()  # the RNG states after indexing: fine-tuning starts from them
+                self.info["resumed_at"][-1] = "indexer"
+            y_cl = sp.csr_matrix((y @ self.index.matrix()) > 0, dtype=np.float32)
+            t0 = time.perf_counter()
 
-        def loss_fn(batch, ids, mask):
-            logits, _, _ = self._forward(ids, mask)
-            return self._matcher_loss(logits.float(), torch.from_numpy(y_cl[batch].toarray()).to(ids.device))
+            def loss_fn(batch, ids, mask):
+                logits, _, _ = self._forward(ids, mask)
+                return self._matcher_loss(logits.float(), torch.from_numpy(y_cl[batch].toarray()).to(ids.device))
 
-        self.history = finetune(self.net, seqs, self.special["pad"], loss_fn, cfg, device,
-                                description="fine-tuning the xtransformer matcher")
-        self.info["matcher_seconds"] = round(time.perf_counter() - t0, 3)
+            self.history = finetune(self.net, seqs, self.special["pad"], loss_fn, cfg, device,
+                                    description="fine-tuning the xtransformer matcher", checkpoints=run)
+            self.info["matcher_seconds"] = round(time.perf_counter() - t0, 3)
+            run.keep(extra={"stage": "matcher", "history": self.history})
+            run.write(weights=weights)  # the fine-tuned matcher (no optimiser: its training is over)
+        else:
+            self.history = [dict(row) for row in run.extra["history"]]
+            run.keep(extra={"stage": done, "history": self.history})
+            if done == "matcher":
+                run.restore(weights=weights)
+                self.info["resumed_at"][-1] = "matcher"
+            else:
+                self._restore_ranker(run, weights)
+                self.info["resumed_at"][-1] = "ranker"
+                self.net.to("cpu").eval()
+                return
 
         # 3. the ranker on the matcher's top-b clusters and the true clusters
         t0 = time.perf_counter()
         logits, emb = self._matcher_outputs(seqs, device)
-        doc_clusters = y_cl
+        doc_clusters = sp.csr_matrix((y @ self.index.matrix()) > 0, dtype=np.float32)
         if cfg.negatives == "tfn+man":
             doc_clusters = doc_clusters.maximum(self._top_clusters_matrix(logits))
         self.ranker = train_rankers(self._ranker_features(x, emb), y, self.index, doc_clusters, C=cfg.ranker_C,
                                     threshold=cfg.ranker_threshold, max_iter=cfg.ranker_max_iter,
                                     solver=cfg.ranker_solver)
         self.info["ranker_seconds"] = round(time.perf_counter() - t0, 3)
+        w = self.ranker
+        run.keep(extra={"stage": "ranker", "ranker_shape": list(w.shape)}, tensors={
+            "ranker.indptr": torch.from_numpy(w.indptr.astype(np.int64)),
+            "ranker.indices": torch.from_numpy(w.indices.astype(np.int64)),
+            "ranker.data": torch.from_numpy(w.data.astype(np.float32))})
+        run.write(weights=weights)  # everything: a resumed run only reads it back
         self.net.to("cpu").eval()
+
+    def _restore_ranker(self, run, weights: dict) -> None:
+        """The matcher and the ranker of a checkpoint written after the ranker stage."""
+        run.restore(weights=weights)
+        try:
+            shape = tuple(int(n) for n in run.extra["ranker_shape"])
+            tensors = run.found[0]
+            self.ranker = sp.csc_matrix((tensors["ranker.data"].numpy(), tensors["ranker.indices"].numpy(),
+                                         tensors["ranker.indptr"].numpy()), shape=shape)
+            self.ranker.check_format(full_check=True)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ModelFileError(f"{run.folder}: the checkpoint's ranker cannot be restored ({exc})") from None
 
     def _top_clusters_matrix(self, logits: np.ndarray) -> sp.csr_matrix:
         beam = self._beam(logits)[0]

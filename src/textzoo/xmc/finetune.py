@@ -10,6 +10,14 @@ Stochastic weight averaging (Izmailov et al. 2018) as LightXML's code applies it
 ``swa_warmup`` epochs, the running average of the weights is updated every ``swa_step`` updates
 (``torch.optim.swa_utils.AveragedModel``), and the averaged weights are the final model. There are
 no batch-norm statistics to recompute in a Transformer.
+
+Checkpoints and resuming (with ``checkpoints``, a :class:`~textzoo.training.checkpoint.RunCheckpoints`
+from the model's ``fit``): a checkpoint every ``cfg.checkpoint_steps`` updates (0: none inside an
+epoch) and at the end of every epoch holds the weights, AdamW's state, the LR schedule's position,
+the SWA average (its weights and ``n_averaged``) and update counters, the global RNG states (dropout),
+the batch-order generator, the position inside the epoch and the loop's history. A resumed run
+redraws the interrupted epoch's batch order, skips the updates already done and ends with the same
+weights as an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -24,8 +32,10 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+from ..errors import ModelFileError
 from ..models.transformer_base import _no_decay, length_grouped_batches, pad_batch
 from ..training import EpochLoop
+from ..training.checkpoint import RunCheckpoints
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +43,14 @@ log = logging.getLogger(__name__)
 def finetune(net: nn.Module, seqs: list[list[int]], pad_id: int, loss_fn: Callable, cfg, device: torch.device,
              *, decay: bool = True, swa: bool = False, swa_warmup: int = 0, swa_step: int = 1,
              validate: Callable[[int], dict] | None = None, description: str = "fine-tuning",
-             progress: bool = True) -> list[dict]:
+             progress: bool = True, checkpoints: RunCheckpoints | None = None) -> list[dict]:
     """Train ``net`` in place on the token sequences ``seqs``; returns the history rows.
 
     ``cfg`` supplies lr, weight_decay, adam_eps, batch_size, epochs, warmup, max_grad_norm,
-    group_by_length and seed. With ``swa`` the averaged weights are copied into ``net`` at the end
-    (if at least one average was taken; otherwise a warning says so and the last weights stay).
+    group_by_length, seed and checkpoint_steps. With ``swa`` the averaged weights are copied into
+    ``net`` at the end (if at least one average was taken; otherwise a warning says so and the last
+    weights stay). With ``checkpoints`` it writes checkpoints and, when ``checkpoints`` resumes from
+    one this loop wrote (its extra state has ``"finetune"``), continues from it (module docstring).
     """
     named = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW([
@@ -61,14 +73,22 @@ def finetune(net: nn.Module, seqs: list[list[int]], pad_id: int, loss_fn: Callab
     params = [p for _, p in named]
     averaged = torch.optim.swa_utils.AveragedModel(net) if swa else None
     counter = {"step": 0, "averages": 0}
+    weights = net.state_dict()  # live tensors (parameters and buffers), as checkpointed
+    writes = checkpoints is not None and checkpoints.enabled
+    every = int(getattr(cfg, "checkpoint_steps", 0) or 0)
+    resume_at: dict = {}  # where a resumed run re-enters an epoch (a checkpoint between two updates)
 
     def train_epoch(epoch: int) -> dict:
         net.train()
+        epoch_rng = rng.bit_generator.state  # a checkpoint inside the epoch redraws its batches
         batches = length_grouped_batches(lengths, cfg.batch_size, rng, cfg.group_by_length)
-        total_loss, t0, tokens = 0.0, time.perf_counter(), 0
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
-                   disable=not progress, dynamic_ncols=True)
-        for batch in bar:
+        total_loss, t0, tokens, first = 0.0, time.perf_counter(), 0, 0
+        if resume_at.get("epoch") == epoch:  # skip the updates done before the checkpoint
+            first, total_loss, tokens = resume_at["step"], resume_at["loss"], resume_at["tokens"]
+        resume_at.clear()
+        bar = tqdm(batches[first:], desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
+                   disable=not progress, dynamic_ncols=True, initial=first, total=len(batches))
+        for step, batch in enumerate(bar, start=first):
             ids, mask = pad_batch([seqs[i] for i in batch], pad_id)
             tokens += int(mask.sum())
             loss = loss_fn(batch, ids.to(device), mask.to(device))
@@ -84,6 +104,9 @@ def finetune(net: nn.Module, seqs: list[list[int]], pad_id: int, loss_fn: Callab
                 counter["averages"] += 1
             total_loss += float(loss.detach()) * len(batch)
             bar.set_postfix(loss=f"{float(loss.detach()):.4f}", refresh=False)
+            if writes and every and counter["step"] % every == 0 and step + 1 < len(batches):
+                write_checkpoint(loop, {"epoch": epoch, "step": step + 1, "batch_rng": epoch_rng,
+                                        "loss": total_loss, "tokens": tokens})
         bar.close()
         secs = time.perf_counter() - t0
         row = {"loss": total_loss / max(1, len(seqs)), "train_tokens_per_s": tokens / max(secs, 1e-9)}
@@ -91,8 +114,17 @@ def finetune(net: nn.Module, seqs: list[list[int]], pad_id: int, loss_fn: Callab
             row["swa_averages"] = counter["averages"]
         return row
 
+    def write_checkpoint(loop: EpochLoop, position: dict | None = None) -> None:
+        """At an epoch's end (``position`` None) or between two updates of an epoch."""
+        swa_tensors = {} if averaged is None else {f"swa.{k}": v for k, v in averaged.state_dict().items()}
+        checkpoints.write(loop, weights, optimizer, tensors=swa_tensors, extra={"finetune": {
+            "scheduler": scheduler.state_dict(), "counter": dict(counter), "position": position,
+            "batch_rng": position["batch_rng"] if position else rng.bit_generator.state}})
+
     loop = EpochLoop(epochs=cfg.epochs, train_epoch=train_epoch, validate=validate, progress=progress,
-                     description=description)
+                     description=description, checkpoint=write_checkpoint if writes else None)
+    if checkpoints is not None and checkpoints.resuming and "finetune" in checkpoints.extra:
+        _resume(checkpoints, loop, weights, optimizer, scheduler, averaged, rng, counter, resume_at)
     history = loop.run()
     if averaged is not None:
         if counter["averages"]:
@@ -104,3 +136,25 @@ def finetune(net: nn.Module, seqs: list[list[int]], pad_id: int, loss_fn: Callab
             log.warning("SWA: no snapshot was averaged (training ended before epoch swa_warmup=%d or "
                         "within swa_step=%d updates); keeping the last weights", swa_warmup, swa_step)
     return history
+
+
+def _resume(checkpoints: RunCheckpoints, loop: EpochLoop, weights: dict, optimizer, scheduler,
+            averaged, rng: np.random.Generator, counter: dict, resume_at: dict) -> None:
+    """Put back what :func:`finetune` checkpointed: weights, loop, AdamW and the global RNGs
+    (:meth:`RunCheckpoints.restore`), then the schedule, counters, SWA average, batch order and position."""
+    state = checkpoints.restore(loop, weights, optimizer)["finetune"]
+    try:
+        if averaged is not None:
+            averaged.load_state_dict({k: checkpoints.tensor(f"swa.{k}", tuple(v.shape), v.dtype)
+                                      for k, v in averaged.state_dict().items()})
+        scheduler.load_state_dict(state["scheduler"])
+        counter.update({k: int(state["counter"][k]) for k in counter})
+        rng.bit_generator.state = state["batch_rng"]
+        position = state.get("position")
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        raise ModelFileError(f"{checkpoints.folder}: the checkpoint cannot be restored ({exc})") from None
+    if position is not None:
+        resume_at.update(position)
+        log.info("resuming inside epoch %d after update %d", loop.epoch + 1, position["step"])
+    # [completed epochs, updates done in the next one]
+    checkpoints.info["resumed_at"][-1] = [loop.epoch, int(position["step"]) if position else 0]
