@@ -56,9 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "and predict them inductively")
     p.add_argument("--out", metavar="DIR",
                    help="run folder to write (default: runs/MODEL-DATASET). While training, checkpoints "
-                   "are written to DIR/checkpoints (TextGCN: every checkpoint_every epochs, --set "
-                   "checkpoint_every=N; BERT/ALBERT/GPT: every checkpoint_steps updates, --set "
-                   "checkpoint_steps=N, and at every epoch end); "
+                   "are written to DIR/checkpoints (TextGCN, TensorGCN, ELMo: every checkpoint_every "
+                   "epochs, --set checkpoint_every=N; BERT/ALBERT/GPT, LightXML, X-Transformer: every "
+                   "checkpoint_steps updates, --set checkpoint_steps=N, and at every epoch end; "
+                   "X-Transformer also after each stage); "
                    "at the end the finished run replaces DIR whole. If DIR exists and --resume is not "
                    "given, training starts afresh: its old checkpoints are deleted at once, and the run "
                    "already in DIR stays loadable until the new run replaces it")
@@ -269,7 +270,7 @@ def cmd_train(args) -> int:
     if args.resume and checkpoints is None:
         from .errors import ConfigError
 
-        raise ConfigError(f"{cls.name} cannot resume an interrupted run yet; train without --resume")
+        raise ConfigError(f"{cls.name} cannot resume an interrupted run; train without --resume")
     finished = _finished_run(out, model, corpus.name, args.inductive) if args.resume else None
     if finished is not None:
         print(f"{out} already holds the finished run (no checkpoint left to resume); its test metrics:")

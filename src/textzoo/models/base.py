@@ -133,8 +133,11 @@ class Model:
         by transductive models. ``labels`` fixes the label vocabulary (default: the training labels,
         or every split's labels for multi-label data).
 
-        ``checkpoint_dir``: write training checkpoints there (every ``config.checkpoint_every``
-        epochs and after the last one). Without ``resume`` any checkpoint already there is deleted
+        ``checkpoint_dir``: write training checkpoints there (every registered model does: TextGCN,
+        TensorGCN and ELMo every ``config.checkpoint_every`` epochs and after the last one; the
+        Transformers, LightXML and X-Transformer every ``config.checkpoint_steps`` updates and at
+        each epoch end, X-Transformer also after each of its stages; a model class with
+        ``supports_checkpoints = False`` warns and trains without). Without ``resume`` any checkpoint already there is deleted
         and training starts afresh; with ``resume=True`` training continues from the newest
         checkpoint (or starts afresh if there is none) and ends with the same model as an
         uninterrupted run. Resuming needs the same data, labels and config (``checkpoint_every``
@@ -144,8 +147,8 @@ class Model:
             raise ConfigError("resume=True needs checkpoint_dir (the folder holding the checkpoints)")
         if checkpoint_dir is not None and not self.supports_checkpoints:
             if resume:
-                raise ConfigError(f"{self.name} cannot resume an interrupted run yet; train without resume")
-            log.warning("%s does not write checkpoints yet; training without them", self.name)
+                raise ConfigError(f"{self.name} cannot resume an interrupted run; train without resume")
+            log.warning("%s does not write checkpoints; training without them", self.name)
             checkpoint_dir = None
         if isinstance(train, Corpus):
             corpus = train
