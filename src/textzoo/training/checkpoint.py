@@ -15,7 +15,10 @@ names, checks the safetensors file's size against the size recorded in the JSON,
 ``(tensors, state)``.
 
 Only safetensors and JSON are read: nothing in a checkpoint can execute code. The helpers below
-turn a ``torch.optim`` state dict and the RNG states into that form and back.
+turn a ``torch.optim`` state dict and the RNG states into that form and back, and
+:class:`RunCheckpoints` is the one object every resumable model's training loop uses to write its
+checkpoints and to resume from them (weights, keep-best snapshot, optimiser, loop state, RNGs and
+the loop's own state: LR schedule, SWA average, batch order, finished stages, ...).
 """
 
 from __future__ import annotations
