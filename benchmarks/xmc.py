@@ -154,7 +154,7 @@ def reuters(args) -> list[dict]:
     for name in ("xtransformer", "lightxml"):
         if name not in args.models:
             continue
-        settings = dict(max_length=args.max_length, epochs=args.epochs, seed=0)
+        settings = dict(max_length=args.max_length, epochs=args.epochs, seed=0, device=args.device)
         if args.batch_size:
             settings["batch_size"] = args.batch_size
         if name == "lightxml":
@@ -292,6 +292,8 @@ def main() -> None:
     r.add_argument("--batch-size", type=int, default=0, help="0: each model's default")
     r.add_argument("--swa-warmup", type=int, default=0, help="LightXML: epochs before SWA starts")
     r.add_argument("--swa-step", type=int, default=200, help="LightXML: updates between SWA snapshots")
+    r.add_argument("--device", default="auto",
+                   help="both Transformer models (auto: train on CUDA when there is one, predict on the CPU)")
     r.add_argument("--train-docs", type=int, default=0, help="use only the first N training documents (0: all)")
     r.add_argument("--pecos-python", default=str(REPO / "benchmarks/out/pecos-venv/bin/python"),
                    help="a Python with libpecos installed")

@@ -88,6 +88,7 @@ class PretrainConfig:
     max_grad_norm: float = 1.0
     dropout: float = 0.1
     seed: int = 0
+    device: str = "auto"              # auto: cuda if available, else cpu
 
     def __post_init__(self):
         if not 0 < self.mask_prob < 1 or not 0 <= self.pair_prob <= 1:
@@ -423,7 +424,8 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
     examples = _examples(model, docs, tok, cfg, rng)
     if not examples:
         raise DataError("the corpus yields no pretraining examples (documents too short)")
-    net = _build_model(model, cfg, len(tok), tok)
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device)
+    net = _build_model(model, cfg, len(tok), tok).to(device)
     params = list(net.named_parameters())
     groups = [{"params": [p for n, p in params if not (n.endswith("bias") or "LayerNorm" in n or ".ln_" in n)],
                "weight_decay": cfg.weight_decay},
@@ -446,7 +448,7 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
                 break
             batch = _collate(model, [examples[j] for j in order[i:i + cfg.batch_size]], tok, cfg, gen, rng,
                              word_lut)
-            loss = net(**batch).loss
+            loss = net(**{k: v.to(device) for k, v in batch.items()}).loss
             loss.backward()
             if cfg.max_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.max_grad_norm)
@@ -460,7 +462,7 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
             bar.set_postfix(loss=f"{value:.3f}", refresh=False)
     bar.close()
     out.mkdir(parents=True, exist_ok=True)
-    net.save_pretrained(out)
+    net.to("cpu").save_pretrained(out)
     tok.save_pretrained(out)
     atomic_write_json(out / "pretraining.json", {"model": model, "config": config_to_dict(cfg),
                                                  "examples": len(examples), "documents": len(docs),
