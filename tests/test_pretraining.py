@@ -179,6 +179,16 @@ def test_tokenizer_training(kind, model_type, ng_texts, tmp_path):
     assert again(text)["input_ids"] == tok(text)["input_ids"]
 
 
+def test_wordpiece_vocabulary_is_the_same_every_run(ng_texts):
+    """tokenizers' WordPiece trainer numbers the ``##x`` pieces in hash-map order, so the same texts
+    gave other token ids (and on tied merges other pieces) in each run: train_tokenizer pins them."""
+    toks = [train_tokenizer("wordpiece", ng_texts[:80], vocab_size=800, min_frequency=2) for _ in range(4)]
+    assert len({tuple(sorted(t.get_vocab().items())) for t in toks}) == 1
+    # the pinned ``##x`` pieces are plain vocabulary entries, not special tokens
+    assert "##e" in toks[0].get_vocab()
+    assert sorted(toks[0].all_special_tokens) == ["[CLS]", "[MASK]", "[PAD]", "[SEP]", "[UNK]"]
+
+
 # --------------------------------------------------------------------------------- causal LM
 def test_gpt_blocks_are_the_token_stream_and_loss_is_next_token(ng_texts):
     tok = train_tokenizer("bytebpe", ng_texts[:50], vocab_size=500)

@@ -136,7 +136,10 @@ def train_tokenizer(kind: Literal["wordpiece", "unigram", "bytebpe"], texts: Seq
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     else:
         raise ConfigError(f"unknown tokenizer kind {kind!r}")
-    tok.train_from_iterator(list(texts), trainer=trainer)
+    texts = list(texts)
+    tok.train_from_iterator(texts, trainer=trainer)
+    if kind == "wordpiece":
+        tok = _same_wordpiece_every_run(tok, texts, vocab_size, min_frequency, list(sp.values()))
     if kind in ("wordpiece", "unigram"):  # [CLS] A [SEP] (B [SEP]) for users of the saved folder
         cls_id, sep_id = tok.token_to_id(sp["cls"]), tok.token_to_id(sp["sep"])
         tok.post_processor = processors.TemplateProcessing(
@@ -146,6 +149,29 @@ def train_tokenizer(kind: Literal["wordpiece", "unigram", "bytebpe"], texts: Seq
                                        cls_token=sp["cls"], sep_token=sp["sep"], mask_token=sp["mask"])
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=sp["eos"], eos_token=sp["eos"],
                                    unk_token=sp["eos"])
+
+
+def _same_wordpiece_every_run(tok, texts: list[str], vocab_size: int, min_frequency: int, specials: list[str]):
+    """``tok`` trained again so that the same texts give the same vocabulary in every process.
+
+    ``tokenizers``' WordPiece trainer (its BPE trainer with the ``##`` prefix) numbers the
+    continuing-subword characters (``##e``) in hash-map order, and those ids break ties between
+    equally frequent merges, so the vocabulary and the token ids differed from one run to the next
+    (huggingface/tokenizers#1794; still so in 0.23). Listing those characters, sorted, after the
+    special tokens gives them fixed ids. The merges are the trainer's; the listed characters then
+    become plain vocabulary entries again (they were in the vocabulary anyway), not special tokens.
+    """
+    from tokenizers import Tokenizer, models, trainers
+
+    continuing = sorted(t for t in tok.get_vocab(with_added_tokens=False) if t.startswith("##") and len(t) == 3)
+    fixed = Tokenizer(models.WordPiece(unk_token=tok.model.unk_token))
+    fixed.normalizer, fixed.pre_tokenizer = tok.normalizer, tok.pre_tokenizer
+    fixed.train_from_iterator(texts, trainer=trainers.WordPieceTrainer(
+        vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=specials + continuing))
+    out = Tokenizer(models.WordPiece(vocab=fixed.get_vocab(with_added_tokens=False), unk_token=tok.model.unk_token))
+    out.normalizer, out.pre_tokenizer, out.decoder = tok.normalizer, tok.pre_tokenizer, tok.decoder
+    out.add_special_tokens(specials)
+    return out
 
 
 # --------------------------------------------------------------------------------- masking
