@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 
 import textzoo
-from textzoo.training import seed_everything
 
 from tiny_transformers import tiny_checkpoint
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-TINY = dict(max_length=32, epochs=1, batch_size=8, eval_batch_size=16, lr=1e-3, tfidf_min_df=1,
+# 3 epochs at lr 3e-3 (30 updates): enough for the tiny matcher to learn its cluster targets (see the
+# P@1 check below); 1 epoch at 1e-3 was not
+TINY = dict(max_length=32, epochs=3, batch_size=8, eval_batch_size=16, lr=3e-3, tfidf_min_df=1,
             ranker_max_iter=200)
 
 
@@ -30,7 +31,6 @@ def bert_dir(reuters, tmp_path_factory):
 @pytest.mark.parametrize("representation,loss", [("pifa-tfidf", "squared_hinge"), ("pifa-neural", "bce")])
 def test_tiny_xtransformer_fit_predict_save_load(reuters, bert_dir, tmp_path, representation, loss):
     train = reuters.train.head(80)
-    seed_everything(0)  # independent of what earlier tests left in the global RNGs
     model = textzoo.create("xtransformer", pretrained=str(bert_dir), cluster_size=20, beam_size=4,
                            label_representation=representation, loss=loss, **TINY)
     model.fit(train, labels=reuters.labels)
@@ -41,12 +41,20 @@ def test_tiny_xtransformer_fit_predict_save_load(reuters, bert_dir, tmp_path, re
     assert labels.shape == (6, 4 * 13) and (scores[labels < 0] == 0).all()
     probs = model.predict_proba(reuters.test.texts[:6])
     assert probs.shape == (6, 394) and ((probs > 0).sum(1) <= 4 * 13).all() and probs.max() <= 1
-    # on its own training documents the ranker (teacher forcing) puts a true label on top. Checked for
-    # PIFA-TF-IDF only: with PIFA over the 1-epoch tiny matcher's own embeddings, P@1 was 0.5 or more
-    # when this file runs alone but 0.0-0.025 in some full-suite runs (an order dependence not yet
-    # found; see the issue note), so that variant is checked for shapes, beam and save/load only.
-    if representation == "pifa-tfidf":
-        assert model.evaluate(train.head(40))["P@1"] >= 0.5
+    # On its own training documents the matcher's beam holds a true label's cluster and the ranker
+    # puts a true label on top. The tiny random encoder's [CLS] carries almost nothing of the text, so
+    # what the matcher learns here is which clusters are relevant most often (its beam is nearly the
+    # same for every document); that is what these bounds check. Measured for each variant over 65
+    # runs (seeds 0-4, 7 tokenizer vocabularies): beam hit rate 0.875-1.0, P@1 0.85-1.0; with the
+    # matcher trained on permuted cluster targets (9 runs), both 0.0-0.225. With 1 epoch at lr 1e-3 the
+    # matcher had not reliably learnt even that: at seed 0 the PIFA-neural P@1 was 0.0-0.2 for 4 of 25
+    # vocabularies that tokenizers' WordPiece trainer drew (before train_tokenizer pinned its order),
+    # 0.85-0.925 for the other 21.
+    head = train.head(40)
+    beam_labels, _ = model.predict_top(head.texts)
+    truth = [{model.labels.index(name) for name in names} for names in head.labels]
+    assert np.mean([bool(truth[i] & set(beam_labels[i].tolist())) for i in range(len(truth))]) >= 0.7
+    assert model.evaluate(head)["P@1"] >= 0.6
     model.save(tmp_path / "run")
     again = textzoo.load(tmp_path / "run")
     np.testing.assert_allclose(again.predict_proba(reuters.test.texts[:6]), probs, atol=1e-5)
