@@ -60,6 +60,7 @@ def one_run(model_name: str, dataset: str, seed: int, overrides: dict, data_dir:
     for key in ("stage_seconds", "stage_peak_rss_mb", "stage_detail_seconds", "cache_hits"):
         if key in info:
             row[key] = info[key]
+    row["history"] = [{k: v for k, v in h.items() if k != "seconds"} for h in model.history]
     if model_name == "tensorgcn":  # inductive path on the trained graph tensor
         transductive = model.predict_proba(corpus.test.texts[:500]).argmax(1)
         t = time.perf_counter()

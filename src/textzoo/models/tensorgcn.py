@@ -12,7 +12,11 @@ in their word-word edges:
   of their hidden states in an LSTM trained on the task exceeds 0.05, Eq. 3
   (:mod:`textzoo.graphs.semantic`).
 
-Each graph gets TextGCN's renormalised adjacency ``Â_k = D^-1/2 (A_k + I) D^-1/2``.
+Each graph gets TextGCN's renormalised adjacency ``Â_k = D^-1/2 (A_k + I) D^-1/2``
+(``adjacency="normalized"``). The released code propagates over the raw symmetric ``A_k`` instead:
+no self-loops, no normalisation (``adjacency="raw"``; THUMLP/TensorGCN ``TGCN_2layers/utils.py``
+``preprocess_adj_mix`` returns ``adj`` unchanged, its ``adj + sp.eye`` unused; the PyTorch release
+uses ``GCNConv(add_self_loops=False, normalize=False)``).
 
 Graph tensor learning (Section "Graph tensor learning"), two layers on featureless input (X = I):
 
@@ -42,10 +46,31 @@ Graph tensor learning (Section "Graph tensor learning"), two layers on featurele
 
 Hyper-parameters (:class:`TensorGCNConfig`) follow the released ``train.py`` (hidden 200, Adam lr
 0.002, at most 1000 epochs, window 20) and TextGCN's protocol for what the TensorGCN paper takes
-from it (dropout 0.5, early stopping on the validation loss, window 10). The released ``train.py``
-differs there (dropout 0.2, L2 5e-6, no early stopping, the checkpoint of best validation accuracy
-is tested): ``dropout=0.2 weight_decay=5e-6 stopping_rule=none restore_best=true`` is close to it
-(``restore_best`` keeps the weights of the lowest validation loss, not of the best accuracy).
+from it (dropout 0.5, early stopping on the validation loss, window 10).
+
+The released TensorFlow code (THUMLP/TensorGCN, ``TGCN_2layers``) differs from that protocol, and
+each difference is an option here:
+
+* ``train.py``: dropout 0.2, L2 5e-6 on the first layer's weights (intra and mixing),
+  ``early_stopping=1000`` (never fires within 1000 epochs), the weights of the best validation
+  *accuracy* are saved (``acc_valid[-1] >= max_acc``) and tested: ``dropout=0.2 weight_decay=5e-6
+  stopping_rule=none restore_best=true best_by=val_acc`` (we keep the first epoch of a tie, the code
+  the last);
+* ``layers.py`` ``GraphConvolution_mix1._call``: the first layer takes X = I as a sparse input and
+  applies ``sparse_dropout`` to it at the same rate, one mask per graph: node dropout on the input
+  embeddings (``input_dropout``, :func:`_node_dropout`); TextGCN's released layer is featureless and
+  has none;
+* ``utils.py``: raw adjacency (above, ``adjacency="raw"``);
+* ``build_graph_tgcn.py``: the syntactic and semantic graphs keep the sequential graph's positive-PMI
+  edge set and replace a pair's PMI by its relation count divided by the largest count when the
+  pair is related (min-max with the minimum fixed at 0), otherwise keep the PMI; the later PyTorch
+  release (THUMLP/TensorGCN_pytorch ``build_graph.py``) uses related pairs only, weight
+  ``(count - min) / (max - min)``. Neither is the paper's Eq. 3-4 ratio, which is implemented here;
+  the code's weights are not offered.
+
+``inter_graph="code" adjacency=raw input_dropout=0.2 dropout=0.2 weight_decay=5e-6
+stopping_rule=none restore_best=true best_by=val_acc`` is the released TensorFlow code's model
+and protocol (with the paper's graph weights).
 
 Everything not specific to TensorGCN is TextGCN's (:mod:`textzoo.models.textgcn`): cleaning, the
 graph builder, the sparse product, transductive training on all documents, the run folder, resuming
@@ -54,6 +79,7 @@ from the cache for the parse and the semantic relations), and inductive predicti
 words (training IDF, degrees of each trained graph) and the trained layers run on that one row::
 
     d      = 1 + Σ_w tfidf(doc, w);    a_kw = tfidf(doc, w) / sqrt(d * deg_k(w))
+                                   (adjacency="raw": a_kw = tfidf(doc, w), no 1/d self term)
     h_k    = σ(Σ_w a_kw W0_k[w])                         (intra, layer 1)
     h'_k   = inter-graph step on (h_1 .. h_r)             (as in training)
     z_k    = (1/d) h'_k W1_k + Σ_w a_kw H'_k[w] W1_k      (intra, layer 2; H' = trained word states)
@@ -97,12 +123,16 @@ class TensorGCNConfig:
     inter_graph: Literal["virtual", "code"] = "virtual"  # the paper's virtual graphs, or the code's mix
     hidden: int = 200                 # first-layer embedding size
     dropout: float = 0.5              # on the hidden layer, before the second layer
+    input_dropout: float = 0.0        # node dropout on the featureless input X = I, per graph
+    #   (the released code drops X's rows at the ``dropout`` rate; the paper does not say)
+    adjacency: Literal["normalized", "raw"] = "normalized"  # Â = D^-1/2 (A+I) D^-1/2, or the code's raw A
     lr: float = 0.002                 # Adam (released train.py)
     weight_decay: float = 0.0         # L2 on the first layer's weights
     epochs: int = 1000                # maximum (released train.py)
     early_stopping: int = 10          # window / patience in epochs
     stopping_rule: Literal["code", "patience", "none"] = "code"  # as TextGCN's config
     restore_best: bool = False
+    best_by: Literal["val_loss", "val_acc"] = "val_loss"  # what restore_best keeps (code: val_acc)
     window: int = 20                  # sliding window of the sequential (PMI) graph
     remove_stopwords: bool = True     # TextGCN cleaning (not for MR)
     min_count: int = 5
@@ -127,8 +157,13 @@ class TensorGCNConfig:
             raise ValueError("hidden and epochs must be >= 1, window >= 2, min_count >= 1")
         if self.checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.dropout < 1.0 or not 0.0 <= self.input_dropout < 1.0:
+            raise ValueError(f"dropout and input_dropout must be in [0, 1), got {self.dropout}, "
+                             f"{self.input_dropout}")
+        if self.adjacency not in ("normalized", "raw"):
+            raise ValueError(f"adjacency must be 'normalized' or 'raw', got {self.adjacency!r}")
+        if self.best_by not in ("val_loss", "val_acc"):
+            raise ValueError(f"best_by must be 'val_loss' or 'val_acc', got {self.best_by!r}")
         if self.lr <= 0 or self.lstm_lr <= 0:
             raise ValueError("lr and lstm_lr must be positive")
         if min(self.lstm_embedding, self.lstm_hidden, self.lstm_epochs, self.lstm_max_length) < 1:
@@ -143,6 +178,16 @@ def _peak_rss_mb() -> float:
 
 def _leaky(x: torch.Tensor) -> torch.Tensor:
     return F.leaky_relu(x, 0.2)  # TensorFlow's tf.nn.leaky_relu default, as in the released code
+
+
+def _node_dropout(w0: torch.Tensor, rate: float) -> torch.Tensor:
+    """Dropout on the featureless input X = I of a first layer ``Â X W0``: dropping X's entry
+    (j, j) zeroes row j of ``X W0 = W0`` (node j's input embedding), the others scaled by
+    1 / keep. The released code's ``sparse_dropout`` on X, one mask per graph and epoch."""
+    if not rate:
+        return w0
+    keep = 1.0 - rate
+    return w0 * ((torch.rand(w0.shape[0], 1) < keep).to(w0.dtype) / keep)
 
 
 @dataclass
@@ -242,7 +287,7 @@ class TensorGCN(TextGCN):
         for name in cfg.graphs:
             a = adjacency(replace(graph, word_word=word_word[name]))
             adjs.append(a)
-            a_hats.append(normalize_adjacency(a))
+            a_hats.append(normalize_adjacency(a) if cfg.adjacency == "normalized" else a.astype(np.float32))
         stages["normalise"] = time.perf_counter() - t
         memory["normalise"] = _peak_rss_mb()
         self.info["stage_seconds"] = {k: round(v, 3) for k, v in stages.items()}
@@ -287,8 +332,9 @@ class TensorGCN(TextGCN):
         train_idx = torch.arange(n_train)
         valid_idx = torch.arange(n_train, n_train + n_valid)
 
-        def hidden() -> list[torch.Tensor]:
-            return self._first([_SparseMatmul.apply(a, a, w0) for a, w0 in zip(a_all, w.w0)], w)
+        def hidden(training: bool = False) -> list[torch.Tensor]:
+            w0s = [_node_dropout(w0, cfg.input_dropout) for w0 in w.w0] if training else w.w0
+            return self._first([_SparseMatmul.apply(a, a, w0) for a, w0 in zip(a_all, w0s)], w)
 
         def doc_logits(h: list[torch.Tensor], training: bool) -> torch.Tensor:
             z = [_SparseMatmul.apply(a, a_t, F.dropout(x, cfg.dropout, training=training) @ w1)
@@ -298,7 +344,10 @@ class TensorGCN(TextGCN):
         cache: dict[str, list | None] = {"h": None}
 
         def train_epoch(epoch: int) -> dict:
-            h = cache["h"] if cache["h"] is not None else hidden()
+            if cfg.input_dropout:
+                h = hidden(training=True)
+            else:
+                h = cache["h"] if cache["h"] is not None else hidden()
             cache["h"] = None
             out = doc_logits(h, training=True)
             loss = self._loss(out[train_idx], targets[train_idx])
@@ -311,15 +360,23 @@ class TensorGCN(TextGCN):
 
         def validate(epoch: int) -> dict:
             # computed with the updated weights; reused as the next epoch's forward pass (TextGCN)
-            h = hidden()
-            cache["h"] = h
+            if cfg.input_dropout:
+                with torch.no_grad():
+                    h = hidden()
+            else:
+                h = hidden()
+                cache["h"] = h
             with torch.no_grad():
                 out = doc_logits([x.detach() for x in h], training=False)[valid_idx]
-                return {"val_loss": float(self._loss(out, targets[valid_idx])),
-                        "val_acc": self._accuracy(out, targets[valid_idx])}
+                row = {"val_loss": float(self._loss(out, targets[valid_idx])),
+                       "val_acc": self._accuracy(out, targets[valid_idx])}
+                if cfg.best_by == "val_acc":  # what keep-best (and the stopping rule) watch
+                    row["val_error"] = 1.0 - row["val_acc"]
+                return row
 
         loop = EpochLoop(
             epochs=cfg.epochs, train_epoch=train_epoch, validate=validate if n_valid else None,
+            monitor="val_error" if cfg.best_by == "val_acc" else "val_loss",
             stopper=EarlyStopping(cfg.stopping_rule, cfg.early_stopping) if n_valid else None,
             keep_best=cfg.restore_best,
             get_state=lambda: {k: p.detach().clone() for k, p in weights.items()},
@@ -376,13 +433,17 @@ class TensorGCN(TextGCN):
         w = self._saved_weights()
         cleaned = clean_new_documents(texts, self._word_index, self.config.remove_stopwords)
         x = tfidf_rows(cleaned, self._word_index, t["idf"].numpy().astype(np.float64))
-        degree = 1.0 + np.asarray(x.sum(axis=1)).ravel()
-        scale_rows = sp.diags(1.0 / np.sqrt(degree))
-        self_weight = torch.from_numpy((1.0 / degree).astype(np.float32))[:, None]
-        a_new = []
-        for name in self.config.graphs:
-            scale_cols = sp.diags(1.0 / np.sqrt(t[f"word_degree.{name}"].numpy().astype(np.float64)))
-            a_new.append(_torch_csr((scale_rows @ x @ scale_cols).tocsr()))
+        if self.config.adjacency == "raw":  # the row of A itself: no self-loop, no scaling
+            self_weight = torch.zeros(len(texts), 1)
+            a_new = [_torch_csr(x.tocsr())] * len(self.config.graphs)
+        else:
+            degree = 1.0 + np.asarray(x.sum(axis=1)).ravel()
+            scale_rows = sp.diags(1.0 / np.sqrt(degree))
+            self_weight = torch.from_numpy((1.0 / degree).astype(np.float32))[:, None]
+            a_new = []
+            for name in self.config.graphs:
+                scale_cols = sp.diags(1.0 / np.sqrt(t[f"word_degree.{name}"].numpy().astype(np.float64)))
+                a_new.append(_torch_csr((scale_rows @ x @ scale_cols).tocsr()))
         with torch.no_grad():
             h = self._first([torch.sparse.mm(a, w0) for a, w0 in zip(a_new, w.w0)], w)
             z = [self_weight * (hk @ w1) + torch.sparse.mm(a, t[f"word_hidden.{name}"] @ w1)
