@@ -13,21 +13,11 @@ import textzoo
 from textzoo.models.lightxml import LightXMLHead, candidate_targets, sample_true_groups
 from textzoo.xmc import ClusterIndex
 
-from tiny_transformers import tiny_checkpoint
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 TINY = dict(max_length=32, epochs=2, batch_size=8, eval_batch_size=16, lr=1e-3, feature_layers=2,
             hidden_dim=16, swa_warmup=1, swa_step=2)
 
-
-@pytest.fixture(scope="module")
-def reuters(data_dir):
-    return textzoo.load_dataset("reuters21578", data_dir=data_dir)
-
-
-@pytest.fixture(scope="module")
-def bert_dir(reuters, tmp_path_factory):
-    return tiny_checkpoint("bert", tmp_path_factory.mktemp("tiny-bert"), reuters.train.texts[:300])
 
 
 def test_negative_sampler_always_holds_the_true_labels():
@@ -55,9 +45,9 @@ def test_negative_sampler_always_holds_the_true_labels():
     assert top.tolist() == [[31, 30, 29]] * 2
 
 
-def test_tiny_lightxml_flat_fit_predict_save_load(reuters, bert_dir, tmp_path):
+def test_tiny_lightxml_flat_fit_predict_save_load(reuters, reuters_bert_dir, tmp_path):
     train = reuters.train.head(48)
-    model = textzoo.create("lightxml", pretrained=str(bert_dir), **TINY)
+    model = textzoo.create("lightxml", pretrained=str(reuters_bert_dir), **TINY)
     model.fit(train, reuters.valid.head(16), labels=reuters.labels)
     assert not model.net.head.clustered and model.net.head.l0.out_features == 394
     assert model.net.head.l0.in_features == 2 * 32  # [CLS] of the last 2 layers of the tiny BERT
@@ -71,9 +61,9 @@ def test_tiny_lightxml_flat_fit_predict_save_load(reuters, bert_dir, tmp_path):
     np.testing.assert_allclose(again.predict_proba(reuters.test.texts[:5]), probs, atol=1e-6)
 
 
-def test_tiny_lightxml_clustered_fit_predict_save_load(reuters, bert_dir, tmp_path):
+def test_tiny_lightxml_clustered_fit_predict_save_load(reuters, reuters_bert_dir, tmp_path):
     train = reuters.train.head(64)
-    model = textzoo.create("lightxml", pretrained=str(bert_dir), clusters="on", cluster_size=20, topk=3, **TINY)
+    model = textzoo.create("lightxml", pretrained=str(reuters_bert_dir), clusters="on", cluster_size=20, topk=3, **TINY)
     model.fit(train, labels=reuters.labels)
     head = model.net.head
     assert head.clustered and head.members.shape == (32, 13) and model.info["clusters"] == 32
@@ -87,14 +77,14 @@ def test_tiny_lightxml_clustered_fit_predict_save_load(reuters, bert_dir, tmp_pa
 
 
 @pytest.mark.parametrize("clusters", ["off", "on"])
-def test_interrupted_lightxml_resumes_to_the_same_model(reuters, bert_dir, tmp_path, monkeypatch, clusters):
+def test_interrupted_lightxml_resumes_to_the_same_model(reuters, reuters_bert_dir, tmp_path, monkeypatch, clusters):
     """Killed (an exception right after a checkpoint is written) inside epochs, at epoch ends and
     after the last epoch, and resumed each time: the same SWA model, history and scores."""
     from interrupt import fit_with_interruptions, without_seconds
     from textzoo.training import checkpoint as ckpt
 
     train, valid = reuters.train.head(48), reuters.valid.head(16)
-    settings = dict(pretrained=str(bert_dir), clusters=clusters, cluster_size=20, topk=3, checkpoint_steps=2, **TINY)
+    settings = dict(pretrained=str(reuters_bert_dir), clusters=clusters, cluster_size=20, topk=3, checkpoint_steps=2, **TINY)
     whole = textzoo.create("lightxml", **settings).fit(train, valid, labels=reuters.labels)
     seen = []
     real_load = ckpt.load_checkpoint

@@ -9,7 +9,6 @@ import pytest
 
 import textzoo
 
-from tiny_transformers import tiny_checkpoint
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # 3 epochs at lr 3e-3 (30 updates): enough for the tiny matcher to learn its cluster targets (see the
@@ -18,20 +17,11 @@ TINY = dict(max_length=32, epochs=3, batch_size=8, eval_batch_size=16, lr=3e-3, 
             ranker_max_iter=200)
 
 
-@pytest.fixture(scope="module")
-def reuters(data_dir):
-    return textzoo.load_dataset("reuters21578", data_dir=data_dir)
-
-
-@pytest.fixture(scope="module")
-def bert_dir(reuters, tmp_path_factory):
-    return tiny_checkpoint("bert", tmp_path_factory.mktemp("tiny-bert"), reuters.train.texts[:300])
-
 
 @pytest.mark.parametrize("representation,loss", [("pifa-tfidf", "squared_hinge"), ("pifa-neural", "bce")])
-def test_tiny_xtransformer_fit_predict_save_load(reuters, bert_dir, tmp_path, representation, loss):
+def test_tiny_xtransformer_fit_predict_save_load(reuters, reuters_bert_dir, tmp_path, representation, loss):
     train = reuters.train.head(80)
-    model = textzoo.create("xtransformer", pretrained=str(bert_dir), cluster_size=20, beam_size=4,
+    model = textzoo.create("xtransformer", pretrained=str(reuters_bert_dir), cluster_size=20, beam_size=4,
                            label_representation=representation, loss=loss, **TINY)
     model.fit(train, labels=reuters.labels)
     assert model.index.n_clusters == 32 and model.index.sizes().max() <= 20

@@ -12,30 +12,20 @@ import torch
 import textzoo
 
 from interrupt import fit_with_interruptions, without_seconds
-from tiny_transformers import tiny_checkpoint
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 TINY = dict(max_length=32, epochs=1, batch_size=8, eval_batch_size=16, lr=1e-3, tfidf_min_df=1,
             ranker_max_iter=200, cluster_size=20, beam_size=4)
 
 
-@pytest.fixture(scope="module")
-def reuters(data_dir):
-    return textzoo.load_dataset("reuters21578", data_dir=data_dir)
-
-
-@pytest.fixture(scope="module")
-def bert_dir(reuters, tmp_path_factory):
-    return tiny_checkpoint("bert", tmp_path_factory.mktemp("tiny-bert"), reuters.train.texts[:300])
-
 
 @pytest.mark.parametrize("representation", ["pifa-tfidf", "pifa-neural"])
-def test_interrupted_xtransformer_resumes_to_the_same_model(reuters, bert_dir, tmp_path, monkeypatch,
+def test_interrupted_xtransformer_resumes_to_the_same_model(reuters, reuters_bert_dir, tmp_path, monkeypatch,
                                                             representation):
     from textzoo.xmc import indexer
 
     train = reuters.train.head(80)  # 10 updates; a checkpoint after 4 and 8, at the epoch end, after each stage
-    settings = dict(pretrained=str(bert_dir), label_representation=representation, checkpoint_steps=4, **TINY)
+    settings = dict(pretrained=str(reuters_bert_dir), label_representation=representation, checkpoint_steps=4, **TINY)
     whole = textzoo.create("xtransformer", **settings).fit(train, labels=reuters.labels)
     indexings = []
     real_kmeans = indexer.balanced_hierarchical_kmeans
@@ -64,7 +54,7 @@ def test_interrupted_xtransformer_resumes_to_the_same_model(reuters, bert_dir, t
     ("xtransformer", ["epochs=1", "cluster_size=20", "beam_size=4", "tfidf_min_df=1", "ranker_max_iter=200"]),
     ("lightxml", ["feature_layers=2", "hidden_dim=16", "swa_warmup=0", "swa_step=2", "epochs=2"]),
 ])
-def test_textzoo_train_resume_continues_an_interrupted_xmc_run(reuters, bert_dir, tmp_path, monkeypatch,
+def test_textzoo_train_resume_continues_an_interrupted_xmc_run(reuters, reuters_bert_dir, tmp_path, monkeypatch,
                                                                name, settings):
     """``textzoo train lightxml|xtransformer --resume`` after interruptions saves the same model."""
     import csv
@@ -76,7 +66,7 @@ def test_textzoo_train_resume_continues_an_interrupted_xmc_run(reuters, bert_dir
             writer = csv.writer(handle)
             writer.writerow(["text", "label"])
             writer.writerows((t, "|".join(ls)) for t, ls in zip(split.texts[:n], split.labels[:n]))
-    sets = [f"pretrained={bert_dir}", "max_length=32", "batch_size=8", "eval_batch_size=16",
+    sets = [f"pretrained={reuters_bert_dir}", "max_length=32", "batch_size=8", "eval_batch_size=16",
             "lr=1e-3", "checkpoint_steps=2", *settings]
     args = ["-q", "train", name, "--train", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.csv"),
             "--label-sep", "|", "--seed", "3", *[a for s in sets for a in ("--set", s)]]
