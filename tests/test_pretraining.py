@@ -16,8 +16,9 @@ import torch.nn.functional as F
 import textzoo
 from textzoo.cli import main as cli_main
 from textzoo.pretraining.transformers_lm import (
-    _SENTENCE_END, PretrainConfig, _build_model, _collate, _examples, make_pairs, mask_tokens, ngram_mask,
-    ngram_probs, pretrain_model, split_segments, train_tokenizer, word_starts)
+    PretrainConfig, _build_model, _collate, _examples, make_pairs, mask_tokens, ngram_mask,
+    ngram_probs, pretrain_model, pretraining_loss, split_segments, split_sentences, train_tokenizer,
+    word_starts)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -110,15 +111,14 @@ def wordpiece(ng_texts):
 
 def _tokenised_docs(texts, tok):
     backend = tok.backend_tokenizer
-    return [[e.ids for e in backend.encode_batch([s for s in _SENTENCE_END.split(t) if s], add_special_tokens=False)]
-            for t in texts]
+    return [[e.ids for e in backend.encode_batch(split_sentences(t), add_special_tokens=False)] for t in texts]
 
 
 def test_nsp_pairs_half_is_next(ng_texts, wordpiece):
     docs = _tokenised_docs(ng_texts[:150], wordpiece)
     text = "|".join(_seq([t for s in d for t in s]) for d in docs)   # every document's token stream
-    pairs = make_pairs(docs, "nsp", 61, np.random.default_rng(0))
-    assert len(pairs) > 1000
+    pairs = [p for p in make_pairs(docs, "nsp", 61, np.random.default_rng(0)) if p[1]]   # pairs, not one-segment
+    assert len(pairs) > 900
     labels = np.array([lab for _, _, lab in pairs])
     assert abs(labels.mean() - 0.5) < 0.05, labels.mean()
     assert all(a and b and len(a) + len(b) <= 61 for a, b, _ in pairs)
@@ -134,7 +134,7 @@ def test_nsp_pairs_half_is_next(ng_texts, wordpiece):
 def test_sop_pairs_half_swapped(ng_texts, wordpiece):
     docs = _tokenised_docs(ng_texts[:150], wordpiece)
     text = "|".join(_seq([t for s in d for t in s]) for d in docs)
-    pairs = make_pairs(docs, "sop", 61, np.random.default_rng(0))
+    pairs = [p for p in make_pairs(docs, "sop", 61, np.random.default_rng(0)) if p[1]]
     labels = np.array([lab for _, _, lab in pairs])
     assert abs(labels.mean() - 0.5) < 0.05
     for a, b, lab in pairs[:600]:
@@ -144,6 +144,95 @@ def test_sop_pairs_half_swapped(ng_texts, wordpiece):
     # a swapped pair can still occur in reading order where 20NG repeats a passage (quotes,
     # signatures): 3% of them did in one run, whereas unswapped pairs would all occur
     assert sum(_seq(a + b) in text for a, b in swapped) < 0.1 * len(swapped)
+
+
+@pytest.fixture(scope="module")
+def mr_texts(data_dir):
+    """MR's training sentences: nearly every document is one sentence."""
+    return textzoo.load_dataset("mr", data_dir=data_dir).train.texts[:600]
+
+
+@pytest.fixture(scope="module")
+def unigram_mr(mr_texts):
+    return train_tokenizer("unigram", mr_texts, vocab_size=1500, min_frequency=2)
+
+
+def _sentence_order_cue(pairs, tok) -> float:
+    """Share of labelled pairs whose label "A ends with . ! ? and B does not" gives away."""
+    punct = {tok.convert_tokens_to_ids(t) for t in (".", "!", "?")}
+    hits = [(a[-1] in punct and b[-1] not in punct) == bool(lab) for a, b, lab in pairs if lab != -100]
+    return float(np.mean(hits))
+
+
+def test_sentences_split_at_full_stops_not_at_ellipses_and_quotes():
+    assert split_sentences("it works . so does this ! really ?") == ["it works .", "so does this !", "really ?"]
+    # MR: ". . ." is an ellipsis and a quote after the full stop closes the sentence
+    assert split_sentences("one of the pleasures . . . is the parade .") == [
+        "one of the pleasures . . .", "is the parade ."]
+    assert split_sentences("'moore is like a bull . '") == ["'moore is like a bull . '"]
+    assert split_sentences(". . . delivers few moments .") == [". . . delivers few moments ."]
+    assert split_sentences(". . .") == [". . ."]
+
+
+@pytest.mark.parametrize("objective", ["sop", "nsp"])
+def test_one_sentence_documents_are_one_segment_examples(mr_texts, unigram_mr, objective):
+    """Regression: a one-sentence document used to be cut at a random token into A and B, so the
+    sentence-final "." told the order (86% of MR's SOP pairs) and the pretrained ALBERT fine-tuned to
+    chance on MR. Now it is one segment with no pair label (``single_segment="alone"``)."""
+    docs = _tokenised_docs(mr_texts, unigram_mr)
+    pairs = make_pairs(docs, objective, 61, np.random.default_rng(0))
+    one = [d for d in docs if len(d) == 1 and 0 < len(d[0]) <= 61]
+    assert len(one) > 0.7 * len(docs)
+    alone = [(a, b, lab) for a, b, lab in pairs if not b]
+    assert all(lab == -100 for _, _, lab in alone)
+    alone_a = {tuple(a) for a, _, _ in alone}
+    assert all(tuple(d[0]) in alone_a for d in one)               # each one-sentence document, whole
+    labelled = [p for p in pairs if p[2] != -100]
+    assert labelled and all(a and b for a, b, _ in labelled)       # the documents of several sentences
+    if objective == "sop":  # their order is not given away by the punctuation
+        assert _sentence_order_cue(labelled, unigram_mr) < 0.65
+    split = make_pairs(docs, objective, 61, np.random.default_rng(0), single="split")
+    assert all(b for _, b, _ in split)
+    if objective == "sop":  # the old construction: the order read off the final punctuation
+        assert _sentence_order_cue(split, unigram_mr) > 0.8
+
+
+def test_one_sentence_documents_random_next_as_in_the_reference_code(mr_texts, unigram_mr):
+    """``single_segment="random"``: B from another document, label 1 (create_pretraining_data.py)."""
+    docs = _tokenised_docs(mr_texts, unigram_mr)
+    text = "|".join(_seq([t for s in d for t in s]) for d in docs)
+    pairs = make_pairs(docs, "sop", 61, np.random.default_rng(0), single="random")
+    one = {tuple(d[0]) for d in docs if len(d) == 1}
+    firsts = [(a, b, lab) for a, b, lab in pairs if tuple(a) in one]
+    assert len(firsts) > 0.7 * len(docs) and all(lab == 1 for _, _, lab in firsts)
+    assert all(a and b and len(a) + len(b) <= 61 and _seq(b) in text for a, b, _ in pairs)
+    assert sum(_seq(a + b) in text for a, b, _ in firsts) < 0.02 * len(firsts)
+
+
+def test_one_segment_batches_and_the_loss(mr_texts, unigram_mr):
+    """[CLS] A [SEP] with token type 0 and no pair label; the loss is finite for a batch of only
+    one-segment examples and is transformers' own loss when every example has a pair label."""
+    cfg = PretrainConfig(**{**TINY, "vocab_size": len(unigram_mr)})
+    rng = np.random.default_rng(0)
+    examples = _examples("albert", mr_texts[:200], unigram_mr, cfg, rng)
+    alone = [e for e in examples if not e[1]][:8]
+    paired = [e for e in examples if e[1]][:8]
+    assert len(alone) == 8 and len(paired) == 8
+    gen = torch.Generator().manual_seed(0)
+    batch = _collate("albert", alone, unigram_mr, cfg, gen, rng, word_starts(unigram_mr))
+    lengths = batch["attention_mask"].sum(1)
+    for row, (a, _, _) in enumerate(alone):
+        n = int(lengths[row])
+        assert n == len(a) + 2 and batch["input_ids"][row, n - 1] == unigram_mr.sep_token_id
+        assert batch["input_ids"][row, 0] == unigram_mr.cls_token_id
+    assert (batch["token_type_ids"] == 0).all() and (batch["sentence_order_label"] == -100).all()
+    torch.manual_seed(0)
+    net = _build_model("albert", cfg, len(unigram_mr), unigram_mr).eval()
+    with torch.no_grad():
+        loss = pretraining_loss("albert", net, batch)
+        assert torch.isfinite(loss)
+        full = _collate("albert", paired, unigram_mr, cfg, gen, rng, word_starts(unigram_mr))
+        torch.testing.assert_close(pretraining_loss("albert", net, full), net(**full).loss)
 
 
 def test_segments_keep_every_token_of_long_sentences():
@@ -244,8 +333,11 @@ def test_short_pretraining_lowers_the_loss(pretrained, model):
     history = json.loads((pretrained[model] / "pretraining.json").read_text())["history"]
     losses = [h["loss"] for h in history]
     assert len(losses) == TINY["max_steps"] and all(np.isfinite(losses))
+    if model != "gpt":  # the masked LM term: a batch's total also holds NSP/SOP if it has pairs
+        assert all(h["loss"] == pytest.approx(h["mlm"] + h.get("pair", 0.0), abs=1e-4) for h in history)
+        losses = [h["mlm"] for h in history]
     first, last = np.mean(losses[:5]), np.mean(losses[-5:])
-    # from about ln(vocab) (+ ln 2 for NSP/SOP); a tiny model learns the token frequencies at least
+    # from about ln(vocab); a tiny model learns the token frequencies at least
     assert last < first - (0.5 if model == "gpt" else 0.2), (first, last)
 
 

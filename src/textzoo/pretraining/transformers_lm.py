@@ -3,7 +3,8 @@
 ``textzoo pretrain bert|albert|gpt --corpus FILE --out DIR`` trains a tokenizer on the corpus with
 Hugging Face ``tokenizers``, a backbone with ``transformers`` and writes DIR with
 ``save_pretrained`` (``config.json``, ``model.safetensors``, ``tokenizer.json``,
-``tokenizer_config.json``) plus ``pretraining.json`` (the config and the loss history). DIR loads
+``tokenizer_config.json``) plus ``pretraining.json`` (the config and the loss of every step: for BERT and ALBERT also its
+masked-LM and NSP/SOP terms, ``mlm`` and ``pair``). DIR loads
 with ``transformers.AutoModel.from_pretrained(DIR)`` and fine-tunes with
 ``textzoo train MODEL --set pretrained=DIR``.
 
@@ -17,12 +18,23 @@ with ``transformers.AutoModel.from_pretrained(DIR)`` and fine-tunes with
   consecutive words, as in ALBERT's code, until 15% of the tokens are covered; 80/10/10 replacement
   per token);
   sentence-order prediction: two consecutive segments of one document, swapped 50% of the time.
+* Documents of one sentence (``single_segment``): NSP and SOP need two segments of one document, and
+  the papers define no pair for a document of one sentence. By default (``alone``) such a chunk is a
+  one-segment example ``[CLS] A [SEP]`` trained on the masked LM only (its pair label is ignored),
+  the input a single-sentence classifier sees when fine-tuning; RoBERTa (Liu et al. 2019, Section
+  4.2) found that dropping the pair objective matches or improves downstream results. ``random`` is
+  BERT's and ALBERT's ``create_pretraining_data.py``: B is text of a random other document, label 1
+  (for a corpus of one-sentence documents, such as MR, nearly every pair label is then 1).
+  ``split`` cuts the sentence at a random token into A and B; its order is then given away by
+  where the sentence-final punctuation lies (86% of MR's SOP pairs are decided by "A ends with
+  ``.`` and B does not"), and a model pretrained on it fine-tuned to chance on MR (BENCHMARKS.md).
 * GPT (Radford et al. 2018, Section 3.1): byte-level BPE tokenizer (GPT-2's variant; GPT-1 used
   classic BPE on ftfy/spaCy-cleaned text), causal LM on contiguous blocks of ``max_length`` tokens,
   a ``GPT2LMHeadModel``.
 
 The corpus is a text file with one document per line (blank lines are skipped), or a list of
-strings. Segments for NSP/SOP are built from sentences (split after ``.``, ``!``, ``?``).
+strings. Segments for NSP/SOP are built from sentences (split after ``.``, ``!``, ``?``;
+:func:`split_sentences`).
 
 The objectives and their rates are the papers'; the architecture defaults are small (4 layers of
 256, the papers use BERT-base: 12 layers of 768) so that pretraining is feasible on a CPU; set
@@ -46,6 +58,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .._io import atomic_write_json
@@ -79,6 +92,7 @@ class PretrainConfig:
     max_ngram: int = 3                # ALBERT n-gram masking: n <= 3, p(n) proportional to 1/n
     pair_prob: float = 0.5            # NSP: random B / SOP: swapped, with this probability
     short_seq_prob: float = 0.1       # BERT A.2: shorter examples 10% of the time
+    single_segment: Literal["alone", "random", "split"] = "alone"   # one-sentence chunks: module docstring
     batch_size: int = 32
     epochs: int = 1
     max_steps: int = 0                # > 0: stop after this many updates
@@ -99,6 +113,8 @@ class PretrainConfig:
             raise ValueError(f"hidden ({self.hidden}) must be a multiple of heads ({self.heads})")
         if self.max_ngram < 1 or self.batch_size < 1 or self.epochs < 1:
             raise ValueError("max_ngram, batch_size and epochs must be >= 1")
+        if self.single_segment not in ("alone", "random", "split"):
+            raise ValueError(f"single_segment must be alone, random or split, got {self.single_segment!r}")
 
 
 # --------------------------------------------------------------------------------- tokenizers
@@ -269,6 +285,32 @@ def ngram_mask(ids: torch.Tensor, special: torch.Tensor, mask_id: int, vocab_siz
 
 # --------------------------------------------------------------------------------- sentence pairs
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_WORD = re.compile(r"\w")
+
+
+def split_sentences(doc: str) -> list[str]:
+    """``doc``'s sentences: split after ``.``, ``!``, ``?`` followed by white space.
+
+    A piece without any letter or digit (an ellipsis written ``. . .``, a closing quote or bracket
+    after the full stop, as in MR's tokenised sentences) is not a sentence: it stays with the
+    sentence before it (or after it, at the start), so it cannot form a sentence pair of its own.
+    """
+    out: list[str] = []
+    pending = ""
+    for piece in _SENTENCE_END.split(doc):
+        if not piece:
+            continue
+        if not _WORD.search(piece):
+            if out:
+                out[-1] = f"{out[-1]} {piece}"
+            else:
+                pending = f"{pending} {piece}".strip()
+            continue
+        out.append(f"{pending} {piece}".strip() if pending else piece)
+        pending = ""
+    if pending:
+        out.append(pending)
+    return out
 
 
 def split_segments(doc_sentences: list[list[int]], budget: int) -> list[list[list[int]]]:
@@ -291,22 +333,40 @@ def split_segments(doc_sentences: list[list[int]], budget: int) -> list[list[lis
 
 
 def make_pairs(docs: list[list[list[int]]], objective: Literal["nsp", "sop"], budget: int,
-               rng: np.random.Generator, pair_prob: float = 0.5, short_seq_prob: float = 0.0):
+               rng: np.random.Generator, pair_prob: float = 0.5, short_seq_prob: float = 0.0,
+               single: Literal["alone", "random", "split"] = "alone"):
     """``(a, b, label)`` token pairs from documents given as lists of tokenised sentences.
 
-    Each chunk of a document (sentences filling at most ``budget`` tokens) is split at a random
-    sentence boundary (or a random token if it has one sentence) into A and B.
+    Each chunk of a document (sentences filling at most ``budget`` tokens) with two sentences or
+    more is split at a random sentence boundary into A and B.
 
     * ``nsp`` (BERT, Section 3.1): with probability ``pair_prob`` B is replaced by a segment of the
       same length from another document, label 1 ("not next"); otherwise label 0 ("is next").
     * ``sop`` (ALBERT, Section 4.1): with probability ``pair_prob`` A and B are swapped, label 1;
       otherwise label 0. Both segments always come from the same document.
 
+    A chunk of one sentence (``single``, see the module docstring): ``alone`` gives ``(a, [], -100)``,
+    one segment and no pair label; ``random`` pairs it with a segment of a random other document,
+    label 1 (BERT's and ALBERT's ``create_pretraining_data.py``); ``split`` cuts it at a random token
+    into A and B and treats them as two sentences.
+
     The labels follow ``transformers``' ``next_sentence_label`` and ``sentence_order_label``.
     """
     pairs = []
     flat_docs = [[t for s in d for t in s] for d in docs]
     non_empty = np.flatnonzero([len(f) > 0 for f in flat_docs])
+
+    def other_segment(d: int, length: int) -> list[int]:
+        """``length`` tokens at a random place of a random other document."""
+        if len(non_empty) < 2:
+            raise DataError("next-sentence prediction needs at least two non-empty documents")
+        o = d
+        while o == d:  # a random other document (BERT's create_pretraining_data.py)
+            o = int(non_empty[rng.integers(len(non_empty))])
+        other = flat_docs[o]
+        start = int(rng.integers(0, max(1, len(other) - length + 1)))
+        return other[start:start + length]
+
     for d, doc in enumerate(docs):
         limit = budget
         if short_seq_prob and rng.random() < short_seq_prob:
@@ -316,6 +376,16 @@ def make_pairs(docs: list[list[list[int]]], objective: Literal["nsp", "sop"], bu
                 cut = int(rng.integers(1, len(chunk)))
                 a = [t for s in chunk[:cut] for t in s]
                 b = [t for s in chunk[cut:] for t in s]
+            elif single == "alone":
+                if chunk[0]:
+                    pairs.append((list(chunk[0]), [], -100))
+                continue
+            elif single == "random":
+                a = list(chunk[0])
+                if a:  # B fills the chunk's budget (create_pretraining_data.py's target_b_length)
+                    b = other_segment(d, max(1, limit - len(a)))
+                    pairs.append((a[:budget - len(b)], b, 1))
+                continue
             else:
                 tokens = chunk[0]
                 if len(tokens) < 2:
@@ -328,14 +398,7 @@ def make_pairs(docs: list[list[list[int]]], objective: Literal["nsp", "sop"], bu
                 if objective == "sop":
                     a, b = b, a
                 else:
-                    if len(non_empty) < 2:
-                        raise DataError("next-sentence prediction needs at least two non-empty documents")
-                    o = d
-                    while o == d:  # a random other document (BERT's create_pretraining_data.py)
-                        o = int(non_empty[rng.integers(len(non_empty))])
-                    other = flat_docs[o]
-                    start = int(rng.integers(0, max(1, len(other) - len(b) + 1)))
-                    b = other[start:start + len(b)]
+                    b = other_segment(d, len(b))
             pairs.append((a, b, label))
     return pairs
 
@@ -387,12 +450,12 @@ def _examples(model: str, docs: list[str], tok, cfg: PretrainConfig, rng: np.ran
             stream.extend(enc.ids + [eos])
         L = cfg.max_length
         return [stream[i:i + L] for i in range(0, max(1, len(stream) - 1), L) if len(stream[i:i + L]) > 1]
-    sentences = [[s for s in _SENTENCE_END.split(d) if s] for d in docs]
+    sentences = [split_sentences(d) for d in docs]
     flat = [s for d in sentences for s in d]
     encoded = iter(e.ids for e in backend.encode_batch(flat, add_special_tokens=False))
     tokenised = [[next(encoded) for _ in d] for d in sentences]
     return make_pairs(tokenised, "nsp" if model == "bert" else "sop", cfg.max_length - 3, rng,
-                      cfg.pair_prob, cfg.short_seq_prob)
+                      cfg.pair_prob, cfg.short_seq_prob, cfg.single_segment)
 
 
 def word_starts(tok) -> torch.Tensor:
@@ -412,7 +475,8 @@ def _collate(model: str, items, tok, cfg: PretrainConfig, gen: torch.Generator, 
             ids[i, :len(x)] = torch.tensor(x)
             mask[i, :len(x)] = 1
         return {"input_ids": ids, "attention_mask": mask, "labels": ids.masked_fill(mask == 0, -100)}
-    seqs = [[tok.cls_token_id] + a + [tok.sep_token_id] + b + [tok.sep_token_id] for a, b, _ in items]
+    # [CLS] A [SEP] B [SEP], or [CLS] A [SEP] for a one-segment example (B empty)
+    seqs = [[tok.cls_token_id] + a + [tok.sep_token_id] + (b + [tok.sep_token_id] if b else []) for a, b, _ in items]
     width = max(len(s) for s in seqs)
     ids = torch.full((len(seqs), width), pad, dtype=torch.long)
     types, mask = torch.zeros_like(ids), torch.zeros_like(ids)
@@ -430,6 +494,30 @@ def _collate(model: str, items, tok, cfg: PretrainConfig, gen: torch.Generator, 
         key = "sentence_order_label"
     return {"input_ids": inputs, "attention_mask": mask, "token_type_ids": types, "labels": labels,
             key: torch.tensor([lab for _, _, lab in items])}
+
+
+def pretraining_loss(model: str, net, batch: dict, parts: dict | None = None) -> torch.Tensor:
+    """The pretraining loss of a batch from :func:`_collate`.
+
+    GPT: ``transformers``' causal LM loss. BERT and ALBERT: the mean masked-LM cross-entropy plus
+    the mean NSP/SOP cross-entropy over the examples that have a pair label (one-segment examples
+    have -100); ``transformers``' own loss would be NaN for a batch without any pair label.
+    ``parts`` (a dict), when given, receives the two terms (``mlm``; ``pair``, None without labels).
+    """
+    if model == "gpt":
+        return net(**batch).loss
+    key = "next_sentence_label" if model == "bert" else "sentence_order_label"
+    inputs = {k: v for k, v in batch.items() if k not in ("labels", key)}
+    out = net(**inputs)
+    pair_logits = out.seq_relationship_logits if model == "bert" else out.sop_logits
+    mlm = F.cross_entropy(out.prediction_logits.flatten(0, 1).float(), batch["labels"].flatten(), ignore_index=-100)
+    labelled = batch[key] != -100
+    pair = F.cross_entropy(pair_logits.float(), batch[key], ignore_index=-100, reduction="sum")
+    pair = pair / labelled.sum().clamp(min=1)
+    if parts is not None:
+        parts["mlm"] = mlm.item()
+        parts["pair"] = pair.item() if labelled.any() else None
+    return mlm + pair
 
 
 def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, progress: bool = True) -> Path:
@@ -474,7 +562,8 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
                 break
             batch = _collate(model, [examples[j] for j in order[i:i + cfg.batch_size]], tok, cfg, gen, rng,
                              word_lut)
-            loss = net(**{k: v.to(device) for k, v in batch.items()}).loss
+            parts: dict = {}
+            loss = pretraining_loss(model, net, {k: v.to(device) for k, v in batch.items()}, parts)
             loss.backward()
             if cfg.max_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.max_grad_norm)
@@ -483,7 +572,8 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
             optimizer.zero_grad(set_to_none=True)
             step += 1
             value = loss.item()
-            history.append({"step": step, "loss": round(value, 5)})
+            history.append({"step": step, "loss": round(value, 5),
+                            **{k: round(v, 5) for k, v in parts.items() if v is not None}})
             bar.update(1)
             bar.set_postfix(loss=f"{value:.3f}", refresh=False)
     bar.close()
