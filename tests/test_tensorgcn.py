@@ -338,15 +338,17 @@ def test_one_graph_fits_predicts_and_loads(small_r8, tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(["crude oil prices"]), model.predict_proba(["crude oil prices"]))
 
 
-@pytest.mark.parametrize("inter_graph", ["virtual", "code"])
-def test_interrupted_training_resumes_to_the_same_model(inter_graph, small_r8, cache_dir, monkeypatch, tmp_path):
+@pytest.mark.parametrize("inter_graph, options", [("virtual", {}),
+                                                   ("code", {"input_dropout": 0.3, "best_by": "val_acc"})])
+def test_interrupted_training_resumes_to_the_same_model(inter_graph, options, small_r8, cache_dir, monkeypatch,
+                                                        tmp_path):
     """Killed (an exception after a checkpoint is written) and resumed twice or more, the run ends with
     the uninterrupted run's weights, history and predictions."""
     from interrupt import fit_with_interruptions, without_seconds
 
     monkeypatch.setenv("TEXTZOO_CACHE", str(cache_dir))
     settings = {**SMALL, "epochs": 16, "inter_graph": inter_graph, "stopping_rule": "patience",
-                "early_stopping": 50, "restore_best": True}
+                "early_stopping": 50, "restore_best": True, **options}
     reference = TensorGCN(**settings).fit(small_r8)
     model, resumes = fit_with_interruptions(
         monkeypatch, lambda: TensorGCN(**settings, checkpoint_every=2),
