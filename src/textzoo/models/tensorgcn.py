@@ -70,8 +70,8 @@ each difference is an option here:
   ``(count - min) / (max - min)``. Neither is the paper's Eq. 3-4 ratio, which is the default.
 
 ``inter_graph="code" adjacency=raw input_dropout=0.2 dropout=0.2 weight_decay=5e-6
-stopping_rule=none restore_best=true best_by=val_acc`` is the released TensorFlow code's model
-and protocol (with the paper's graph weights).
+stopping_rule=none restore_best=true best_by=val_acc word_edges=sequential`` is the released
+TensorFlow code's model, protocol and edge sets (with the paper's relation weights).
 
 Everything not specific to TensorGCN is TextGCN's (:mod:`textzoo.models.textgcn`): cleaning, the
 graph builder, the sparse product, transductive training on all documents, the run folder, resuming
