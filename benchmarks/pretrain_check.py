@@ -5,6 +5,8 @@ architecture with random weights, and look at what the pretrained [CLS] encodes.
     python benchmarks/pretrain_check.py finetune albert FOLDER --set max_length=64
     # ALBERT only: the SOP head and the pooled [CLS] on fine-tuning inputs ([CLS] sentence [SEP])
     python benchmarks/pretrain_check.py cls FOLDER
+    # GPT only: LM loss per token on MR training sentences (pretrained on) and test sentences
+    python benchmarks/pretrain_check.py lm FOLDER
 
 Used for issue 4 (BENCHMARKS.md, "`albert` and `gpt` pretrained by `textzoo pretrain`"); the
 full-size comparison is ``benchmarks/transformers.py pretrain``.
@@ -73,6 +75,29 @@ def cls(args) -> None:
                       "cls_mean_pairwise_cosine": round(float(cos), 4)}))
 
 
+@torch.no_grad()
+def lm(args) -> None:
+    import transformers as tf
+
+    corpus = textzoo.load_dataset("mr")
+    tok = tf.AutoTokenizer.from_pretrained(args.folder)
+    net = tf.AutoModelForCausalLM.from_pretrained(args.folder).eval()
+    eos = tok.eos_token_id
+    rng = np.random.default_rng(0)
+
+    def loss(texts: list[str]) -> float:
+        total = count = 0
+        for text in texts:  # as in pretraining: <|endoftext|> text <|endoftext|>
+            ids = torch.tensor([[eos] + tok(text)["input_ids"][:net.config.n_positions - 2] + [eos]])
+            total += net(input_ids=ids, labels=ids).loss.item() * (ids.shape[1] - 1)
+            count += ids.shape[1] - 1
+        return total / count
+
+    train = [corpus.train.texts[i] for i in rng.permutation(len(corpus.train))[:300]]
+    test = [corpus.test.texts[i] for i in rng.permutation(len(corpus.test))[:300]]
+    print(json.dumps({"lm_loss_train_sentences": round(loss(train), 3), "lm_loss_test_sentences": round(loss(test), 3)}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="part", required=True)
@@ -85,10 +110,12 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p = sub.add_parser("cls", help="ALBERT: SOP head and pooled [CLS] on single sentences")
     p.add_argument("folder")
+    p = sub.add_parser("lm", help="GPT: LM loss on MR training and test sentences")
+    p.add_argument("folder")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    {"finetune": finetune, "cls": cls}[args.part](args)
+    {"finetune": finetune, "cls": cls, "lm": lm}[args.part](args)
 
 
 if __name__ == "__main__":
