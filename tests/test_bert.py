@@ -98,6 +98,20 @@ def test_pooled_cls_head_and_softmax_loss(tiny_bert, r8):
     assert len(tiny_bert.history) == 1 and np.isfinite(tiny_bert.history[0]["loss"])
 
 
+def test_restore_best_by_validation_accuracy(bert_dir, r8):
+    """best_by=val_acc keeps the epoch of highest validation accuracy (BertGCN's finetune_bert.py),
+    which in this run is not the epoch of lowest validation loss (the default)."""
+    train, valid = r8.train.head(160), r8.valid.head(48)
+    model = textzoo.create("bert", pretrained=str(bert_dir), **{**TINY, "epochs": 14, "lr": 3e-3},
+                           restore_best=True, best_by="val_acc").fit(train, valid, labels=r8.labels)
+    accs = [row["val_accuracy"] for row in model.history]
+    losses = [row["val_loss"] for row in model.history]
+    assert accs[int(np.argmin(losses))] < max(accs)  # the two rules pick different epochs here
+    assert model.evaluate(valid)["accuracy"] == pytest.approx(max(accs))
+    with pytest.raises(ValueError, match="best_by"):
+        textzoo.create("bert", best_by="accuracy")
+
+
 def test_multilabel_sigmoid_and_bce(bert_dir):
     texts = ["oil and gas", "wheat crop", "oil wheat", "gas prices", "corn and wheat", "oil"] * 4
     labels = [["oil", "gas"], ["grain"], ["oil", "grain"], ["gas"], ["grain"], ["oil"]] * 4

@@ -122,7 +122,8 @@ class TransformerConfig:
     autocast: Literal["none", "bf16", "fp16"] = "none"
     compile: bool = False             # torch.compile the model (slow first steps; see DESIGN.md)
     device: str = "auto"              # auto: cuda if available (LOCAL_RANK under torchrun), else cpu
-    restore_best: bool = False        # keep the epoch of lowest validation loss (papers: last epoch)
+    restore_best: bool = False        # keep the best epoch by `best_by` (papers: the last epoch)
+    best_by: Literal["val_loss", "val_acc"] = "val_loss"   # val_acc: BertGCN's finetune_bert.py
     seed: int = 0
     checkpoint_steps: int = 500       # with fit(checkpoint_dir=...): a checkpoint every N optimiser
     #   steps inside an epoch and one at the end of every epoch; 0: only at the ends of epochs
@@ -142,6 +143,8 @@ class TransformerConfig:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if self.checkpoint_steps < 0:
             raise ValueError(f"checkpoint_steps must be >= 0, got {self.checkpoint_steps}")
+        if self.best_by not in ("val_loss", "val_acc"):
+            raise ValueError(f"best_by must be 'val_loss' or 'val_acc', got {self.best_by!r}")
 
 
 # --------------------------------------------------------------------------------- distributed
@@ -343,6 +346,8 @@ class TransformerClassifier(Model):
 
     def _fit(self, train: Split, valid: Split | None, unlabelled: list[str]) -> None:
         cfg = self.config
+        if cfg.best_by == "val_acc" and self.multilabel:
+            raise ConfigError("best_by=val_acc needs a single-label corpus; use best_by=val_loss")
         rank, world = _dist()
         run = self._open_checkpoint(train, valid, unlabelled)
         seed_everything(cfg.seed)
@@ -468,6 +473,8 @@ class TransformerClassifier(Model):
             out = {"val_loss": loss}
             if not self.multilabel:
                 out["val_accuracy"] = float((probs.argmax(1) == y_valid.numpy()).mean())
+                if cfg.best_by == "val_acc":  # the loop keeps the lowest monitored value
+                    out["val_error"] = 1.0 - out["val_accuracy"]
             return out
 
         def write_checkpoint(loop: EpochLoop, position: dict | None = None) -> None:
@@ -482,7 +489,8 @@ class TransformerClassifier(Model):
         from ..training import EarlyStopping
 
         loop = EpochLoop(epochs=cfg.epochs, train_epoch=train_epoch,
-                         validate=validate if valid is not None else None, monitor="val_loss",
+                         validate=validate if valid is not None else None,
+                         monitor="val_error" if cfg.best_by == "val_acc" else "val_loss",
                          stopper=EarlyStopping(patience=cfg.epochs + 1) if cfg.restore_best and valid is not None else None,
                          keep_best=cfg.restore_best,
                          get_state=lambda: {k: v.detach().clone() for k, v in self.net.state_dict().items()},
