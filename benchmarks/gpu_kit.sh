@@ -5,7 +5,7 @@
 #     call may carry; gpu.sh writes them back as fp32 there, so training runs on fp16-rounded weights),
 #   - the corpora the Transformer benchmarks read, from $TEXTZOO_DATA, as one .tar.xz,
 #   - wheels of the serving stack for CPython 3.12.
-# .gpu/ must be git-ignored (echo /.gpu/ >> .git/info/exclude) and named in the call's carry.
+# .gpu/ is git-ignored (.gitignore); name it in the device call's carry.
 set -euo pipefail
 DATA=${TEXTZOO_DATA:?set TEXTZOO_DATA to the corpora folder}
 PY=${PY:-.venv/bin/python}
