@@ -56,7 +56,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -67,6 +67,7 @@ from tqdm.auto import tqdm
 from ..data.corpus import Split
 from ..errors import ConfigError, ModelFileError
 from ..training import EpochLoop, seed_everything
+from ..training.checkpoint import BatchPosition
 from .base import Model, State
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,16 @@ def resolve_pretrained(name: str) -> str:
     if name == MINILM:
         return str(minilm_folder())
     return name
+
+
+def resolve_device(setting: str) -> torch.device:
+    """A ``device`` setting: ``auto`` is CUDA when available (the LOCAL_RANK-th GPU under
+    torchrun), else the CPU; anything else is a torch device name (``cpu``, ``cuda:1``, ...)."""
+    if setting != "auto":
+        return torch.device(setting)
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
 
 
 @dataclass
@@ -309,11 +320,7 @@ class TransformerClassifier(Model):
         return [self._frame(truncate(e.ids, budget, cfg.truncation, cfg.head_fraction)) for e in encs]
 
     def _device(self) -> torch.device:
-        if self.config.device != "auto":
-            return torch.device(self.config.device)
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        return torch.device("cpu")
+        return resolve_device(self.config.device)
 
     def _autocast(self, device: torch.device):
         mode = self.config.autocast
@@ -398,20 +405,14 @@ class TransformerClassifier(Model):
         self.train_stats = {"tokens": 0, "seconds": 0.0, "cpu_seconds": 0.0, "steps": 0}
         # checkpoints (rank 0 writes them): every checkpoint_steps updates and at every epoch end
         writes = run.enabled and rank == 0
-        # where a resumed run re-enters an epoch: set from a checkpoint taken between two updates
-        resume_at: dict[str, Any] = {}
+        order = BatchPosition(rng)  # where a resumed run re-enters an epoch
 
         def train_epoch(epoch: int) -> dict:
             self.net.train()
-            epoch_rng = rng.bit_generator.state  # a mid-epoch checkpoint redraws this epoch's batches
+            first, sums = order.start_epoch(epoch, loss=0.0, seen=0, tokens=0)
             batches = length_grouped_batches(lengths, cfg.batch_size, rng, cfg.group_by_length)
-            total_loss, seen, t_start, tokens = 0.0, 0, time.perf_counter(), 0
-            cpu_start = time.process_time()
-            first = 0
-            if resume_at.get("epoch") == epoch:  # skip the updates done before the checkpoint
-                first, total_loss, seen, tokens = (resume_at["step"], resume_at["loss"], resume_at["seen"],
-                                                   resume_at["tokens"])
-            resume_at.clear()
+            total_loss, seen, tokens = sums["loss"], sums["seen"], sums["tokens"]
+            t_start, cpu_start = time.perf_counter(), time.process_time()
             bar = tqdm(batches[first:], desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
                        disable=not show, dynamic_ncols=True, initial=first, total=len(batches))
             for step, batch in enumerate(bar, start=first):
@@ -451,8 +452,7 @@ class TransformerClassifier(Model):
                 done = epoch * steps_per_epoch + step + 1
                 if (writes and cfg.checkpoint_steps and done % cfg.checkpoint_steps == 0
                         and step + 1 < len(batches)):  # the epoch's end writes its own checkpoint
-                    write_checkpoint(loop, {"epoch": epoch, "step": step + 1, "batch_rng": epoch_rng,
-                                            "loss": total_loss, "seen": seen, "tokens": tokens})
+                    write_checkpoint(loop, order.at(epoch, step + 1, loss=total_loss, seen=seen, tokens=tokens))
             bar.close()
             secs = time.perf_counter() - t_start
             loss_sum, all_tokens = total_loss, tokens
@@ -483,8 +483,7 @@ class TransformerClassifier(Model):
             run.write(loop, self.net.state_dict(), optimizer, extra={
                 "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict() if scaler is not None else None,
-                "batch_rng": position["batch_rng"] if position else rng.bit_generator.state,
-                "position": position, "train_stats": dict(self.train_stats)})
+                **order.state(position), "train_stats": dict(self.train_stats)})
 
         from ..training import EarlyStopping
 
@@ -498,13 +497,13 @@ class TransformerClassifier(Model):
                          progress=show, description=f"fine-tuning {self.name}",
                          checkpoint=write_checkpoint if writes else None)
         if run.resuming:
-            self._restore_checkpoint(run, loop, optimizer, scheduler, scaler, rng, resume_at)
+            self._restore_checkpoint(run, loop, optimizer, scheduler, scaler, order)
         self.history = loop.run()
         self.net.to("cpu").eval()
         self.info["world_size"] = world
 
     def _restore_checkpoint(self, run, loop: EpochLoop, optimizer, scheduler, scaler,
-                            rng: np.random.Generator, resume_at: dict) -> None:
+                            order: BatchPosition) -> None:
         """Put the state of the checkpoint ``run`` resumes from back: weights (checked against the
         network's shapes and dtypes), the keep-best snapshot, the loop, AdamW and, last, the global
         RNGs (:meth:`RunCheckpoints.restore`); then the LR schedule, the grad scaler, the
@@ -514,17 +513,10 @@ class TransformerClassifier(Model):
             scheduler.load_state_dict(extra["scheduler"])
             if scaler is not None and extra.get("scaler") is not None:
                 scaler.load_state_dict(extra["scaler"])
-            rng.bit_generator.state = extra["batch_rng"]
-            position = extra.get("position")
-            if position is not None:
-                resume_at.update(position)
+            order.restore(extra, loop, self.info)
             self.train_stats.update(extra.get("train_stats", {}))
         except (KeyError, ValueError, TypeError, RuntimeError) as exc:
             raise ModelFileError(f"{run.folder}: the checkpoint cannot be restored ({exc})") from None
-        # [completed epochs, updates done in the next one]
-        self.info["resumed_at"][-1] = [loop.epoch, int(position["step"]) if position else 0]
-        if position is not None:
-            log.info("resuming inside epoch %d after update %d", loop.epoch + 1, position["step"])
 
     # ---------------------------------------------------------------- prediction
     @torch.no_grad()

@@ -70,6 +70,21 @@ _EXTRA_TENSORS = ("xmc.assign", "ranker.indptr", "ranker.indices", "ranker.data"
 _STAGES = (None, "indexer", "matcher", "ranker")
 
 
+def _ranker_tensors(w: sp.csc_matrix) -> dict[str, torch.Tensor]:
+    """The sparse ranker weights as the CSC arrays that run folders and checkpoints store."""
+    return {"ranker.indptr": torch.from_numpy(w.indptr.astype(np.int64)),
+            "ranker.indices": torch.from_numpy(w.indices.astype(np.int64)),
+            "ranker.data": torch.from_numpy(w.data.astype(np.float32))}
+
+
+def _ranker_from_tensors(tensors, shape: tuple[int, int]) -> sp.csc_matrix:
+    """The inverse of :func:`_ranker_tensors`, checked: ValueError (or KeyError) when malformed."""
+    w = sp.csc_matrix((np.asarray(tensors["ranker.data"]), np.asarray(tensors["ranker.indices"]),
+                       np.asarray(tensors["ranker.indptr"])), shape=shape)
+    w.check_format(full_check=True)
+    return w
+
+
 @dataclass
 class XTransformerConfig(TransformerConfig):
     """X-Transformer settings (paper, Sections 3-4); see the module docstring."""
@@ -186,11 +201,11 @@ class XTransformer(BertStyleClassifier):
         log.info("xtransformer: %d labels in %d clusters", n_labels, self.index.n_clusters)
 
         # 2. the matcher, fine-tuned on the cluster targets
+        y_cl = sp.csr_matrix((y @ self.index.matrix()) > 0, dtype=np.float32)
         if done in (None, "indexer"):
             if done == "indexer" and "finetune" not in run.extra:
                 run.restore()  # the RNG states after indexing: fine-tuning starts from them
                 self.info["resumed_at"][-1] = "indexer"
-            y_cl = sp.csr_matrix((y @ self.index.matrix()) > 0, dtype=np.float32)
             t0 = time.perf_counter()
 
             def loss_fn(batch, ids, mask):
@@ -217,18 +232,15 @@ class XTransformer(BertStyleClassifier):
         # 3. the ranker on the matcher's top-b clusters and the true clusters
         t0 = time.perf_counter()
         logits, emb = self._matcher_outputs(seqs, device)
-        doc_clusters = sp.csr_matrix((y @ self.index.matrix()) > 0, dtype=np.float32)
+        doc_clusters = y_cl
         if cfg.negatives == "tfn+man":
             doc_clusters = doc_clusters.maximum(self._top_clusters_matrix(logits))
         self.ranker = train_rankers(self._ranker_features(x, emb), y, self.index, doc_clusters, C=cfg.ranker_C,
                                     threshold=cfg.ranker_threshold, max_iter=cfg.ranker_max_iter,
                                     solver=cfg.ranker_solver)
         self.info["ranker_seconds"] = round(time.perf_counter() - t0, 3)
-        w = self.ranker
-        run.keep(extra={"stage": "ranker", "ranker_shape": list(w.shape)}, tensors={
-            "ranker.indptr": torch.from_numpy(w.indptr.astype(np.int64)),
-            "ranker.indices": torch.from_numpy(w.indices.astype(np.int64)),
-            "ranker.data": torch.from_numpy(w.data.astype(np.float32))})
+        run.keep(extra={"stage": "ranker", "ranker_shape": list(self.ranker.shape)},
+                 tensors=_ranker_tensors(self.ranker))
         run.write(weights=weights)  # everything: a resumed run only reads it back
         self.net.to("cpu").eval()
 
@@ -237,10 +249,7 @@ class XTransformer(BertStyleClassifier):
         run.restore(weights=weights)
         try:
             shape = tuple(int(n) for n in run.extra["ranker_shape"])
-            tensors = run.found[0]
-            self.ranker = sp.csc_matrix((tensors["ranker.data"].numpy(), tensors["ranker.indices"].numpy(),
-                                         tensors["ranker.indptr"].numpy()), shape=shape)
-            self.ranker.check_format(full_check=True)
+            self.ranker = _ranker_from_tensors(run.found[0], shape)
         except (KeyError, ValueError, TypeError) as exc:
             raise ModelFileError(f"{run.folder}: the checkpoint's ranker cannot be restored ({exc})") from None
 
@@ -312,15 +321,9 @@ class XTransformer(BertStyleClassifier):
     # ---------------------------------------------------------------- persistence
     def _state(self) -> State:
         state = super()._state()
-        w = self.ranker
         side, idf = tfidf_state(self.vectorizer)
-        state.tensors.update({
-            "xmc.assign": torch.from_numpy(self.index.assign.astype(np.int64)),
-            "ranker.indptr": torch.from_numpy(w.indptr.astype(np.int64)),
-            "ranker.indices": torch.from_numpy(w.indices.astype(np.int64)),
-            "ranker.data": torch.from_numpy(w.data.astype(np.float32)),
-            "tfidf.idf": torch.from_numpy(idf),
-        })
+        state.tensors.update({"xmc.assign": torch.from_numpy(self.index.assign.astype(np.int64)),
+                              **_ranker_tensors(self.ranker), "tfidf.idf": torch.from_numpy(idf)})
         state.extra["tfidf"] = side
         return state
 
@@ -345,8 +348,6 @@ class XTransformer(BertStyleClassifier):
         dim = len(extra["tfidf.idf"]) + (0 if self.config.ranker_features == "tfidf" else
                                          self.net.head.classifier.in_features) + 1
         try:
-            self.ranker = sp.csc_matrix((extra["ranker.data"], extra["ranker.indices"], extra["ranker.indptr"]),
-                                        shape=(dim, n_labels))
-            self.ranker.check_format(full_check=True)
+            self.ranker = _ranker_from_tensors(extra, (dim, n_labels))
         except ValueError as exc:
             raise ModelFileError(f"{where}: the ranker weights are malformed ({exc})") from None

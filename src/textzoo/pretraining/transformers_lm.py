@@ -538,7 +538,9 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
     examples = _examples(model, docs, tok, cfg, rng)
     if not examples:
         raise DataError("the corpus yields no pretraining examples (documents too short)")
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device)
+    from ..models.transformer_base import resolve_device
+
+    device = resolve_device(cfg.device)
     net = _build_model(model, cfg, len(tok), tok).to(device)
     params = list(net.named_parameters())
     groups = [{"params": [p for n, p in params if not (n.endswith("bias") or "LayerNorm" in n or ".ln_" in n)],

@@ -406,3 +406,46 @@ class RunCheckpoints:
         log.info("resuming from the checkpoint in %s%s", self.folder,
                  f" after epoch {loop.epoch}" if loop is not None else "")
         return self.extra
+
+
+class BatchPosition:
+    """Where a training loop that checkpoints between two updates stands in its batch order.
+
+    Each epoch's batches are drawn from ``rng``. A checkpoint taken inside an epoch records the
+    generator's state at that epoch's start, the updates done and the loop's running sums; a
+    resumed run redraws the same batches and skips those updates. Used by the Transformer
+    classifiers' loop and the XMC fine-tuning loop.
+    """
+
+    def __init__(self, rng: np.random.Generator):
+        self.rng = rng
+        self._epoch_start: dict | None = None
+        self._resume: dict = {}
+
+    def start_epoch(self, epoch: int, **sums) -> tuple[int, dict]:
+        """Call right before drawing ``epoch``'s batches. Returns ``(first update, sums)``: 0 and
+        the given starting ``sums``, or, when resuming inside this epoch, the checkpoint's."""
+        self._epoch_start = self.rng.bit_generator.state
+        resume, self._resume = self._resume, {}
+        if resume.get("epoch") != epoch:
+            return 0, sums
+        return int(resume["step"]), {k: resume[k] for k in sums}
+
+    def at(self, epoch: int, step: int, **sums) -> dict:
+        """The position after ``step`` updates of ``epoch``, for a checkpoint between two updates."""
+        return {"epoch": epoch, "step": step, "batch_rng": self._epoch_start, **sums}
+
+    def state(self, position: dict | None) -> dict:
+        """JSON for a checkpoint: the batch generator's state and ``position`` (None at an epoch's end)."""
+        return {"batch_rng": position["batch_rng"] if position else self.rng.bit_generator.state,
+                "position": position}
+
+    def restore(self, state: dict, loop, info: dict) -> None:
+        """Put back what :meth:`state` wrote; the next :meth:`start_epoch` skips the updates done.
+        Records ``[completed epochs, updates done in the next one]`` as ``info["resumed_at"][-1]``."""
+        self.rng.bit_generator.state = state["batch_rng"]
+        position = state.get("position")
+        self._resume = dict(position or {})
+        info["resumed_at"][-1] = [loop.epoch, int(position["step"]) if position else 0]
+        if position is not None:
+            log.info("resuming inside epoch %d after update %d", loop.epoch + 1, position["step"])

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from ..errors import ModelFileError
 from ..models.transformer_base import _no_decay, length_grouped_batches, pad_batch
 from ..training import EpochLoop
-from ..training.checkpoint import RunCheckpoints
+from ..training.checkpoint import BatchPosition, RunCheckpoints
 
 log = logging.getLogger(__name__)
 
@@ -76,16 +76,13 @@ def finetune(net: nn.Module, seqs: list[list[int]], pad_id: int, loss_fn: Callab
     weights = net.state_dict()  # live tensors (parameters and buffers), as checkpointed
     writes = checkpoints is not None and checkpoints.enabled
     every = int(getattr(cfg, "checkpoint_steps", 0) or 0)
-    resume_at: dict = {}  # where a resumed run re-enters an epoch (a checkpoint between two updates)
+    order = BatchPosition(rng)  # where a resumed run re-enters an epoch
 
     def train_epoch(epoch: int) -> dict:
         net.train()
-        epoch_rng = rng.bit_generator.state  # a checkpoint inside the epoch redraws its batches
+        first, sums = order.start_epoch(epoch, loss=0.0, tokens=0)
         batches = length_grouped_batches(lengths, cfg.batch_size, rng, cfg.group_by_length)
-        total_loss, t0, tokens, first = 0.0, time.perf_counter(), 0, 0
-        if resume_at.get("epoch") == epoch:  # skip the updates done before the checkpoint
-            first, total_loss, tokens = resume_at["step"], resume_at["loss"], resume_at["tokens"]
-        resume_at.clear()
+        total_loss, tokens, t0 = sums["loss"], sums["tokens"], time.perf_counter()
         bar = tqdm(batches[first:], desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
                    disable=not progress, dynamic_ncols=True, initial=first, total=len(batches))
         for step, batch in enumerate(bar, start=first):
@@ -105,8 +102,7 @@ def finetune(net: nn.Module, seqs: list[list[int]], pad_id: int, loss_fn: Callab
             total_loss += float(loss.detach()) * len(batch)
             bar.set_postfix(loss=f"{float(loss.detach()):.4f}", refresh=False)
             if writes and every and counter["step"] % every == 0 and step + 1 < len(batches):
-                write_checkpoint(loop, {"epoch": epoch, "step": step + 1, "batch_rng": epoch_rng,
-                                        "loss": total_loss, "tokens": tokens})
+                write_checkpoint(loop, order.at(epoch, step + 1, loss=total_loss, tokens=tokens))
         bar.close()
         secs = time.perf_counter() - t0
         row = {"loss": total_loss / max(1, len(seqs)), "train_tokens_per_s": tokens / max(secs, 1e-9)}
@@ -118,13 +114,12 @@ def finetune(net: nn.Module, seqs: list[list[int]], pad_id: int, loss_fn: Callab
         """At an epoch's end (``position`` None) or between two updates of an epoch."""
         swa_tensors = {} if averaged is None else {f"swa.{k}": v for k, v in averaged.state_dict().items()}
         checkpoints.write(loop, weights, optimizer, tensors=swa_tensors, extra={"finetune": {
-            "scheduler": scheduler.state_dict(), "counter": dict(counter), "position": position,
-            "batch_rng": position["batch_rng"] if position else rng.bit_generator.state}})
+            "scheduler": scheduler.state_dict(), "counter": dict(counter), **order.state(position)}})
 
     loop = EpochLoop(epochs=cfg.epochs, train_epoch=train_epoch, validate=validate, progress=progress,
                      description=description, checkpoint=write_checkpoint if writes else None)
     if checkpoints is not None and checkpoints.resuming and "finetune" in checkpoints.extra:
-        _resume(checkpoints, loop, weights, optimizer, scheduler, averaged, rng, counter, resume_at)
+        _resume(checkpoints, loop, weights, optimizer, scheduler, averaged, counter, order)
     history = loop.run()
     if averaged is not None:
         if counter["averages"]:
@@ -139,7 +134,7 @@ def finetune(net: nn.Module, seqs: list[list[int]], pad_id: int, loss_fn: Callab
 
 
 def _resume(checkpoints: RunCheckpoints, loop: EpochLoop, weights: dict, optimizer, scheduler,
-            averaged, rng: np.random.Generator, counter: dict, resume_at: dict) -> None:
+            averaged, counter: dict, order: BatchPosition) -> None:
     """Put back what :func:`finetune` checkpointed: weights, loop, AdamW and the global RNGs
     (:meth:`RunCheckpoints.restore`), then the schedule, counters, SWA average, batch order and position."""
     state = checkpoints.restore(loop, weights, optimizer)["finetune"]
@@ -149,12 +144,6 @@ def _resume(checkpoints: RunCheckpoints, loop: EpochLoop, weights: dict, optimiz
                                       for k, v in averaged.state_dict().items()})
         scheduler.load_state_dict(state["scheduler"])
         counter.update({k: int(state["counter"][k]) for k in counter})
-        rng.bit_generator.state = state["batch_rng"]
-        position = state.get("position")
+        order.restore(state, loop, checkpoints.info)
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:
         raise ModelFileError(f"{checkpoints.folder}: the checkpoint cannot be restored ({exc})") from None
-    if position is not None:
-        resume_at.update(position)
-        log.info("resuming inside epoch %d after update %d", loop.epoch + 1, position["step"])
-    # [completed epochs, updates done in the next one]
-    checkpoints.info["resumed_at"][-1] = [loop.epoch, int(position["step"]) if position else 0]
