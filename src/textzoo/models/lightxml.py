@@ -262,12 +262,7 @@ class LightXML(BertStyleClassifier):
         return out
 
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
-        device = self._device() if self.config.device != "auto" else torch.device("cpu")
-        self.net.to(device)
-        try:
-            return self._scores_of(self._encode(texts), device)
-        finally:
-            self.net.to("cpu")
+        return self._scores_of(self._encode(texts), self._prediction_device())
 
     # ---------------------------------------------------------------- persistence
     def _restore(self, state: State) -> None:

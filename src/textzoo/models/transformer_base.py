@@ -521,7 +521,8 @@ class TransformerClassifier(Model):
     # ---------------------------------------------------------------- prediction
     @torch.no_grad()
     def _probs_and_loss(self, seqs: list[list[int]], y: torch.Tensor | None, device: torch.device):
-        self.net.eval()
+        if self.net.training:
+            self.net.eval()
         order = np.argsort([-len(s) for s in seqs], kind="stable")
         out = np.zeros((len(seqs), len(self.labels)), dtype=np.float32)
         loss = 0.0
@@ -538,13 +539,19 @@ class TransformerClassifier(Model):
             out[idx] = p.cpu().numpy()
         return out, loss / max(1, len(seqs))
 
-    def _predict_proba(self, texts: list[str]) -> np.ndarray:
+    def _prediction_device(self) -> torch.device:
+        """The device predictions run on (the configured one; the CPU under ``auto``), with the
+        network moved there once and kept there. Moving ~100 MB of weights there and back on every
+        call cost more than the forward pass of a short text, and a served model answers a request
+        per call."""
         device = self._device() if self.config.device != "auto" else torch.device("cpu")
-        self.net.to(device)
-        try:
-            probs, _ = self._probs_and_loss(self._encode(texts), None, device)
-        finally:
-            self.net.to("cpu")
+        if next(self.net.parameters()).device != device:
+            self.net.to(device)
+        return device
+
+    def _predict_proba(self, texts: list[str]) -> np.ndarray:
+        device = self._prediction_device()
+        probs, _ = self._probs_and_loss(self._encode(texts), None, device)
         return probs
 
     # ---------------------------------------------------------------- persistence

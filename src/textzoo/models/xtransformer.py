@@ -304,12 +304,7 @@ class XTransformer(BertStyleClassifier):
     def predict_top(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """``(labels, scores)`` of each text's beam, both (n, b * largest cluster); -1 pads labels."""
         self._require_fitted()
-        device = self._device() if self.config.device != "auto" else torch.device("cpu")
-        self.net.to(device)
-        try:
-            logits, emb = self._matcher_outputs(self._encode(list(texts)), device)
-        finally:
-            self.net.to("cpu")
+        logits, emb = self._matcher_outputs(self._encode(list(texts)), self._prediction_device())
         x = self._ranker_features(self.vectorizer.transform(list(texts)), emb)
         beam, beam_logits = self._beam(logits)
         return beam_scores(x, self.ranker, self.index, beam, beam_logits, self.config.post)
