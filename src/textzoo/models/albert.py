@@ -15,6 +15,7 @@ saving and data-parallel details: :mod:`textzoo.models.transformer_base`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from .transformer_base import BertStyleClassifier, TransformerConfig
 
@@ -24,6 +25,7 @@ class AlbertConfig(TransformerConfig):
     """ALBERT fine-tuning; BERT's defaults (Section 4.1) on an ALBERT backbone."""
 
     pretrained: str = "albert-base-v2"
+    pooling: Literal["cls", "mean"] = "cls"   # cls: the paper's pooled [CLS]; mean: sentence-transformers' read-out
 
 
 class Albert(BertStyleClassifier):

@@ -20,6 +20,7 @@ Training, saving and data-parallel details: :mod:`textzoo.models.transformer_bas
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from .transformer_base import MINILM, BertStyleClassifier, TransformerConfig
 
@@ -29,6 +30,7 @@ class BertConfig(TransformerConfig):
     """BERT fine-tuning (Section A.3); the backbone defaults to the offline MiniLM encoder."""
 
     pretrained: str = MINILM
+    pooling: Literal["cls", "mean"] = "cls"   # cls: the paper's pooled [CLS]; mean: sentence-transformers' read-out
 
 
 class Bert(BertStyleClassifier):

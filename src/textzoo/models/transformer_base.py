@@ -622,30 +622,44 @@ def _no_decay(name: str) -> bool:
 class PooledHead(nn.Module):
     """BERT's classifier (Devlin et al. 2019, Section 4.1 / Figure 4): pooled [CLS] -> dropout -> linear.
 
-    The pooled vector is the backbone's pooler (dense + tanh on the first token) when it has one, which
-    BERT and ALBERT do; the all-MiniLM-L6-v2 checkpoint ships pooler weights (from MiniLM's
-    pretraining: sentence-transformers trained it with mean pooling, so they are not tuned for
-    sentence tasks) and they are fine-tuned with the rest. A checkpoint without pooler weights gets a
-    randomly initialised pooler (logged) trained during fine-tuning; a backbone without any pooler
-    gets this head's own dense + tanh.
+    ``pooling="cls"`` (the paper's): the pooled vector is the backbone's pooler (dense + tanh on the
+    first token) when it has one, which BERT and ALBERT do; the all-MiniLM-L6-v2 checkpoint ships
+    pooler weights (from MiniLM's pretraining: sentence-transformers trained it with mean pooling,
+    so they are not tuned for sentence tasks) and they are fine-tuned with the rest. A checkpoint
+    without pooler weights gets a randomly initialised pooler (logged) trained during fine-tuning; a
+    backbone without any pooler gets this head's own dense + tanh.
+
+    ``pooling="mean"`` (an option, not the paper's): the mean of the final hidden states over the
+    real tokens, the read-out sentence-transformers trained all-MiniLM-L6-v2 with (Reimers and
+    Gurevych 2019, Section 3); the pooler is then unused.
     """
 
-    def __init__(self, backbone: nn.Module, n_labels: int, dropout: float):
+    def __init__(self, backbone: nn.Module, n_labels: int, dropout: float, pooling: str = "cls"):
         super().__init__()
+        if pooling not in ("cls", "mean"):
+            raise ConfigError(f"pooling must be 'cls' or 'mean', got {pooling!r}")
         hidden = backbone.config.hidden_size
+        self.pooling = pooling
         self.own_pooler = None
-        if getattr(backbone, "pooler", None) is None:
+        if pooling == "cls" and getattr(backbone, "pooler", None) is None:
             self.own_pooler = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh())
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden, n_labels)
         nn.init.normal_(self.classifier.weight, std=0.02)
         nn.init.zeros_(self.classifier.bias)
 
-    def forward(self, outputs) -> torch.Tensor:
+    def pool(self, outputs, mask: torch.Tensor) -> torch.Tensor:
+        """The document vector: pooled [CLS] or the masked mean (see the class docstring)."""
+        if self.pooling == "mean":
+            weights = mask.unsqueeze(-1).to(outputs.last_hidden_state.dtype)
+            return (outputs.last_hidden_state * weights).sum(1) / weights.sum(1).clamp(min=1)
         pooled = getattr(outputs, "pooler_output", None)
         if pooled is None or self.own_pooler is not None:
             pooled = self.own_pooler(outputs.last_hidden_state[:, 0])
-        return self.classifier(self.dropout(pooled))
+        return pooled
+
+    def forward(self, outputs, mask: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(self.pool(outputs, mask)))
 
 
 class BertStyleClassifier(TransformerClassifier):
@@ -663,8 +677,8 @@ class BertStyleClassifier(TransformerClassifier):
         return [self.special.get("cls", 0)] + ids + [self.special.get("sep", 0)]
 
     def _build_head(self, backbone: nn.Module, n_labels: int) -> nn.Module:
-        return PooledHead(backbone, n_labels, self.config.dropout)
+        return PooledHead(backbone, n_labels, self.config.dropout, getattr(self.config, "pooling", "cls"))
 
     def _forward(self, ids, mask, lm=False):
         out = self.net.backbone(input_ids=ids, attention_mask=mask)
-        return self.net.head(out), None, None
+        return self.net.head(out, mask), None, None

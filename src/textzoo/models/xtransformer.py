@@ -137,12 +137,7 @@ class XTransformer(BertStyleClassifier):
         return PooledHead(backbone, self._n_clusters(n_labels), self.config.dropout)
 
     def _pooled(self, ids, mask) -> torch.Tensor:
-        out = self.net.backbone(input_ids=ids, attention_mask=mask)
-        head = self.net.head
-        pooled = getattr(out, "pooler_output", None)
-        if pooled is None or head.own_pooler is not None:
-            pooled = head.own_pooler(out.last_hidden_state[:, 0])
-        return pooled
+        return self.net.head.pool(self.net.backbone(input_ids=ids, attention_mask=mask), mask)
 
     def _forward(self, ids, mask, lm=False):  # matcher logits over the clusters
         return self.net.head.classifier(self.net.head.dropout(self._pooled(ids, mask))), None, None
