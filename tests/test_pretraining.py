@@ -16,9 +16,9 @@ import torch.nn.functional as F
 import textzoo
 from textzoo.cli import main as cli_main
 from textzoo.pretraining.transformers_lm import (
-    PretrainConfig, _build_model, _collate, _examples, make_pairs, mask_tokens, ngram_mask,
-    ngram_probs, pretrain_model, pretraining_loss, split_segments, split_sentences, train_tokenizer,
-    word_starts)
+    PretrainConfig, _build_model, _collate, _examples, heldout_batches, heldout_loss, hold_out, make_pairs,
+    mask_tokens, ngram_mask, ngram_probs, pretrain_model, pretraining_loss, read_corpus, split_segments,
+    split_sentences, train_tokenizer, word_starts)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -387,3 +387,29 @@ def test_textzoo_train_fine_tunes_the_output_folder(pretrained, model, r8, tmp_p
     ref = dict(start.named_parameters())[key.removeprefix("transformer.")]
     assert torch.allclose(tuned[key], ref, atol=0.05)
     assert len(loaded.predict(r8.test.texts[:3])) == 3
+
+
+def test_heldout_loss_and_keep_best_save_the_least_overfitted_weights(data_dir, tmp_path):
+    """A model big enough to memorise 28 MR sentences: its held-out loss falls, then climbs; with
+    keep_best the saved weights are those of the lowest held-out loss, scored again here."""
+    import transformers as tf
+
+    texts = textzoo.load_dataset("mr", data_dir=data_dir).train.texts[:40]
+    over = {"vocab_size": 400, "hidden": 128, "layers": 2, "heads": 2, "intermediate": 512, "max_length": 48,
+            "batch_size": 8, "max_steps": 150, "lr": 3e-3, "epochs": 100, "dropout": 0.0,
+            "valid_fraction": 0.3, "eval_steps": 10, "keep_best": True}
+    out = pretrain_model("gpt", texts, tmp_path / "gpt", overrides=over, progress=False)
+    info = json.loads((out / "pretraining.json").read_text())
+    assert [h["step"] for h in info["heldout"]] == list(range(10, 151, 10))
+    losses = [h["loss"] for h in info["heldout"]]
+    best = int(np.argmin(losses))
+    assert info["kept_step"] == info["heldout"][best]["step"] < 150
+    assert losses[-1] > losses[best] + 0.1  # over-fitted by the end
+    cfg = PretrainConfig(**over)
+    train, held = hold_out(read_corpus(texts), cfg.valid_fraction, cfg.seed)
+    assert len(held) == 12 and len(train) == 28 and info["heldout_documents"] == 12
+    batches = heldout_batches("gpt", held, tf.AutoTokenizer.from_pretrained(out), cfg)
+    saved = heldout_loss("gpt", tf.AutoModelForCausalLM.from_pretrained(out), batches, "cpu")
+    assert saved == pytest.approx(losses[best], abs=2e-4)
+    with pytest.raises(ValueError, match="valid_fraction"):
+        PretrainConfig(keep_best=True)

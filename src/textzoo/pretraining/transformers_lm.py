@@ -4,7 +4,8 @@
 Hugging Face ``tokenizers``, a backbone with ``transformers`` and writes DIR with
 ``save_pretrained`` (``config.json``, ``model.safetensors``, ``tokenizer.json``,
 ``tokenizer_config.json``) plus ``pretraining.json`` (the config and the loss of every step: for BERT and ALBERT also its
-masked-LM and NSP/SOP terms, ``mlm`` and ``pair``). DIR loads
+masked-LM and NSP/SOP terms, ``mlm`` and ``pair``; with ``valid_fraction`` the held-out loss every
+``eval_steps`` updates, ``heldout``, and ``kept_step``, the step whose weights were saved). DIR loads
 with ``transformers.AutoModel.from_pretrained(DIR)`` and fine-tunes with
 ``textzoo train MODEL --set pretrained=DIR``.
 
@@ -31,6 +32,12 @@ with ``transformers.AutoModel.from_pretrained(DIR)`` and fine-tunes with
 * GPT (Radford et al. 2018, Section 3.1): byte-level BPE tokenizer (GPT-2's variant; GPT-1 used
   classic BPE on ftfy/spaCy-cleaned text), causal LM on contiguous blocks of ``max_length`` tokens,
   a ``GPT2LMHeadModel``.
+
+Over-fitting a small corpus: ``valid_fraction`` holds out a seeded share of the documents (the
+tokenizer never sees them) and scores the pretraining loss on them every ``eval_steps`` updates,
+always on the same examples and masks; ``keep_best=true`` then saves the weights of the lowest
+held-out loss instead of the last (as ``run_mlm.py``'s ``load_best_model_at_end``). The papers
+pretrain on corpora far larger than any model can over-fit and use neither (defaults: 0, off).
 
 The corpus is a text file with one document per line (blank lines are skipped), or a list of
 strings. Segments for NSP/SOP are built from sentences (split after ``.``, ``!``, ``?``;
@@ -103,6 +110,9 @@ class PretrainConfig:
     dropout: float = 0.1
     seed: int = 0
     device: str = "auto"              # auto: cuda if available, else cpu
+    valid_fraction: float = 0.0       # share of the documents held out for a held-out loss (0: none)
+    eval_steps: int = 200             # with valid_fraction: the held-out loss every N updates and at the end
+    keep_best: bool = False           # with valid_fraction: save the weights of the lowest held-out loss
 
     def __post_init__(self):
         if not 0 < self.mask_prob < 1 or not 0 <= self.pair_prob <= 1:
@@ -115,6 +125,10 @@ class PretrainConfig:
             raise ValueError("max_ngram, batch_size and epochs must be >= 1")
         if self.single_segment not in ("alone", "random", "split"):
             raise ValueError(f"single_segment must be alone, random or split, got {self.single_segment!r}")
+        if not 0 <= self.valid_fraction < 1 or self.eval_steps < 1:
+            raise ValueError("valid_fraction must be in [0, 1) and eval_steps >= 1")
+        if self.keep_best and self.valid_fraction == 0:
+            raise ValueError("keep_best needs held-out documents: set valid_fraction (e.g. 0.05)")
 
 
 # --------------------------------------------------------------------------------- tokenizers
@@ -520,6 +534,41 @@ def pretraining_loss(model: str, net, batch: dict, parts: dict | None = None) ->
     return mlm + pair
 
 
+def hold_out(docs: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """``(training, held-out)`` documents: a seeded random ``fraction`` of them (at least one, and at
+    least two left for training) is held out; 0 holds out none."""
+    if fraction <= 0:
+        return docs, []
+    n = min(len(docs) - 2, max(1, int(round(fraction * len(docs)))))
+    if n < 1:
+        raise DataError("valid_fraction needs at least three documents")
+    held = set(np.random.default_rng([seed, 1]).permutation(len(docs))[:n].tolist())
+    return [d for i, d in enumerate(docs) if i not in held], [d for i, d in enumerate(docs) if i in held]
+
+
+def heldout_batches(model: str, docs: list[str], tok, cfg: PretrainConfig) -> list[dict]:
+    """The held-out documents as collated batches, built once with their own seeded generators so
+    that every evaluation scores the same examples under the same masks and pairs."""
+    if not docs:
+        return []
+    rng = np.random.default_rng([cfg.seed, 2])
+    gen = torch.Generator().manual_seed(cfg.seed + 2)
+    examples = _examples(model, docs, tok, cfg, rng)
+    word_lut = word_starts(tok) if model == "albert" else None
+    return [_collate(model, examples[i:i + cfg.batch_size], tok, cfg, gen, rng, word_lut)
+            for i in range(0, len(examples), cfg.batch_size)]
+
+
+@torch.no_grad()
+def heldout_loss(model: str, net, batches: list[dict], device) -> float:
+    """The pretraining loss (:func:`pretraining_loss`) averaged over ``batches``, in eval mode."""
+    was_training = net.training
+    net.eval()
+    losses = [pretraining_loss(model, net, {k: v.to(device) for k, v in b.items()}).item() for b in batches]
+    net.train(was_training)
+    return float(np.mean(losses))
+
+
 def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, progress: bool = True) -> Path:
     """Train ``model``'s tokenizer and backbone on ``corpus`` and save both to ``out`` (module docstring)."""
     from ..training import seed_everything
@@ -531,7 +580,7 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
     seed_everything(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    docs = read_corpus(corpus)
+    docs, held_docs = hold_out(read_corpus(corpus), cfg.valid_fraction, cfg.seed)
     t0 = time.perf_counter()
     tok = train_tokenizer(KIND[model], docs, cfg.vocab_size, cfg.min_frequency)
     log.info("trained a %s tokenizer of %d entries in %.1f s", KIND[model], len(tok), time.perf_counter() - t0)
@@ -554,6 +603,17 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / max(1, total - warm)))
     word_lut = word_starts(tok) if model == "albert" else None
+    held = heldout_batches(model, held_docs, tok, cfg)
+    heldout, best = [], None  # best: (loss, step, weights on the CPU) under keep_best
+
+    def evaluate() -> None:
+        nonlocal best
+        value = heldout_loss(model, net, held, device)
+        heldout.append({"step": step, "loss": round(value, 5)})
+        bar.set_postfix(heldout=f"{value:.3f}", refresh=False)
+        if cfg.keep_best and (best is None or value < best[0]):
+            best = (value, step, {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()})
+
     history, step = [], 0
     net.train()
     bar = tqdm(total=total, desc=f"pretraining {model}", unit="step", disable=not progress, dynamic_ncols=True)
@@ -578,14 +638,21 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
                             **{k: round(v, 5) for k, v in parts.items() if v is not None}})
             bar.update(1)
             bar.set_postfix(loss=f"{value:.3f}", refresh=False)
+            if held and (step % cfg.eval_steps == 0 or step == total):
+                evaluate()
     bar.close()
+    if best is not None:
+        net.load_state_dict(best[2])
+        log.info("kept the weights of step %d (held-out loss %.4f)", best[1], best[0])
     out.mkdir(parents=True, exist_ok=True)
     net.to("cpu").save_pretrained(out)
     tok.save_pretrained(out)
     atomic_write_json(out / "pretraining.json", {"model": model, "config": config_to_dict(cfg),
                                                  "examples": len(examples), "documents": len(docs),
+                                                 "heldout_documents": len(held_docs),
                                                  "seconds": round(time.perf_counter() - t0, 2),
-                                                 "history": history})
+                                                 "history": history, "heldout": heldout,
+                                                 "kept_step": best[1] if best is not None else step})
     log.info("pretrained %s for %d steps; saved to %s", model, step, out)
     return out
 
