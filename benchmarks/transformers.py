@@ -22,7 +22,8 @@ Markdown table):
 
 ``accuracy``
     ``textzoo train bert --dataset NAME`` with the paper defaults (max length 128, batch 32,
-    3 epochs, lr 5e-5) for each of ``--datasets``; test accuracy against BertGCN's BERT-base.
+    3 epochs, lr 5e-5; ``--set`` changes them) for each of ``--datasets`` and ``--seeds``; test
+    accuracy (mean ± sd over the seeds) against BertGCN's BERT-base.
 
 ``pretrain``
     For each of ``--models`` and ``--datasets``: ``textzoo pretrain MODEL`` on the training and
@@ -201,22 +202,30 @@ def _textzoo(argv: list[str], log: Path) -> None:
 
 
 def accuracy(args) -> dict:
+    import statistics
+
     rows = {}
     for name in args.datasets:
-        run = OUT / "runs" / f"bert-{name}".lower()
-        t = time.perf_counter()
-        _textzoo(["train", "bert", "--dataset", name, "--out", str(run), *_sets(args.set)],
-                 OUT / f"transformers-accuracy-{name}.log")
-        metrics = json.loads((run / "metrics.json").read_text())
-        acc = 100 * metrics["test"]["accuracy"]
+        accs, seconds = [], []
+        for seed in args.seeds:
+            run = OUT / "runs" / f"bert-{name}{args.tag}-s{seed}".lower()
+            t = time.perf_counter()
+            _textzoo(["train", "bert", "--dataset", name, "--out", str(run), "--set", f"seed={seed}",
+                      *_sets(args.set)], OUT / f"transformers-accuracy-{name}{args.tag}-s{seed}.log")
+            metrics = json.loads((run / "metrics.json").read_text())
+            accs.append(100 * metrics["test"]["accuracy"])
+            seconds.append(time.perf_counter() - t)
+            print(f"{name} seed {seed}: {accs[-1]:.2f}% test accuracy", flush=True)
         key = next((k for k in BERTGCN_BERT if k.lower() == name.lower()), name)
-        rows[name] = {"accuracy": acc, "bertgcn_bert_base": BERTGCN_BERT.get(key), "target": TARGETS.get(key),
-                      "seconds": time.perf_counter() - t}
-        print(f"{name}: {acc:.2f}% test accuracy", flush=True)
-    lines = ["| corpus | MiniLM `bert` (ours) | BERT-base (BertGCN paper) | target | minutes |", "|---|---|---|---|---|"]
+        rows[name] = {"accuracy": statistics.mean(accs), "sd": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+                      "per_seed": dict(zip(args.seeds, accs)), "bertgcn_bert_base": BERTGCN_BERT.get(key),
+                      "target": TARGETS.get(key), "seconds": statistics.mean(seconds)}
+    lines = ["| corpus | MiniLM `bert` (ours), mean ± sd | seeds | BERT-base (BertGCN paper) | target | minutes per run |",
+             "|---|---|---|---|---|---|"]
     for name, r in rows.items():
-        lines.append(f"| {name} | {r['accuracy']:.2f} | {r['bertgcn_bert_base']} | {r['target']} | "
-                     f"{r['seconds'] / 60:.0f} |")
+        per_seed = ", ".join(f"{a:.2f}" for a in r["per_seed"].values())
+        lines.append(f"| {name} | {r['accuracy']:.2f} ± {r['sd']:.2f} | {per_seed} | {r['bertgcn_bert_base']} | "
+                     f"{r['target']} | {r['seconds'] / 60:.0f} |")
     return {"rows": rows, "settings": args.set, "table": "\n".join(lines)}
 
 
@@ -237,14 +246,14 @@ def pretrain(args) -> dict:
         # atomic: two runs of this part (one per model) may share the folder
         atomic_write_text(text, "\n".join(" ".join(t.split()) for t in texts) + "\n")
         for model in args.models:
-            log = OUT / f"transformers-pretrain-{model}-{name}.log"
-            folder = OUT / "pretrained" / f"{model}-{name}".lower()
+            log = OUT / f"transformers-pretrain-{model}-{name}{args.tag}.log"
+            folder = OUT / "pretrained" / f"{model}-{name}{args.tag}".lower()
             t = time.perf_counter()
             _textzoo(["pretrain", model, "--corpus", str(text), "--out", str(folder), *_sets(args.pretrain_set)], log)
             pre_s = time.perf_counter() - t
             accs = {}
             for init in ("pretrained", "random"):
-                run = OUT / "runs" / f"{model}-{name}-{init}".lower()
+                run = OUT / "runs" / f"{model}-{name}{args.tag}-{init}".lower()
                 extra = ["--set", "random_init=true"] if init == "random" else []
                 _textzoo(["train", model, "--dataset", name, "--out", str(run), "--set", f"pretrained={folder}",
                           *extra, *_sets(args.set)], log)
@@ -270,11 +279,14 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p = sub.add_parser("accuracy", help="fine-tune the MiniLM `bert` on each corpus")
     p.add_argument("--datasets", nargs="+", default=["mr", "R8", "R52", "20ng"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0], help="one run per seed; the table gives mean ± sd")
+    p.add_argument("--tag", default="", help="suffix of the run folders and logs (runs with other settings)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="textzoo train --set")
     p = sub.add_parser("pretrain", help="textzoo pretrain, then fine-tune against random init")
     p.add_argument("--models", nargs="+", default=["albert", "gpt"])
     p.add_argument("--datasets", nargs="+", default=["mr", "R52"])
     p.add_argument("--pretrain-set", action="append", default=[], metavar="KEY=VALUE", help="textzoo pretrain --set")
+    p.add_argument("--tag", default="", help="suffix of the pretrained folders, runs and logs")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="textzoo train --set")
     parser.add_argument("--json", type=Path, help="where to write the result (default: benchmarks/out/transformers-PART.json)")
     args = parser.parse_args(argv)

@@ -246,3 +246,8 @@ def test_multilabel_answers_use_the_threshold_and_top_k():
     assert [[x.label for x in p.labels] for p in ranked] == [["a", "c", "b"], ["d", "c", "b"]]
     single = _answers(probs, labels, False, None, 0.5)
     assert [[x.label for x in p.labels] for p in single] == [["a"], ["d"]]
+
+
+def test_device_option_is_refused_for_a_cpu_only_model(run_dir):
+    with pytest.raises(textzoo.ConfigError, match="CPU only"):
+        create_app(run_dir, device="cpu")

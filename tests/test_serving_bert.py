@@ -52,7 +52,7 @@ def server(run_dir, tmp_path_factory):
     """`python -m textzoo serve RUN` as a subprocess; yields its base URL, stopped at the end."""
     log_path = tmp_path_factory.mktemp("serve-bert-log") / "server.log"
     with running_server(run_dir, log_path, "--batch-window-ms", "5", "--max-texts", "32",
-                        "--max-chars", "8000", startup_s=90) as running:
+                        "--max-chars", "8000", "--device", "cpu", startup_s=90) as running:
         yield running.url
 
 
@@ -78,6 +78,7 @@ def test_bert_model_card_and_health(api, run_dir, model):
     card = api.get("/v1/model").json()
     assert card["model"] == "bert" and card["labels"] == model.labels and card["multilabel"] is False
     assert card["config"]["max_length"] == 32 and card["config"]["epochs"] == 1
+    assert card["config"]["device"] == "cpu"  # --device (the run was trained under "auto")
     assert card["metrics"] == json.loads((run_dir / "metrics.json").read_text())
     assert card["limits"]["max_texts"] == 32 and card["limits"]["max_chars"] == 8000
 
@@ -120,3 +121,17 @@ def test_bert_schemathesis_finds_no_server_error(server, tmp_path):
         capture_output=True, text=True, cwd=tmp_path, timeout=300, env={**os.environ, "NO_COLOR": "1"})
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     assert "No issues found" in proc.stdout
+
+
+def test_device_option_is_checked(run_dir):
+    import torch
+
+    from textzoo.serving.app import create_app
+
+    with pytest.raises(textzoo.ConfigError, match="not a torch device"):
+        create_app(run_dir, device="gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(textzoo.ConfigError, match="no CUDA GPU"):
+            create_app(run_dir, device="cuda")
+    else:
+        assert create_app(run_dir, device="cuda") is not None

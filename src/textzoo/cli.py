@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-window-ms", type=_float_at_least(0), default=3.0, metavar="MS",
                    help="how long to collect concurrent requests into one batch (default 3)")
     p.add_argument("--no-batching", action="store_true", help="predict each request on its own")
+    p.add_argument("--device", metavar="DEVICE", help="where a Transformer or XMC model predicts (cpu, cuda, "
+                   "cuda:1; default: the run's device setting, whose 'auto' predicts on the CPU)")
     p.add_argument("--keep-alive", type=_float_at_least(0), default=75.0, metavar="S",
                    help="seconds an idle connection stays open (default 75; keep it above your "
                    "clients' idle expiry, 5 s for most HTTP clients)")
@@ -417,6 +419,7 @@ def cmd_serve(args) -> int:
 
     serve(args.run_dir, host=args.host, port=args.port, max_batch=args.max_batch,
           batch_window_ms=args.batch_window_ms, batching=not args.no_batching, max_texts=args.max_texts,
+          device=args.device,
           max_chars=args.max_chars, access_log=args.verbose > 0, keep_alive=args.keep_alive,
           log_level="warning" if args.quiet else ("debug" if args.verbose > 1 else "info"))
     return 0

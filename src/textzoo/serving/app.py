@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from .. import __version__
+from ..errors import ConfigError
 from .batching import MicroBatcher
 
 log = logging.getLogger(__name__)
@@ -98,8 +99,11 @@ class Health(BaseModel):
 
 def create_app(run_dir: str | Path, *, max_texts: int = DEFAULT_MAX_TEXTS, max_chars: int = DEFAULT_MAX_CHARS,
                batch_window_ms: float = DEFAULT_BATCH_WINDOW_MS, max_batch: int = DEFAULT_MAX_BATCH,
-               batching: bool = True, threshold: float = DEFAULT_THRESHOLD) -> FastAPI:
-    """A FastAPI app serving the run in ``run_dir`` (loaded once, here)."""
+               batching: bool = True, threshold: float = DEFAULT_THRESHOLD, device: str | None = None) -> FastAPI:
+    """A FastAPI app serving the run in ``run_dir`` (loaded once, here).
+
+    ``device`` (Transformer and XMC models): where predictions run, e.g. ``cuda``; by default the
+    run's own ``device`` setting, under which ``auto`` predicts on the CPU."""
     import textzoo
     from ..config import config_to_dict
     from ..models.base import read_run_config
@@ -110,6 +114,8 @@ def create_app(run_dir: str | Path, *, max_texts: int = DEFAULT_MAX_TEXTS, max_c
         raise ValueError(f"max_texts must be >= 1 and max_chars in [1, {MAX_DOCUMENT_CHARS}]")
     run_dir = Path(run_dir)
     model = textzoo.load(run_dir)
+    if device is not None:
+        _set_device(model, device, run_dir)
     meta = read_run_config(run_dir)
     n_labels = len(model.labels)
     labels = np.array(model.labels, dtype=object)
@@ -279,6 +285,23 @@ def _finite(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
+
+
+def _set_device(model, device: str, run_dir: Path) -> None:
+    """Point ``model``'s predictions at ``device``, or say why it cannot be."""
+    import dataclasses
+
+    import torch
+
+    if not hasattr(model.config, "device"):
+        raise ConfigError(f"{run_dir}: model {model.name!r} predicts on the CPU only; leave out the device option")
+    try:
+        where = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"device {device!r} is not a torch device name (cpu, cuda, cuda:1, ...)") from None
+    if where.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r}: this machine has no CUDA GPU that PyTorch can use; serve on the CPU")
+    model.config = dataclasses.replace(model.config, device=str(where))
 
 
 def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, *, access_log: bool = False,
