@@ -70,12 +70,16 @@ def prepare_run(model: str, dataset: str, runs: Path, data_dir: str | None, bert
     return m.save(out)
 
 
-def model_batching_ratio(run: Path, texts: list[str], size: int, repeats: int) -> dict:
+def model_batching_ratio(run: Path, texts: list[str], size: int, repeats: int, device: str | None) -> dict:
     """In-process ceiling for batching: ``size`` texts in one ``predict_proba`` call against ``size``
     calls of one text each (best of ``repeats``, interleaved), without HTTP."""
     import textzoo
 
     model = textzoo.load(run)
+    if device:
+        from textzoo.serving.app import set_prediction_device
+
+        set_prediction_device(model, device, run)
     batch = texts[:size]
     model.predict_proba(batch[:2])  # warm-up
     one, together = [], []
@@ -158,6 +162,7 @@ def main() -> int:
                         "against one call per text (no server)")
     parser.add_argument("--dataset", default="R8", help="corpus of the served runs and of the requests' "
                         "texts (default R8; mr: one-sentence texts)")
+    parser.add_argument("--device", help="serve --device for the bert servers and the in-process ceiling (e.g. cuda)")
     parser.add_argument("--runs", type=Path, default=HERE / "out" / "serve-runs")
     parser.add_argument("--bert-train-docs", type=int, default=160)
     parser.add_argument("--data-dir", default=None, help="default: $TEXTZOO_DATA")
@@ -172,7 +177,8 @@ def main() -> int:
     rows, ceilings = [], []
     for model in args.model:
         run = prepare_run(model, args.dataset, args.runs, args.data_dir, args.bert_train_docs)
-        ceilings.append(model_batching_ratio(run, texts, max(args.clients), args.repeats + 1))
+        device = args.device if model == "bert" else None  # textgcn predicts on the CPU only
+        ceilings.append(model_batching_ratio(run, texts, max(args.clients), args.repeats + 1, device))
         print(json.dumps(ceilings[-1]), file=sys.stderr, flush=True)
         if args.model_only:
             continue
@@ -180,7 +186,7 @@ def main() -> int:
             urls = {}
             for batching in (False, True):
                 log_path = args.runs / f"{model}-{'batched' if batching else 'single'}.log"
-                options = [] if batching else ["--no-batching"]
+                options = ([] if batching else ["--no-batching"]) + (["--device", device] if device else [])
                 urls[batching] = stack.enter_context(running_server(run, log_path, *options, startup_s=180,
                                                                     quiet=True)).url
             for clients in args.clients:

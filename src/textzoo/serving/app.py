@@ -115,7 +115,7 @@ def create_app(run_dir: str | Path, *, max_texts: int = DEFAULT_MAX_TEXTS, max_c
     run_dir = Path(run_dir)
     model = textzoo.load(run_dir)
     if device is not None:
-        _set_device(model, device, run_dir)
+        set_prediction_device(model, device, run_dir)
     meta = read_run_config(run_dir)
     n_labels = len(model.labels)
     labels = np.array(model.labels, dtype=object)
@@ -287,7 +287,7 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _set_device(model, device: str, run_dir: Path) -> None:
+def set_prediction_device(model, device: str, run_dir: Path) -> None:
     """Point ``model``'s predictions at ``device``, or say why it cannot be."""
     import dataclasses
 
