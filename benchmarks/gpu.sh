@@ -26,36 +26,68 @@ export PYTHONPATH=$PWD/src:/tmp/tzsite TEXTZOO_DATA=/tmp/tzdata HF_HUB_OFFLINE=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee -a $RES/gpu.log
 "$PY" -c 'import torch, transformers, textzoo; print("torch", torch.__version__, "transformers", transformers.__version__,
       "cuda", torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_available() else "")' 2>&1 | tee -a $RES/gpu.log
+# PLAN=1: the runs of the first GPU session (BENCHMARKS.md, "GPU figures"); PLAN=2 (default): the
+# follow-ups they called for: MR with the BertGCN-style protocol over 3 seeds, 20NG at length 512,
+# pretraining with a held-out loss and the least over-fitted weights (ALBERT with both heads),
+# LightXML's 20 epochs, X-Transformer 5 epochs; phase 2 serves `bert` on the GPU.
+PLAN=${PLAN:-2}
 if [ "${QUICK:-0}" = 1 ]; then
   T1=300; T2=300; DS="mr R8"; ACC="--set epochs=1 --set max_length=16"; TF="--train-docs 64"; XMC="--epochs 1 --train-docs 64 --max-length 32"
   PRE="--pretrain-set max_steps=3 --pretrain-set layers=1"; FT="--set epochs=1"; TP="--steps 2 --rounds 1"; LX="--swa-step 2"
-  DEV="--set device=cpu"
+  DEV="--set device=cpu"; XE="--epochs 1"; LXE="--epochs 1"; SEEDS="0"; L512="--set max_length=16 --set epochs=1"
+  HELD="--pretrain-set valid_fraction=0.2 --pretrain-set eval_steps=1 --pretrain-set keep_best=true"; SRV="--requests 8 --seconds 5 --repeats 1 --clients 1 8"
 else
-  T1=${T1:-400}; T2=${T2:-110}; DS="mr R8 R52 20ng"; ACC=""; XMC="--epochs 3 --max-length 128 --device cuda"
+  T1=${T1:-400}; T2=${T2:-110}; DS="mr R8 R52 20ng"; ACC=""; XMC="--max-length 128 --device cuda"
   PRE="--pretrain-set epochs=100 --pretrain-set max_steps=2000 --pretrain-set lr=5e-4"; FT=""; TP="--steps 100 --rounds 2"
-  LX="--epochs 8 --swa-warmup 4 --swa-step 200"; DEV="--set device=cuda"; TF=""
+  LX="--swa-warmup 4 --swa-step 200"; DEV="--set device=cuda"; TF=""; XE="--epochs 3"; LXE="--epochs 8"; SEEDS="0 1 2"
+  L512="--set max_length=512 --set epochs=6"; SRV="--requests 256 --seconds 20 --repeats 2"
+  HELD="--pretrain-set valid_fraction=0.05 --pretrain-set eval_steps=100 --pretrain-set keep_best=true"
+  if [ "$PLAN" = 2 ]; then T1=${T1_2:-450}; T2=${T2_2:-180}; LX="--swa-warmup 10 --swa-step 200"; XE="--epochs 5"; LXE="--epochs 20"; fi
 fi
 B="$PY benchmarks"
-say "phase 1: accuracy, XMC and pretraining side by side on one GPU (each cut at $T1 s)"
-for d in $DS; do  # one process per corpus
-  timeout $T1 $B/transformers.py --json $RES/accuracy_$d.json accuracy --datasets $d $DEV $ACC > $RES/accuracy_$d.log 2>&1 &
-done
-timeout $T1 $B/xmc.py reuters --models lightxml $XMC $LX --json $RES/xmc_lightxml.json > $RES/xmc_lightxml.log 2>&1 &
-timeout $T1 $B/xmc.py reuters --models xtransformer $XMC --json $RES/xmc_xtransformer.json > $RES/xmc_xtransformer.log 2>&1 &
+say "phase 1 (plan $PLAN): side by side on one GPU (each cut at $T1 s)"
+if [ "$PLAN" = 1 ]; then
+  for d in $DS; do  # one process per corpus
+    timeout $T1 $B/transformers.py --json $RES/accuracy_$d.json accuracy --datasets $d $DEV $ACC > $RES/accuracy_$d.log 2>&1 &
+  done
+  for m in albert gpt; do
+    timeout $T1 $B/transformers.py --json $RES/pretrain_$m.json pretrain --models $m --datasets mr R52 $PRE $DEV $FT \
+        > $RES/pretrain_$m.log 2>&1 &
+  done
+else
+  timeout $T1 $B/transformers.py --json $RES/accuracy_mr_p2.json accuracy --datasets mr --seeds $SEEDS --tag=-lr1e-4 \
+      $DEV $ACC --set lr=1e-4 --set epochs=4 --set restore_best=true --set best_by=val_acc > $RES/accuracy_mr_p2.log 2>&1 &
+  timeout $T1 $B/transformers.py --json $RES/accuracy_20ng_512.json accuracy --datasets 20ng --tag=-len512 \
+      $DEV $L512 > $RES/accuracy_20ng_512.log 2>&1 &
+  timeout $T1 $B/transformers.py --json $RES/accuracy_20ng_lr.json accuracy --datasets 20ng --tag=-lr1e-4 $DEV $ACC \
+      --set lr=1e-4 --set max_length=256 --set epochs=6 --set restore_best=true --set best_by=val_acc > $RES/accuracy_20ng_lr.log 2>&1 &
+  timeout $T1 $B/transformers.py --json $RES/pretrain_gpt_held.json pretrain --models gpt --datasets mr R52 --tag=-held \
+      $PRE $HELD $DEV $FT > $RES/pretrain_gpt_held.log 2>&1 &
+  timeout $T1 $B/transformers.py --json $RES/pretrain_albert_held.json pretrain --models albert --datasets mr R52 --tag=-held \
+      $PRE $HELD $DEV $FT > $RES/pretrain_albert_held.log 2>&1 &
+  timeout $T1 $B/transformers.py --json $RES/pretrain_albert_mean.json pretrain --models albert --datasets mr R52 --tag=-mean \
+      $PRE $HELD $DEV $FT --set pooling=mean > $RES/pretrain_albert_mean.log 2>&1 &
+fi
+timeout $T1 $B/xmc.py reuters --models lightxml $XMC $LXE $LX --json $RES/xmc_lightxml.json > $RES/xmc_lightxml.log 2>&1 &
+timeout $T1 $B/xmc.py reuters --models xtransformer $XMC $XE --json $RES/xmc_xtransformer.json > $RES/xmc_xtransformer.log 2>&1 &
 timeout $T1 $B/xmc.py reuters --models tfidf $TF --json $RES/xmc_tfidf.json > $RES/xmc_tfidf.log 2>&1 &
-for m in albert gpt; do
-  timeout $T1 $B/transformers.py --json $RES/pretrain_$m.json pretrain --models $m --datasets mr R52 $PRE $DEV $FT \
-      > $RES/pretrain_$m.log 2>&1 &
-done
 wait
 pkill -f "textzoo (train|pretrain) .*benchmarks/out/(runs|pretrained)" && sleep 2  # children of a benchmark cut by timeout
 say "phase 1 done"
 for f in $RES/*.log; do echo "== $f"; grep -E "accuracy|P@1|\{\"model|: \{|Error|error|Traceback" $f | tail -8; done | tee -a $RES/gpu.log
-say "phase 2: throughput against Trainer, alone on the GPU (cut at $T2 s)"
-timeout $T2 $B/transformers.py --json $RES/throughput.json throughput --dataset R8 $TP --threads 4 > $RES/throughput.log 2>&1
-tail -8 $RES/throughput.log | tee -a $RES/gpu.log
+if [ "$PLAN" = 1 ]; then
+  say "phase 2: throughput against Trainer, alone on the GPU (cut at $T2 s)"
+  timeout $T2 $B/transformers.py --json $RES/throughput.json throughput --dataset R8 $TP --threads 4 > $RES/throughput.log 2>&1
+  tail -8 $RES/throughput.log | tee -a $RES/gpu.log
+else
+  say "phase 2: bert served on the GPU, batching off and on (cut at $T2 s)"
+  SD="--device cuda"; [ "${QUICK:-0}" = 1 ] && SD=""
+  timeout $T2 $B/serve.py --model bert $SD $SRV --json $RES/serve_gpu.json > $RES/serve_gpu.md 2> $RES/serve_gpu.log
+  cat $RES/serve_gpu.md | tee -a $RES/gpu.log
+fi
 say "done"
 if [ -n "${OUT:-}" ]; then
   cp $RES/gpu.log $OUT/ 2>/dev/null
-  tar czf $OUT/results.tar.gz $RES/*.log $RES/*.json benchmarks/out/runs/*/metrics.json benchmarks/out/pretrained/*/pretraining.json 2>/dev/null
+  tar czf $OUT/results.tar.gz $RES/*.log $RES/*.json $RES/*.md benchmarks/out/runs/*/metrics.json \
+      benchmarks/out/runs/*/history.jsonl benchmarks/out/pretrained/*/pretraining.json 2>/dev/null
 fi
