@@ -56,11 +56,11 @@ if [ "$PLAN" = 1 ]; then
   done
 else
   timeout $T1 $B/transformers.py --json $RES/accuracy_mr_p2.json accuracy --datasets mr --seeds $SEEDS --tag=-lr1e-4 \
-      $DEV $ACC --set lr=1e-4 --set epochs=4 --set restore_best=true --set best_by=val_acc > $RES/accuracy_mr_p2.log 2>&1 &
+      $DEV --set lr=1e-4 --set epochs=4 --set restore_best=true --set best_by=val_acc $ACC > $RES/accuracy_mr_p2.log 2>&1 &
   timeout $T1 $B/transformers.py --json $RES/accuracy_20ng_512.json accuracy --datasets 20ng --tag=-len512 \
       $DEV $L512 > $RES/accuracy_20ng_512.log 2>&1 &
-  timeout $T1 $B/transformers.py --json $RES/accuracy_20ng_lr.json accuracy --datasets 20ng --tag=-lr1e-4 $DEV $ACC \
-      --set lr=1e-4 --set max_length=256 --set epochs=6 --set restore_best=true --set best_by=val_acc > $RES/accuracy_20ng_lr.log 2>&1 &
+  timeout $T1 $B/transformers.py --json $RES/accuracy_20ng_lr.json accuracy --datasets 20ng --tag=-lr1e-4 $DEV \
+      --set lr=1e-4 --set max_length=256 --set epochs=6 --set restore_best=true --set best_by=val_acc $ACC > $RES/accuracy_20ng_lr.log 2>&1 &
   timeout $T1 $B/transformers.py --json $RES/pretrain_gpt_held.json pretrain --models gpt --datasets mr R52 --tag=-held \
       $PRE $HELD $DEV $FT > $RES/pretrain_gpt_held.log 2>&1 &
   timeout $T1 $B/transformers.py --json $RES/pretrain_albert_held.json pretrain --models albert --datasets mr R52 --tag=-held \
