@@ -162,6 +162,8 @@ def main() -> int:
                         "against one call per text (no server)")
     parser.add_argument("--dataset", default="R8", help="corpus of the served runs and of the requests' "
                         "texts (default R8; mr: one-sentence texts)")
+    parser.add_argument("--batch-window-ms", type=float, default=3.0,
+                        help="the batched server's collection window (serve's default: 3)")
     parser.add_argument("--device", help="serve --device for the bert servers and the in-process ceiling (e.g. cuda)")
     parser.add_argument("--runs", type=Path, default=HERE / "out" / "serve-runs")
     parser.add_argument("--bert-train-docs", type=int, default=160)
@@ -186,7 +188,8 @@ def main() -> int:
             urls = {}
             for batching in (False, True):
                 log_path = args.runs / f"{model}-{'batched' if batching else 'single'}.log"
-                options = ([] if batching else ["--no-batching"]) + (["--device", device] if device else [])
+                options = (["--batch-window-ms", str(args.batch_window_ms)] if batching else ["--no-batching"]) \
+                    + (["--device", device] if device else [])
                 urls[batching] = stack.enter_context(running_server(run, log_path, *options, startup_s=180,
                                                                     quiet=True)).url
             for clients in args.clients:
@@ -194,7 +197,8 @@ def main() -> int:
                     for batching in (False, True):  # interleaved: both see the same background load
                         row = asyncio.run(load(urls[batching], texts, clients, args.requests, args.seconds,
                                                args.warmup))
-                        row.update(model=model, batching=batching, repeat=rep)
+                        row.update(model=model, batching=batching, repeat=rep,
+                                   window_ms=args.batch_window_ms if batching else None)
                         rows.append(row)
                         print(json.dumps(row), file=sys.stderr, flush=True)
                         _save(args.json, rows, ceilings)
