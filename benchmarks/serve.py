@@ -16,9 +16,9 @@ fill the 128 tokens; ``mr``: one-sentence reviews of about 25 tokens) under ``--
   documents, as ``textzoo train --inductive``), so every request goes through inductive prediction
   (TF-IDF edges into the trained graph), the path that unseen text takes.
 
-For each model two servers run side by side on free ports (``python -m textzoo serve RUN --host
-127.0.0.1``, one with ``--no-batching``); the measurements alternate between them (off, on, off, on,
-...) so that both see the same background load on a shared machine. A measurement sends requests of
+For each model the servers run side by side on free ports (``python -m textzoo serve RUN --host
+127.0.0.1``, one with ``--no-batching``, and one batched server per ``--batch-window-ms`` value); the
+measurements alternate between them (off, on, off, on, ...) so that both see the same background load on a shared machine. A measurement sends requests of
 one test document of the corpus each (cycling over the test split) from ``c`` concurrent asyncio clients until
 ``--requests`` requests are answered or ``--seconds`` have passed, after a short warm-up. Every request must answer 200. Prints a Markdown
 table (requests/s, p50 and p99 latency in ms, the mean texts per model call from /healthz) and the
@@ -162,8 +162,9 @@ def main() -> int:
                         "against one call per text (no server)")
     parser.add_argument("--dataset", default="R8", help="corpus of the served runs and of the requests' "
                         "texts (default R8; mr: one-sentence texts)")
-    parser.add_argument("--batch-window-ms", type=float, default=3.0,
-                        help="the batched server's collection window (serve's default: 3)")
+    parser.add_argument("--batch-window-ms", type=float, nargs="+", default=[3.0], metavar="MS",
+                        help="collection window of the batched server; several values serve one batched "
+                        "server per window, measured side by side (serve's default: 3)")
     parser.add_argument("--device", help="serve --device for the bert servers and the in-process ceiling (e.g. cuda)")
     parser.add_argument("--runs", type=Path, default=HERE / "out" / "serve-runs")
     parser.add_argument("--bert-train-docs", type=int, default=160)
@@ -177,6 +178,7 @@ def main() -> int:
     args.runs.mkdir(parents=True, exist_ok=True)
     texts = textzoo.load_dataset(args.dataset, data_dir=args.data_dir).test.texts
     rows, ceilings = [], []
+    setups = [None, *args.batch_window_ms]
     for model in args.model:
         run = prepare_run(model, args.dataset, args.runs, args.data_dir, args.bert_train_docs)
         device = args.device if model == "bert" else None  # textgcn predicts on the CPU only
@@ -186,19 +188,18 @@ def main() -> int:
             continue
         with contextlib.ExitStack() as stack:
             urls = {}
-            for batching in (False, True):
-                log_path = args.runs / f"{model}-{'batched' if batching else 'single'}.log"
-                options = (["--batch-window-ms", str(args.batch_window_ms)] if batching else ["--no-batching"]) \
+            for window in setups:  # None: --no-batching; else a batched server with that window
+                name = "single" if window is None else f"batched-{window:g}ms"
+                options = (["--no-batching"] if window is None else ["--batch-window-ms", str(window)]) \
                     + (["--device", device] if device else [])
-                urls[batching] = stack.enter_context(running_server(run, log_path, *options, startup_s=180,
-                                                                    quiet=True)).url
+                urls[window] = stack.enter_context(running_server(run, args.runs / f"{model}-{name}.log", *options,
+                                                                   startup_s=180, quiet=True)).url
             for clients in args.clients:
                 for rep in range(args.repeats):
-                    for batching in (False, True):  # interleaved: both see the same background load
-                        row = asyncio.run(load(urls[batching], texts, clients, args.requests, args.seconds,
+                    for window in setups:  # interleaved: every server sees the same background load
+                        row = asyncio.run(load(urls[window], texts, clients, args.requests, args.seconds,
                                                args.warmup))
-                        row.update(model=model, batching=batching, repeat=rep,
-                                   window_ms=args.batch_window_ms if batching else None)
+                        row.update(model=model, batching=window is not None, window_ms=window, repeat=rep)
                         rows.append(row)
                         print(json.dumps(row), file=sys.stderr, flush=True)
                         _save(args.json, rows, ceilings)
@@ -212,19 +213,24 @@ def main() -> int:
         return 0
     print()
 
+    def label(window) -> str:
+        return "off" if window is None else f"on ({window:g} ms)"
+
     print("| model | batching | clients | requests | req/s | p50 ms | p99 ms | texts per model call | retries |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    rows.sort(key=lambda r: (args.model.index(r["model"]), r["batching"], r["clients"], r["repeat"]))
+    rows.sort(key=lambda r: (args.model.index(r["model"]), setups.index(r["window_ms"]), r["clients"], r["repeat"]))
     for r in rows:
-        print(f"| {r['model']} | {'on' if r['batching'] else 'off'} | {r['clients']} | {r['requests']} | "
+        print(f"| {r['model']} | {label(r['window_ms'])} | {r['clients']} | {r['requests']} | "
               f"{r['throughput']:.1f} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {r['texts_per_call']:.1f} | {r['retries']} |")
-    print("\n| model | clients | median req/s, batching off | median req/s, batching on | speed-up |")
-    print("|---|---:|---:|---:|---:|")
+    print("\n| model | clients | " + " | ".join(f"median req/s, batching {label(w)}" for w in setups)
+          + " | " + " | ".join(f"speed-up {label(w)}" for w in setups[1:]) + " |")
+    print("|---|---:|" + "---:|" * (2 * len(setups) - 1))
     for model in args.model:
         for clients in args.clients:
-            off, on = (statistics.median(r["throughput"] for r in rows if r["model"] == model
-                                         and r["batching"] is b and r["clients"] == clients) for b in (False, True))
-            print(f"| {model} | {clients} | {off:.1f} | {on:.1f} | {on / off:.2f}x |")
+            med = [statistics.median(r["throughput"] for r in rows if r["model"] == model
+                                     and r["window_ms"] == w and r["clients"] == clients) for w in setups]
+            print(f"| {model} | {clients} | " + " | ".join(f"{m:.1f}" for m in med) + " | "
+                  + " | ".join(f"{m / med[0]:.2f}x" for m in med[1:]) + " |")
     return 0
 
 
