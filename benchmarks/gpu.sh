@@ -72,7 +72,9 @@ timeout $T1 $B/xmc.py reuters --models lightxml $XMC $LXE $LX --json $RES/xmc_li
 timeout $T1 $B/xmc.py reuters --models xtransformer $XMC $XE --json $RES/xmc_xtransformer.json > $RES/xmc_xtransformer.log 2>&1 &
 timeout $T1 $B/xmc.py reuters --models tfidf $TF --json $RES/xmc_tfidf.json > $RES/xmc_tfidf.log 2>&1 &
 wait
-pkill -f "textzoo (train|pretrain) .*benchmarks/out/(runs|pretrained)" && sleep 2  # children of a benchmark cut by timeout
+# children of a benchmark cut by timeout; this also kills any other `textzoo train|pretrain` writing
+# under benchmarks/out on this machine, so do not run the QUICK smoke beside such runs
+pkill -f "textzoo (train|pretrain) .*benchmarks/out/(runs|pretrained)" && sleep 2
 say "phase 1 done"
 for f in $RES/*.log; do echo "== $f"; grep -E "accuracy|P@1|\{\"model|: \{|Error|error|Traceback" $f | tail -8; done | tee -a $RES/gpu.log
 if [ "$PLAN" = 1 ]; then
