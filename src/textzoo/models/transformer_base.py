@@ -636,8 +636,6 @@ class PooledHead(nn.Module):
 
     def __init__(self, backbone: nn.Module, n_labels: int, dropout: float, pooling: str = "cls"):
         super().__init__()
-        if pooling not in ("cls", "mean"):
-            raise ConfigError(f"pooling must be 'cls' or 'mean', got {pooling!r}")
         hidden = backbone.config.hidden_size
         self.pooling = pooling
         self.own_pooler = None
