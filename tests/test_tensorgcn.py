@@ -380,3 +380,36 @@ def test_code_protocol_raw_adjacency_input_dropout_best_val_acc(small_r8, cache_
     # word_edges="sequential": every graph's word pairs are the sequential graph's
     seq = TensorGCN(**{**settings, "adjacency": "normalized", "input_dropout": 0.0, "epochs": 1}).fit(small_r8)
     assert len(set(seq.info["graph_edges"].values())) == 1
+
+
+def test_fixed_inter_weights_mean_or_sum_the_copies():
+    """inter_weight=false: W_inter = I (virtual: the plain mean of a node's copies) and identity
+    mixing weights (code: the sum of the other graphs' features); no such weights are made."""
+    leaky = lambda x: torch.nn.functional.leaky_relu(x, 0.2)  # noqa: E731
+    w = _weights(3, 5, 4, 2)
+    w.inter, w.mix0, w.mix1 = [], [], []
+    intra = [torch.randn(5, 4) for _ in range(3)]
+    out = TensorGCN(inter_graph="virtual", inter_weight=False)._first(intra, w)
+    for o in out:
+        torch.testing.assert_close(o, sum(torch.relu(x) for x in intra) / 3)
+    code = TensorGCN(inter_graph="code", inter_weight=False)
+    out = code._first(intra, w)
+    for k in range(3):
+        torch.testing.assert_close(out[k], leaky(sum(leaky(intra[g]) for g in range(3) if g != k)))
+    z = [torch.randn(5, 2) for _ in range(3)]
+    mixed = [leaky(sum(leaky(z[g]) for g in range(3) if g != k)) for k in range(3)]
+    torch.testing.assert_close(code._last(z, w), sum(mixed) / 3)
+
+
+@pytest.mark.parametrize("variant", ["virtual", "code"])
+def test_fixed_inter_weights_fit_save_and_load(variant, small_r8, cache_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv("TEXTZOO_CACHE", str(cache_dir))
+    model = TensorGCN(**{**SMALL, "inter_graph": variant, "inter_weight": False}).fit(small_r8)
+    assert not {"w_inter", "mix0.sequential", "mix1.sequential"} & set(model._tensors)
+    majority = max(np.unique(small_r8.test.labels, return_counts=True)[1]) / len(small_r8.test)
+    assert model.evaluate(small_r8.test)["accuracy"] > majority + 0.1
+    loaded = textzoo.load(model.save(tmp_path / "run"))
+    texts = small_r8.test.texts[:10] + ["crude oil prices opec output"]
+    np.testing.assert_array_equal(loaded.predict_proba(texts), model.predict_proba(texts))
+    inductive = model.predict_proba_inductive(small_r8.test.texts)
+    assert (inductive.argmax(1) == model.predict_proba(small_r8.test.texts).argmax(1)).mean() > 0.7

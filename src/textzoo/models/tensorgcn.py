@@ -36,6 +36,12 @@ Graph tensor learning (Section "Graph tensor learning"), two layers on featurele
 
       H_k^(l+1) = leaky_relu(Σ_{g != k} H_g^(l+1/2) W_gg^(l))             (``inter_graph="code"``)
 
+* ``inter_weight=false`` (an option; the paper's learned weights are the default) fixes the
+  inter-graph weights to the identity: ``"virtual"`` becomes the parameter-free mean of a node's
+  copies, ``"code"`` the sum of the other graphs' features. Measured on R52 (``BENCHMARKS.md``,
+  ``benchmarks/tensorgcn_mixing.py``): with two copies of the *same* sequential graph the learned
+  weights cost 5.5-7 points of test accuracy against one copy (TextGCN), and fixed ones none.
+
 * with a single graph (``graphs=sequential`` etc., the ablation) there is nothing to propagate
   across: the model is a plain two-layer GCN on that graph, whichever ``inter_graph`` is set.
 
@@ -122,6 +128,8 @@ class TensorGCNConfig:
     graphs: tuple[str, ...] = GRAPHS  # any non-empty subset, for the ablation (paper Table 4)
     #   without a spaCy parser installed: graphs=sequential,semantic
     inter_graph: Literal["virtual", "code"] = "virtual"  # the paper's virtual graphs, or the code's mix
+    inter_weight: bool = True         # learn the inter-graph weights (paper Eq. 7, code); false: fix
+    #   them to the identity (virtual: plain mean of the copies of a node; code: sum of the others)
     hidden: int = 200                 # first-layer embedding size
     dropout: float = 0.5              # on the hidden layer, before the second layer
     input_dropout: float = 0.0        # node dropout on the featureless input X = I, per graph
@@ -249,10 +257,12 @@ class TensorGCN(TextGCN):
             return [torch.relu(x) for x in intra]
         if self._mixing == "virtual":
             h = [torch.relu(x) for x in intra]
-            mixed = torch.relu(torch.stack(h).mean(0) @ w.inter[0])
+            mixed = torch.stack(h).mean(0)
+            if w.inter:  # inter_weight=false: W_inter = I, and σ(mean of σ(.)) is the mean itself
+                mixed = torch.relu(mixed @ w.inter[0])
             return [mixed] * len(h)
         h = [_leaky(x) for x in intra]
-        s = [x @ m for x, m in zip(h, w.mix0)]
+        s = [x @ m for x, m in zip(h, w.mix0)] if w.mix0 else h
         total = torch.stack(s).sum(0)
         return [_leaky(total - x) for x in s]
 
@@ -261,7 +271,7 @@ class TensorGCN(TextGCN):
         if self._mixing in ("virtual", "none"):
             return torch.stack(z).mean(0)
         z = [_leaky(x) for x in z]
-        s = [x @ m for x, m in zip(z, w.mix1)]
+        s = [x @ m for x, m in zip(z, w.mix1)] if w.mix1 else z
         total = torch.stack(s).sum(0)
         return torch.stack([_leaky(total - x) for x in s]).mean(0)
 
@@ -347,7 +357,9 @@ class TensorGCN(TextGCN):
         param = torch.nn.Parameter
         w = _Weights(w0=[param(_glorot(n_nodes, cfg.hidden, generator)) for _ in range(r)],
                      w1=[param(_glorot(cfg.hidden, n_classes, generator)) for _ in range(r)])
-        if self._mixing == "virtual":
+        if not cfg.inter_weight or self._mixing == "none":
+            pass
+        elif self._mixing == "virtual":
             w.inter = [param(_glorot(cfg.hidden, cfg.hidden, generator))]
         else:
             w.mix0 = [param(_glorot(cfg.hidden, cfg.hidden, generator)) for _ in range(r)]
@@ -428,10 +440,10 @@ class TensorGCN(TextGCN):
             tensors[f"w1.{name}"] = w.w1[k].detach()
             tensors[f"word_hidden.{name}"] = h[k][n_docs:].clone()
             tensors[f"word_degree.{name}"] = torch.from_numpy(degrees[n_docs:].astype(np.float32))
-            if self._mixing == "code":
+            if w.mix0:
                 tensors[f"mix0.{name}"] = w.mix0[k].detach()
                 tensors[f"mix1.{name}"] = w.mix1[k].detach()
-        if self._mixing == "virtual":
+        if w.inter:
             tensors["w_inter"] = w.inter[0].detach()
         self._set_trained(
             idf=torch.from_numpy(graph.idf.astype(np.float32)), doc_proba=self._proba(logits),
@@ -444,7 +456,9 @@ class TensorGCN(TextGCN):
     def _saved_weights(self) -> _Weights:
         t, g = self._tensors, self.config.graphs
         w = _Weights(w0=[t[f"w0.{n}"] for n in g], w1=[t[f"w1.{n}"] for n in g])
-        if self._mixing == "virtual":
+        if not self.config.inter_weight:
+            pass
+        elif self._mixing == "virtual":
             w.inter = [t["w_inter"]]
         elif self._mixing == "code":
             w.mix0 = [t[f"mix0.{n}"] for n in g]
@@ -495,9 +509,9 @@ class TensorGCN(TextGCN):
         for name in cfg.graphs:
             shapes.update({f"w0.{name}": (n_words, hidden), f"w1.{name}": (hidden, n_labels),
                            f"word_hidden.{name}": (n_words, hidden), f"word_degree.{name}": (n_words,)})
-            if self._mixing == "code":
+            if self._mixing == "code" and cfg.inter_weight:
                 shapes.update({f"mix0.{name}": (hidden, hidden), f"mix1.{name}": (n_labels, n_labels)})
-        if self._mixing == "virtual":
+        if self._mixing == "virtual" and cfg.inter_weight:
             shapes["w_inter"] = (hidden, hidden)
         tensors = {key: state.check_tensor(key, shape, f32) for key, shape in shapes.items()}
         tensors["doc_digest"] = state.check_tensor("doc_digest", (n_docs, 16), torch.uint8)
