@@ -103,7 +103,7 @@ def main() -> None:
         rows = [f.result() for f in futures]
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(rows, indent=1))
-    print(f"\n{args.dataset}, seed {args.seed}, settings {settings or 'paper defaults'}\n")
+    print(f"\n{args.dataset}, seed {args.seed}, settings {settings}\n")
     print(table(rows))
 
 

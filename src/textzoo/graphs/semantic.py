@@ -35,7 +35,8 @@ import torch.nn.functional as F
 from .cache import cache_path, content_key, load_arrays, save_arrays
 from .syntactic import ratio_on_support
 
-__all__ = ["LSTMSettings", "TaskLSTM", "train_lstm", "token_states", "semantic_counts", "semantic_graph"]
+__all__ = ["LSTMSettings", "TaskLSTM", "train_lstm", "token_states", "best_pair_cosines", "related_pairs",
+           "semantic_counts", "semantic_graph"]
 
 log = logging.getLogger(__name__)
 
@@ -140,13 +141,11 @@ def token_states(model: TaskLSTM, docs: Sequence[np.ndarray], max_length: int, b
                 yield int(i), h[row, :int(lengths[row])]
 
 
-def related_pairs(words: np.ndarray, states: torch.Tensor, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct word pairs ``(lo, hi)`` of one document whose states' cosine exceeds ``threshold``
-    for at least one pair of their occurrences (pairs of one word with itself excluded)."""
+def best_pair_cosines(words: np.ndarray, states: torch.Tensor) -> tuple[np.ndarray, torch.Tensor]:
+    """``(distinct words, u x u matrix)``: for each pair of distinct words of one document, the
+    largest cosine between the states of any two of their occurrences."""
     uniq, inv = np.unique(words, return_inverse=True)
     u = len(uniq)
-    if u < 2:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     h = F.normalize(states.float(), dim=1)
     sim = h @ h.T                                                # L x L cosine
     inv_t = torch.from_numpy(inv.astype(np.int64))
@@ -155,6 +154,13 @@ def related_pairs(words: np.ndarray, states: torch.Tensor, threshold: float) -> 
         warnings.simplefilter("ignore", UserWarning)
         rows = torch.full((u, sim.shape[1]), -2.0).index_reduce_(0, inv_t, sim, "amax", include_self=True)
         best = torch.full((u, u), -2.0).index_reduce_(1, inv_t, rows, "amax", include_self=True)
+    return uniq, best
+
+
+def related_pairs(words: np.ndarray, states: torch.Tensor, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct word pairs ``(lo, hi)`` of one document whose states' cosine exceeds ``threshold``
+    for at least one pair of their occurrences (pairs of one word with itself excluded)."""
+    uniq, best = best_pair_cosines(words, states)
     i, j = np.nonzero(np.triu((best > threshold).numpy(), k=1))
     return uniq[i].astype(np.int64), uniq[j].astype(np.int64)
 

@@ -251,6 +251,12 @@ class TensorGCN(TextGCN):
         then a plain two-layer GCN (TextGCN's model on that graph)."""
         return self.config.inter_graph if len(self.config.graphs) > 1 else "none"
 
+    @property
+    def _learned_mixing(self) -> str:
+        """Which inter-graph weights the model trains and saves: the step's, or "none" when there is
+        no step or ``inter_weight=false`` fixes them to the identity."""
+        return self._mixing if self.config.inter_weight else "none"
+
     def _first(self, intra: list[torch.Tensor], w: _Weights) -> list[torch.Tensor]:
         """Layer-1 activation and inter-graph step on the per-graph ``Â_k W0_k`` products."""
         if self._mixing == "none":
@@ -357,11 +363,9 @@ class TensorGCN(TextGCN):
         param = torch.nn.Parameter
         w = _Weights(w0=[param(_glorot(n_nodes, cfg.hidden, generator)) for _ in range(r)],
                      w1=[param(_glorot(cfg.hidden, n_classes, generator)) for _ in range(r)])
-        if not cfg.inter_weight or self._mixing == "none":
-            pass
-        elif self._mixing == "virtual":
+        if self._learned_mixing == "virtual":
             w.inter = [param(_glorot(cfg.hidden, cfg.hidden, generator))]
-        else:
+        elif self._learned_mixing == "code":
             w.mix0 = [param(_glorot(cfg.hidden, cfg.hidden, generator)) for _ in range(r)]
             w.mix1 = [param(_glorot(n_classes, n_classes, generator)) for _ in range(r)]
         optimizer = torch.optim.Adam(w.all(), lr=cfg.lr)
@@ -456,11 +460,9 @@ class TensorGCN(TextGCN):
     def _saved_weights(self) -> _Weights:
         t, g = self._tensors, self.config.graphs
         w = _Weights(w0=[t[f"w0.{n}"] for n in g], w1=[t[f"w1.{n}"] for n in g])
-        if not self.config.inter_weight:
-            pass
-        elif self._mixing == "virtual":
+        if self._learned_mixing == "virtual":
             w.inter = [t["w_inter"]]
-        elif self._mixing == "code":
+        elif self._learned_mixing == "code":
             w.mix0 = [t[f"mix0.{n}"] for n in g]
             w.mix1 = [t[f"mix1.{n}"] for n in g]
         return w
@@ -509,9 +511,9 @@ class TensorGCN(TextGCN):
         for name in cfg.graphs:
             shapes.update({f"w0.{name}": (n_words, hidden), f"w1.{name}": (hidden, n_labels),
                            f"word_hidden.{name}": (n_words, hidden), f"word_degree.{name}": (n_words,)})
-            if self._mixing == "code" and cfg.inter_weight:
+            if self._learned_mixing == "code":
                 shapes.update({f"mix0.{name}": (hidden, hidden), f"mix1.{name}": (n_labels, n_labels)})
-        if self._mixing == "virtual" and cfg.inter_weight:
+        if self._learned_mixing == "virtual":
             shapes["w_inter"] = (hidden, hidden)
         tensors = {key: state.check_tensor(key, shape, f32) for key, shape in shapes.items()}
         tensors["doc_digest"] = state.check_tensor("doc_digest", (n_docs, 16), torch.uint8)
