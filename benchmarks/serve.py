@@ -59,7 +59,7 @@ def prepare_run(model: str, dataset: str, runs: Path, data_dir: str | None, bert
         m = textzoo.create("bert", epochs=1, max_length=128, batch_size=16, seed=0)
         # a random slice: MR's training split is sorted by label, so its head is one class
         m.fit(corpus.train.subset(np.random.default_rng(0).permutation(len(corpus.train))[:bert_docs]),
-              corpus.valid.head(100))
+              corpus.valid.head(100), labels=corpus.labels)  # the slice may miss a small class
     elif model == "textgcn":
         m = textzoo.create("textgcn", dataset=dataset, seed=0)
         m.fit(corpus.train, corpus.valid, labels=corpus.labels)  # inductive: test documents not in the graph
