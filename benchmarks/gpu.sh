@@ -32,7 +32,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee 
 # fit one call of a 15-minute device budget: `bert` served on the GPU first (alone), then side by
 # side 20NG at length 512 (bf16 autocast; lr 5e-5 and 1e-4), the three pretraining comparisons
 # still under +2 (gpt/MR, albert/MR and albert/R52, held-out loss, ALBERT with mean pooling),
-# X-Transformer 5 epochs and LightXML 14.
+# X-Transformer 5 epochs and LightXML 14; PLAN=4: seeds 1-2 of plan 3's 20NG at lr 1e-4, and the MR
+# pretraining comparisons over fine-tuning seeds 0-2.
 PLAN=${PLAN:-3}
 save() {  # results so far to the device tool's result folder (a cut call still returns them)
   [ -n "${OUT:-}" ] || return 0
@@ -61,11 +62,13 @@ else
   L512="--set max_length=512 --set epochs=6"; SRV="--requests 256 --seconds 20 --repeats 2"; BF="--set autocast=bf16"
   HELD="--pretrain-set valid_fraction=0.05 --pretrain-set eval_steps=100 --pretrain-set keep_best=true"
   if [ "$PLAN" = 2 ]; then T1=${T1_2:-450}; T2=${T2_2:-180}; LX="--swa-warmup 10 --swa-step 200"; XE="--epochs 5"; LXE="--epochs 20"; fi
+  if [ "$PLAN" = 4 ]; then T1=${T1_4:-320}; fi
   if [ "$PLAN" = 3 ]; then T1=${T1_3:-320}; T2=${T2_3:-150}; LX="--swa-warmup 7 --swa-step 200"; XE="--epochs 5"; LXE="--epochs 14"
     SRV="--requests 192 --seconds 10 --repeats 2"; fi
 fi
 B="$PY benchmarks"
 [ "$PLAN" = 3 ] && serve_phase
+[ "${ONLY:-}" = serve ] && { say "done (serve only)"; save; exit 0; }
 say "phase 1 (plan $PLAN): side by side on one GPU (each cut at $T1 s)"
 if [ "$PLAN" = 1 ]; then
   for d in $DS; do  # one process per corpus
@@ -88,6 +91,15 @@ elif [ "$PLAN" = 2 ]; then
       $PRE $HELD $DEV $FT > $RES/pretrain_albert_held.log 2>&1 &
   timeout $T1 $B/transformers.py --json $RES/pretrain_albert_mean.json pretrain --models albert --datasets mr R52 --tag=-mean \
       $PRE $HELD $DEV $FT --set pooling=mean > $RES/pretrain_albert_mean.log 2>&1 &
+elif [ "$PLAN" = 4 ]; then  # the follow-ups of plan 3: more seeds where one seed decided
+  timeout $T1 $B/transformers.py --json $RES/accuracy_20ng_512_lr_s12.json accuracy --datasets 20ng --tag=-len512-lr1e-4-bf16 \
+      --seeds 1 $DEV $L512 $BF --set lr=1e-4 --set restore_best=true --set best_by=val_acc > $RES/accuracy_20ng_512_lr_s1.log 2>&1 &
+  timeout $T1 $B/transformers.py --json $RES/accuracy_20ng_512_lr_s2.json accuracy --datasets 20ng --tag=-len512-lr1e-4-bf16 \
+      --seeds 2 $DEV $L512 $BF --set lr=1e-4 --set restore_best=true --set best_by=val_acc > $RES/accuracy_20ng_512_lr_s2.log 2>&1 &
+  timeout $T1 $B/transformers.py --json $RES/pretrain_gpt_mr_seeds.json pretrain --models gpt --datasets mr --tag=-held \
+      --seeds 0 1 2 $PRE $HELD $DEV $FT > $RES/pretrain_gpt_mr_seeds.log 2>&1 &
+  timeout $T1 $B/transformers.py --json $RES/pretrain_albert_mr_seeds.json pretrain --models albert --datasets mr --tag=-mean \
+      --seeds 0 1 2 $PRE $HELD $DEV $FT --set pooling=mean > $RES/pretrain_albert_mr_seeds.log 2>&1 &
 else
   timeout $T1 $B/transformers.py --json $RES/accuracy_20ng_512.json accuracy --datasets 20ng --tag=-len512-bf16 \
       $DEV $L512 $BF --set restore_best=true --set best_by=val_acc > $RES/accuracy_20ng_512.log 2>&1 &
@@ -100,9 +112,11 @@ else
         $PRE $HELD $DEV $FT --set pooling=mean > $RES/pretrain_albert_$d.log 2>&1 &
   done
 fi
-timeout $T1 $B/xmc.py reuters --models lightxml $XMC $LXE $LX --json $RES/xmc_lightxml.json > $RES/xmc_lightxml.log 2>&1 &
-timeout $T1 $B/xmc.py reuters --models xtransformer $XMC $XE --json $RES/xmc_xtransformer.json > $RES/xmc_xtransformer.log 2>&1 &
-[ "$PLAN" = 3 ] || timeout $T1 $B/xmc.py reuters --models tfidf $TF --json $RES/xmc_tfidf.json > $RES/xmc_tfidf.log 2>&1 &
+if [ "$PLAN" != 4 ]; then
+  timeout $T1 $B/xmc.py reuters --models lightxml $XMC $LXE $LX --json $RES/xmc_lightxml.json > $RES/xmc_lightxml.log 2>&1 &
+  timeout $T1 $B/xmc.py reuters --models xtransformer $XMC $XE --json $RES/xmc_xtransformer.json > $RES/xmc_xtransformer.log 2>&1 &
+fi
+[ "$PLAN" -ge 3 ] || timeout $T1 $B/xmc.py reuters --models tfidf $TF --json $RES/xmc_tfidf.json > $RES/xmc_tfidf.log 2>&1 &
 wait
 # children of a benchmark cut by timeout; this also kills any other `textzoo train|pretrain` writing
 # under benchmarks/out on this machine, so do not run the QUICK smoke beside such runs

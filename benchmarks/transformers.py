@@ -251,15 +251,21 @@ def pretrain(args) -> dict:
             t = time.perf_counter()
             _textzoo(["pretrain", model, "--corpus", str(text), "--out", str(folder), *_sets(args.pretrain_set)], log)
             pre_s = time.perf_counter() - t
-            accs = {}
-            for init in ("pretrained", "random"):
-                run = OUT / "runs" / f"{model}-{name}{args.tag}-{init}".lower()
-                extra = ["--set", "random_init=true"] if init == "random" else []
-                _textzoo(["train", model, "--dataset", name, "--out", str(run), "--set", f"pretrained={folder}",
-                          *extra, *_sets(args.set)], log)
-                accs[init] = 100 * json.loads((run / "metrics.json").read_text())["test"]["accuracy"]
-            rows[f"{model}/{name}"] = {**accs, "gain": accs["pretrained"] - accs["random"], "pretrain_seconds": pre_s}
-            print(f"{model} {name}: {accs}", flush=True)
+            accs = {"pretrained": [], "random": []}
+            for seed in args.seeds:  # fine-tuning seeds; the pretrained folder is the same for all
+                for init in ("pretrained", "random"):
+                    suffix = f"-s{seed}" if len(args.seeds) > 1 else ""
+                    run = OUT / "runs" / f"{model}-{name}{args.tag}-{init}{suffix}".lower()
+                    extra = ["--set", "random_init=true"] if init == "random" else []
+                    _textzoo(["train", model, "--dataset", name, "--out", str(run), "--set", f"pretrained={folder}",
+                              "--set", f"seed={seed}", *extra, *_sets(args.set)], log)
+                    accs[init].append(100 * json.loads((run / "metrics.json").read_text())["test"]["accuracy"])
+                print(f"{model} {name} seed {seed}: pretrained {accs['pretrained'][-1]:.2f}, "
+                      f"random {accs['random'][-1]:.2f}", flush=True)
+            row = {init: statistics.mean(a) for init, a in accs.items()}
+            rows[f"{model}/{name}"] = {**row, "gain": row["pretrained"] - row["random"], "pretrain_seconds": pre_s,
+                                       "per_seed": {str(s): {i: accs[i][k] for i in accs} for k, s in enumerate(args.seeds)}}
+            print(f"{model} {name}: {row}", flush=True)
     lines = ["| model / corpus | pretrained | random init | gain |", "|---|---|---|---|"]
     for key, r in rows.items():
         lines.append(f"| {key} | {r['pretrained']:.2f} | {r['random']:.2f} | {r['gain']:+.2f} |")
@@ -287,6 +293,8 @@ def main(argv=None) -> int:
     p.add_argument("--datasets", nargs="+", default=["mr", "R52"])
     p.add_argument("--pretrain-set", action="append", default=[], metavar="KEY=VALUE", help="textzoo pretrain --set")
     p.add_argument("--tag", default="", help="suffix of the pretrained folders, runs and logs")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0],
+                   help="fine-tuning seeds (one pretraining); the table gives the means")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="textzoo train --set")
     parser.add_argument("--json", type=Path, help="where to write the result (default: benchmarks/out/transformers-PART.json)")
     args = parser.parse_args(argv)
