@@ -27,8 +27,9 @@ Markdown table):
 
 ``pretrain``
     For each of ``--models`` and ``--datasets``: ``textzoo pretrain MODEL`` on the training and
-    validation texts of the corpus (never the test texts), then ``textzoo train MODEL`` from that
-    folder and from the same architecture with random weights (``random_init=true``).
+    validation texts of the corpus (never the test texts; ``--pretrain-on`` names other corpora whose
+    texts are pretrained on once instead), then ``textzoo train MODEL`` from that folder and from the
+    same architecture with random weights (``random_init=true``), once per fine-tuning seed.
 
     python benchmarks/transformers.py throughput --dataset R8 --steps 20 --rounds 2 --threads 1
     python benchmarks/transformers.py accuracy --datasets mr R8 R52 20ng
@@ -238,18 +239,30 @@ def pretrain(args) -> dict:
     import textzoo
     from textzoo._io import atomic_write_text
 
-    rows = {}
-    for name in args.datasets:
-        corpus = textzoo.load_dataset(name)
-        text = OUT / f"unlabelled-{name}.txt"
-        texts = corpus.train.texts + (corpus.valid.texts if corpus.valid is not None else [])
+    def unlabelled(names: list[str]) -> Path:
+        """The training and validation texts (never the test texts) of ``names``, one per line."""
+        text = OUT / f"unlabelled-{'+'.join(names)}.txt"
+        texts = []
+        for n in names:
+            corpus = textzoo.load_dataset(n)
+            texts += corpus.train.texts + (corpus.valid.texts if corpus.valid is not None else [])
         # atomic: two runs of this part (one per model) may share the folder
         atomic_write_text(text, "\n".join(" ".join(t.split()) for t in texts) + "\n")
+        return text
+
+    rows, pretrained = {}, set()
+    shared = unlabelled(args.pretrain_on) if args.pretrain_on else None
+    for name in args.datasets:
+        text = shared or unlabelled([name])
         for model in args.models:
             log = OUT / f"transformers-pretrain-{model}-{name}{args.tag}.log"
-            folder = OUT / "pretrained" / f"{model}-{name}{args.tag}".lower()
+            folder = OUT / "pretrained" / (f"{model}-{'+'.join(args.pretrain_on)}{args.tag}" if shared
+                                           else f"{model}-{name}{args.tag}").lower()
             t = time.perf_counter()
-            _textzoo(["pretrain", model, "--corpus", str(text), "--out", str(folder), *_sets(args.pretrain_set)], log)
+            if folder not in pretrained:  # with --pretrain-on, one pretraining serves every corpus
+                _textzoo(["pretrain", model, "--corpus", str(text), "--out", str(folder), *_sets(args.pretrain_set)],
+                         log)
+                pretrained.add(folder)
             pre_s = time.perf_counter() - t
             accs = {"pretrained": [], "random": []}
             for seed in args.seeds:  # fine-tuning seeds; the pretrained folder is the same for all
@@ -295,6 +308,9 @@ def main(argv=None) -> int:
     p.add_argument("--tag", default="", help="suffix of the pretrained folders, runs and logs")
     p.add_argument("--seeds", nargs="+", type=int, default=[0],
                    help="fine-tuning seeds (one pretraining); the table gives the means")
+    p.add_argument("--pretrain-on", nargs="+", default=[], metavar="CORPUS",
+                   help="pretrain once on the training and validation texts of these corpora (default: each "
+                        "fine-tuning corpus on its own)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="textzoo train --set")
     parser.add_argument("--json", type=Path, help="where to write the result (default: benchmarks/out/transformers-PART.json)")
     args = parser.parse_args(argv)
