@@ -26,14 +26,13 @@ export PYTHONPATH=$PWD/src:/tmp/tzsite TEXTZOO_DATA=/tmp/tzdata HF_HUB_OFFLINE=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee -a $RES/gpu.log
 "$PY" -c 'import torch, transformers, textzoo; print("torch", torch.__version__, "transformers", transformers.__version__,
       "cuda", torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_available() else "")' 2>&1 | tee -a $RES/gpu.log
-# PLAN=1: the runs of the first GPU session (BENCHMARKS.md, "GPU figures"); PLAN=2: the follow-ups
-# they called for (MR over 3 seeds, 20NG at length 512, pretraining with a held-out loss, LightXML's
-# 20 epochs, X-Transformer 5 epochs, then `bert` served on the GPU); PLAN=3 (default): plan 2 cut to
-# fit one call of a 15-minute device budget: `bert` served on the GPU first (alone), then side by
-# side 20NG at length 512 (bf16 autocast; lr 5e-5 and 1e-4), the three pretraining comparisons
-# still under +2 (gpt/MR, albert/MR and albert/R52, held-out loss, ALBERT with mean pooling),
-# X-Transformer 5 epochs and LightXML 14; PLAN=4: seeds 1-2 of plan 3's 20NG at lr 1e-4, and the MR
-# pretraining comparisons over fine-tuning seeds 0-2.
+# PLAN=1: the runs of the first GPU session (BENCHMARKS.md, "GPU figures"); PLAN=3 (default): its
+# follow-ups cut to one call of a 15-minute device budget: `bert` served on the GPU first (alone),
+# then side by side 20NG at length 512 (bf16 autocast; lr 5e-5 and 1e-4), the pretraining
+# comparisons still under +2 (gpt/MR, albert/MR and albert/R52, held-out loss, ALBERT with mean
+# pooling), X-Transformer 5 epochs and LightXML 14; PLAN=4: seeds 1-2 of plan 3's 20NG at lr 1e-4,
+# and the MR pretraining comparisons over fine-tuning seeds 0-2. (Plan 2, never run, became plan 3.)
+# ONLY=serve: the serving phase alone.
 PLAN=${PLAN:-3}
 save() {  # results so far to the device tool's result folder (a cut call still returns them)
   [ -n "${OUT:-}" ] || return 0
@@ -41,7 +40,7 @@ save() {  # results so far to the device tool's result folder (a cut call still 
   tar czf $OUT/results.tar.gz $RES/*.log $RES/*.json $RES/*.md benchmarks/out/runs/*/metrics.json \
       benchmarks/out/runs/*/history.jsonl benchmarks/out/pretrained/*/pretraining.json benchmarks/out/*.log 2>/dev/null
 }
-summary() { for f in $RES/*.log; do echo "== $f"; grep -E "accuracy|P@1|\{\"model|: \{|Error|error|Traceback" $f | tail -8; done | tee -a $RES/gpu.log; }
+summary() { for f in $RES/*.log; do [ "$f" = $RES/gpu.log ] && continue; echo "== $f"; grep -E "accuracy|P@1|\{\"model|: \{|Error|error|Traceback" $f | tail -8; done | tee -a $RES/gpu.log; }
 serve_phase() {
   say "serve: bert on the GPU, batching off and on, alone (cut at $T2 s)"
   SD="--device cuda"; [ "${QUICK:-0}" = 1 ] && SD=""
@@ -52,22 +51,21 @@ serve_phase() {
 if [ "${QUICK:-0}" = 1 ]; then
   T1=300; T2=300; DS="mr R8"; ACC="--set epochs=1 --set max_length=16"; TF="--train-docs 64"; XMC="--epochs 1 --train-docs 64 --max-length 32"
   PRE="--pretrain-set max_steps=3 --pretrain-set layers=1"; FT="--set epochs=1"; TP="--steps 2 --rounds 1"; LX="--swa-step 2"
-  DEV="--set device=cpu"; XE="--epochs 1"; LXE="--epochs 1"; SEEDS="0"; L512="--set max_length=16 --set epochs=1"
+  DEV="--set device=cpu"; XE="--epochs 1"; LXE="--epochs 1"; L512="--set max_length=16 --set epochs=1"
   HELD="--pretrain-set valid_fraction=0.2 --pretrain-set eval_steps=1 --pretrain-set keep_best=true"; SRV="--requests 8 --seconds 5 --repeats 1 --clients 1 8"
   BF=""
 else
   T1=${T1:-400}; T2=${T2:-110}; DS="mr R8 R52 20ng"; ACC=""; XMC="--max-length 128 --device cuda"
   PRE="--pretrain-set epochs=100 --pretrain-set max_steps=2000 --pretrain-set lr=5e-4"; FT=""; TP="--steps 100 --rounds 2"
-  LX="--swa-warmup 4 --swa-step 200"; DEV="--set device=cuda"; TF=""; XE="--epochs 3"; LXE="--epochs 8"; SEEDS="0 1 2"
+  LX="--swa-warmup 4 --swa-step 200"; DEV="--set device=cuda"; TF=""; XE="--epochs 3"; LXE="--epochs 8"
   L512="--set max_length=512 --set epochs=6"; SRV="--requests 256 --seconds 20 --repeats 2"; BF="--set autocast=bf16"
   HELD="--pretrain-set valid_fraction=0.05 --pretrain-set eval_steps=100 --pretrain-set keep_best=true"
-  if [ "$PLAN" = 2 ]; then T1=${T1_2:-450}; T2=${T2_2:-180}; LX="--swa-warmup 10 --swa-step 200"; XE="--epochs 5"; LXE="--epochs 20"; fi
   if [ "$PLAN" = 4 ]; then T1=${T1_4:-320}; fi
   if [ "$PLAN" = 3 ]; then T1=${T1_3:-320}; T2=${T2_3:-150}; LX="--swa-warmup 7 --swa-step 200"; XE="--epochs 5"; LXE="--epochs 14"
     SRV="--requests 192 --seconds 10 --repeats 2"; fi
 fi
 B="$PY benchmarks"
-[ "$PLAN" = 3 ] && serve_phase
+{ [ "$PLAN" = 3 ] || [ "${ONLY:-}" = serve ]; } && serve_phase
 [ "${ONLY:-}" = serve ] && { say "done (serve only)"; save; exit 0; }
 say "phase 1 (plan $PLAN): side by side on one GPU (each cut at $T1 s)"
 if [ "$PLAN" = 1 ]; then
@@ -78,24 +76,12 @@ if [ "$PLAN" = 1 ]; then
     timeout $T1 $B/transformers.py --json $RES/pretrain_$m.json pretrain --models $m --datasets mr R52 $PRE $DEV $FT \
         > $RES/pretrain_$m.log 2>&1 &
   done
-elif [ "$PLAN" = 2 ]; then
-  timeout $T1 $B/transformers.py --json $RES/accuracy_mr_p2.json accuracy --datasets mr --seeds $SEEDS --tag=-lr1e-4 \
-      $DEV --set lr=1e-4 --set epochs=4 --set restore_best=true --set best_by=val_acc $ACC > $RES/accuracy_mr_p2.log 2>&1 &
-  timeout $T1 $B/transformers.py --json $RES/accuracy_20ng_512.json accuracy --datasets 20ng --tag=-len512 \
-      $DEV $L512 > $RES/accuracy_20ng_512.log 2>&1 &
-  timeout $T1 $B/transformers.py --json $RES/accuracy_20ng_lr.json accuracy --datasets 20ng --tag=-lr1e-4 $DEV \
-      --set lr=1e-4 --set max_length=256 --set epochs=6 --set restore_best=true --set best_by=val_acc $ACC > $RES/accuracy_20ng_lr.log 2>&1 &
-  timeout $T1 $B/transformers.py --json $RES/pretrain_gpt_held.json pretrain --models gpt --datasets mr R52 --tag=-held \
-      $PRE $HELD $DEV $FT > $RES/pretrain_gpt_held.log 2>&1 &
-  timeout $T1 $B/transformers.py --json $RES/pretrain_albert_held.json pretrain --models albert --datasets mr R52 --tag=-held \
-      $PRE $HELD $DEV $FT > $RES/pretrain_albert_held.log 2>&1 &
-  timeout $T1 $B/transformers.py --json $RES/pretrain_albert_mean.json pretrain --models albert --datasets mr R52 --tag=-mean \
-      $PRE $HELD $DEV $FT --set pooling=mean > $RES/pretrain_albert_mean.log 2>&1 &
 elif [ "$PLAN" = 4 ]; then  # the follow-ups of plan 3: more seeds where one seed decided
-  timeout $T1 $B/transformers.py --json $RES/accuracy_20ng_512_lr_s12.json accuracy --datasets 20ng --tag=-len512-lr1e-4-bf16 \
-      --seeds 1 $DEV $L512 $BF --set lr=1e-4 --set restore_best=true --set best_by=val_acc > $RES/accuracy_20ng_512_lr_s1.log 2>&1 &
-  timeout $T1 $B/transformers.py --json $RES/accuracy_20ng_512_lr_s2.json accuracy --datasets 20ng --tag=-len512-lr1e-4-bf16 \
-      --seeds 2 $DEV $L512 $BF --set lr=1e-4 --set restore_best=true --set best_by=val_acc > $RES/accuracy_20ng_512_lr_s2.log 2>&1 &
+  for seed in 1 2; do  # one process per seed
+    timeout $T1 $B/transformers.py --json $RES/accuracy_20ng_512_lr_s$seed.json accuracy --datasets 20ng \
+        --tag=-len512-lr1e-4-bf16 --seeds $seed $DEV $L512 $BF --set lr=1e-4 --set restore_best=true --set best_by=val_acc \
+        > $RES/accuracy_20ng_512_lr_s$seed.log 2>&1 &
+  done
   timeout $T1 $B/transformers.py --json $RES/pretrain_gpt_mr_seeds.json pretrain --models gpt --datasets mr --tag=-held \
       --seeds 0 1 2 $PRE $HELD $DEV $FT > $RES/pretrain_gpt_mr_seeds.log 2>&1 &
   timeout $T1 $B/transformers.py --json $RES/pretrain_albert_mr_seeds.json pretrain --models albert --datasets mr --tag=-mean \
@@ -128,8 +114,6 @@ if [ "$PLAN" = 1 ]; then
   say "phase 2: throughput against Trainer, alone on the GPU (cut at $T2 s)"
   timeout $T2 $B/transformers.py --json $RES/throughput.json throughput --dataset R8 $TP --threads 4 > $RES/throughput.log 2>&1
   tail -8 $RES/throughput.log | tee -a $RES/gpu.log
-elif [ "$PLAN" = 2 ]; then
-  serve_phase
 fi
 say "done"
 save

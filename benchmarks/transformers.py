@@ -250,34 +250,32 @@ def pretrain(args) -> dict:
         atomic_write_text(text, "\n".join(" ".join(t.split()) for t in texts) + "\n")
         return text
 
-    rows, pretrained = {}, set()
+    rows, pretrain_seconds = {}, {}  # pretrained folder -> seconds (one pretraining per folder)
     shared = unlabelled(args.pretrain_on) if args.pretrain_on else None
     for name in args.datasets:
         text = shared or unlabelled([name])
         for model in args.models:
             log = OUT / f"transformers-pretrain-{model}-{name}{args.tag}.log"
-            folder = OUT / "pretrained" / (f"{model}-{'+'.join(args.pretrain_on)}{args.tag}" if shared
-                                           else f"{model}-{name}{args.tag}").lower()
-            t = time.perf_counter()
-            if folder not in pretrained:  # with --pretrain-on, one pretraining serves every corpus
+            folder = OUT / "pretrained" / f"{model}-{'+'.join(args.pretrain_on) if shared else name}{args.tag}".lower()
+            if folder not in pretrain_seconds:  # with --pretrain-on, one pretraining serves every corpus
+                t = time.perf_counter()
                 _textzoo(["pretrain", model, "--corpus", str(text), "--out", str(folder), *_sets(args.pretrain_set)],
                          log)
-                pretrained.add(folder)
-            pre_s = time.perf_counter() - t
-            accs = {"pretrained": [], "random": []}
-            for seed in args.seeds:  # fine-tuning seeds; the pretrained folder is the same for all
+                pretrain_seconds[folder] = time.perf_counter() - t
+            per_seed = {}  # fine-tuning seed -> {"pretrained": acc, "random": acc}
+            for seed in args.seeds:
+                suffix = f"-s{seed}" if len(args.seeds) > 1 else ""
                 for init in ("pretrained", "random"):
-                    suffix = f"-s{seed}" if len(args.seeds) > 1 else ""
                     run = OUT / "runs" / f"{model}-{name}{args.tag}-{init}{suffix}".lower()
                     extra = ["--set", "random_init=true"] if init == "random" else []
                     _textzoo(["train", model, "--dataset", name, "--out", str(run), "--set", f"pretrained={folder}",
                               "--set", f"seed={seed}", *extra, *_sets(args.set)], log)
-                    accs[init].append(100 * json.loads((run / "metrics.json").read_text())["test"]["accuracy"])
-                print(f"{model} {name} seed {seed}: pretrained {accs['pretrained'][-1]:.2f}, "
-                      f"random {accs['random'][-1]:.2f}", flush=True)
-            row = {init: statistics.mean(a) for init, a in accs.items()}
-            rows[f"{model}/{name}"] = {**row, "gain": row["pretrained"] - row["random"], "pretrain_seconds": pre_s,
-                                       "per_seed": {str(s): {i: accs[i][k] for i in accs} for k, s in enumerate(args.seeds)}}
+                    per_seed.setdefault(str(seed), {})[init] = \
+                        100 * json.loads((run / "metrics.json").read_text())["test"]["accuracy"]
+                print(f"{model} {name} seed {seed}: {per_seed[str(seed)]}", flush=True)
+            row = {init: statistics.mean(accs[init] for accs in per_seed.values()) for init in ("pretrained", "random")}
+            rows[f"{model}/{name}"] = {**row, "gain": row["pretrained"] - row["random"],
+                                       "pretrain_seconds": pretrain_seconds[folder], "per_seed": per_seed}
             print(f"{model} {name}: {row}", flush=True)
     lines = ["| model / corpus | pretrained | random init | gain |", "|---|---|---|---|"]
     for key, r in rows.items():
