@@ -103,18 +103,17 @@ def run_pecos(python: str, x, y, xt) -> tuple[np.ndarray, float, float]:
     return p, train_s, pred_s
 
 
-def reuters(args) -> list[dict]:
+def reuters_split(args):
+    """(corpus, train, test, y, yt, record): the ModApte split and a recorder of metric rows."""
     import textzoo
     from textzoo.data.corpus import Split
     from textzoo.metrics import multilabel_metrics, propensities
-    from textzoo.xmc import ClusterIndex, label_matrix
-    from textzoo.xmc.ranker import beam_scores, to_dense, train_rankers
-    from textzoo.xmc.tfidf import fit_tfidf
+    from textzoo.xmc import label_matrix
 
     corpus = textzoo.load_dataset("reuters21578")
     train = Split(texts=corpus.train.texts + corpus.valid.texts, labels=corpus.train.labels + corpus.valid.labels,
                   name="train")
-    if args.train_docs:
+    if getattr(args, "train_docs", 0):
         train = train.head(args.train_docs)
     test = corpus.test
     y = label_matrix(train.labels, corpus.labels)
@@ -132,6 +131,18 @@ def reuters(args) -> list[dict]:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             Path(args.json).write_text(json.dumps(rows, indent=1))
 
+    record.rows = rows
+    return corpus, train, test, y, yt, record
+
+
+def reuters(args) -> list[dict]:
+    import textzoo
+    from textzoo.xmc import ClusterIndex, average_scores
+    from textzoo.xmc.ranker import beam_scores, to_dense, train_rankers
+    from textzoo.xmc.tfidf import fit_tfidf
+
+    corpus, train, test, y, yt, record = reuters_split(args)
+    rows = record.rows
     x = xt = None
     if "tfidf" in args.models or "pecos" in args.models:
         vec, x = fit_tfidf(train.texts)
@@ -151,24 +162,59 @@ def reuters(args) -> list[dict]:
         else:
             p, train_s, pred_s = run_pecos(args.pecos_python, x, y, xt)
             record("PECOS XR-Linear (libpecos 1.2.8, defaults)", p, train_s, pred_s)
-    for name in ("xtransformer", "lightxml"):
-        if name not in args.models:
-            continue
+    members = [("xtransformer", rep) for rep in args.label_representations if "xtransformer" in args.models]
+    members += [("lightxml", None)] if "lightxml" in args.models else []
+    xt_scores, xt_seconds = [], [0.0, 0.0]
+    for name, rep in members:
         settings = dict(max_length=args.max_length, epochs=args.epochs, seed=0, device=args.device)
         if args.batch_size:
             settings["batch_size"] = args.batch_size
         if name == "lightxml":
             settings.update(swa_warmup=args.swa_warmup, swa_step=args.swa_step)
+        else:
+            settings["label_representation"] = rep
         model = textzoo.create(name, **settings)
         t0 = time.perf_counter()
         model.fit(train, labels=corpus.labels)
         t1 = time.perf_counter()
         probs = model.predict_proba(test.texts)
-        record(f"{name} (MiniLM-L6, {args.epochs} epoch(s), length {args.max_length})", probs, t1 - t0,
-               time.perf_counter() - t1, info={k: v for k, v in model.info.items() if k.endswith("seconds") or k == "clusters"})
+        t2 = time.perf_counter()
+        tag = f", {rep}" if rep and rep != "pifa-tfidf" else ""
+        record(f"{name} (MiniLM-L6, {args.epochs} epoch(s), length {args.max_length}{tag})", probs, t1 - t0,
+               t2 - t1, info={k: v for k, v in model.info.items() if k.endswith("seconds") or k == "clusters"})
+        if rep:
+            xt_scores.append(probs)
+            xt_seconds = [xt_seconds[0] + t1 - t0, xt_seconds[1] + t2 - t1]
         if args.save_runs:
-            model.save(Path(args.save_runs) / name)
+            model.save(Path(args.save_runs) / (name + (f"-{rep}" if rep and rep != "pifa-tfidf" else "")))
+    if len(xt_scores) > 1:  # the paper's ensemble (Section 4.3): the members' scores averaged
+        record(f"xtransformer ensemble of {len(xt_scores)} ({' + '.join(args.label_representations)})",
+               average_scores(xt_scores), *xt_seconds)
     return rows
+
+
+def rescore(args) -> list[dict]:
+    """X-Transformer's scoring variants (post-processor x combiner) from one saved run, one test pass."""
+    import textzoo
+    from textzoo.xmc.ranker import beam_scores, to_dense
+
+    corpus, train, test, y, yt, record = reuters_split(args)
+    model = textzoo.load(args.run)
+    if model.name != "xtransformer":
+        raise SystemExit(f"{args.run}: an xtransformer run folder is needed, this one holds {model.name}")
+    t0 = time.perf_counter()
+    logits, emb = model._matcher_outputs(model._encode(list(test.texts)), model._prediction_device())
+    x = model._ranker_features(model.vectorizer.transform(list(test.texts)), emb)
+    beam, beam_logits = model._beam(logits)
+    matcher_s = time.perf_counter() - t0
+    for post in ("l3-hinge", "sigmoid"):
+        for combine in ("product", "ranker"):
+            t0 = time.perf_counter()
+            labels, scores = beam_scores(x, model.ranker, model.index, beam, beam_logits, post, combine)
+            record(f"xtransformer ({args.run}), post={post}, combine={combine}",
+                   to_dense(labels, scores, len(model.labels)), 0.0, matcher_s + time.perf_counter() - t0,
+                   beam=int(beam.shape[1]), clusters=int(model.index.n_clusters))
+    return record.rows
 
 
 # ----------------------------------------------------------------------------------- synthetic
@@ -289,6 +335,10 @@ def main() -> None:
                    choices=["tfidf", "pecos", "xtransformer", "lightxml"])
     r.add_argument("--epochs", type=int, default=1, help="fine-tuning epochs of both Transformer models")
     r.add_argument("--max-length", type=int, default=128, help="tokens per document (both models)")
+    r.add_argument("--label-representations", nargs="+", default=["pifa-tfidf"],
+                   choices=["pifa-tfidf", "pifa-neural", "text-emb"],
+                   help="X-Transformer: one model per label representation; with several, their score average "
+                        "(the paper's ensemble, Section 4.3) is reported too")
     r.add_argument("--batch-size", type=int, default=0, help="0: each model's default")
     r.add_argument("--swa-warmup", type=int, default=0, help="LightXML: epochs before SWA starts")
     r.add_argument("--swa-step", type=int, default=200, help="LightXML: updates between SWA snapshots")
@@ -299,6 +349,9 @@ def main() -> None:
                    help="a Python with libpecos installed")
     r.add_argument("--save-runs", help="save the trained Transformer models under this folder")
     r.add_argument("--json", help="write the rows here (rewritten after every model)")
+    rs = sub.add_parser("rescore", help="X-Transformer's scoring variants from a run saved by reuters --save-runs")
+    rs.add_argument("--run", required=True, help="the saved xtransformer run folder")
+    rs.add_argument("--json", help="write the rows here")
     s = sub.add_parser("synthetic", help="scaling of indexing / matcher / ranker on Zipf corpora")
     s.add_argument("--labels", type=int, nargs="+", default=[1000, 10000, 100000, 500000])
     s.add_argument("--docs-per-label", type=float, default=0.2)
@@ -309,7 +362,7 @@ def main() -> None:
     s.add_argument("--json", help="write the rows here (rewritten after every size)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    reuters(args) if args.what == "reuters" else synthetic(args)
+    {"reuters": reuters, "rescore": rescore, "synthetic": synthetic}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -133,6 +133,26 @@ def test_post_processors():
         post_process(np.zeros(1), "nope")
 
 
+def test_combiners_by_hand():
+    # two labels in two clusters, one feature; w = (2, -1) and no bias: ranker scores z = 2x and -x
+    index = ClusterIndex(assign=np.array([0, 1]), n_clusters=2)
+    w = sp.csc_matrix(np.array([[2.0, -1.0], [0.0, 0.0]]))
+    x = sp.csr_matrix(np.array([[0.25]]))
+    beam, matcher = np.array([[0, 1]]), np.array([[0.0, 1.0]])
+    # product: post(matcher) * post(ranker); l3-hinge: exp(-max(0, 1 - z)^3)
+    l3 = lambda z: math.exp(-max(0.0, 1.0 - z) ** 3)  # noqa: E731
+    labels, scores = beam_scores(x, w, index, beam, matcher)
+    dense = to_dense(labels, scores, 2)[0]
+    np.testing.assert_allclose(dense, [l3(0.0) * l3(0.5), l3(1.0) * l3(-0.25)], rtol=1e-6)
+    # ranker: the beam selects, the matcher's score no longer weighs
+    labels, scores = beam_scores(x, w, index, beam, matcher, combine="ranker")
+    np.testing.assert_allclose(to_dense(labels, scores, 2)[0], [l3(0.5), l3(-0.25)], rtol=1e-6)
+    labels, scores = beam_scores(x, w, index, beam[:, :1], matcher[:, :1], combine="ranker")
+    np.testing.assert_allclose(to_dense(labels, scores, 2)[0], [l3(0.5), 0.0], rtol=1e-6)
+    with pytest.raises(ValueError, match="unknown combiner"):
+        beam_scores(x, w, index, beam, matcher, combine="sum")
+
+
 def test_average_scores():
     np.testing.assert_allclose(average_scores([np.ones((2, 3)), np.zeros((2, 3))]), np.full((2, 3), 0.5))
     with pytest.raises(ValueError, match="disagree"):

@@ -20,7 +20,8 @@ The three stages of the paper (Section 3, Figure 1), each on :mod:`textzoo.xmc`:
 
 Prediction: the matcher's top-``beam_size`` clusters of each document; each of their labels scores
 post(matcher cluster score) * post(ranker label score), post = ``l3-hinge`` (exp(-max(0, 1-z)^3));
-labels outside the beam score 0.
+labels outside the beam score 0. ``combine="ranker"`` (an option; the product is the paper's and
+PECOS's default) scores the beam's labels by post(ranker label score) alone.
 
 Ensembles (Section 4.3): models over different label representations and encoders, scores averaged:
 :func:`textzoo.xmc.ensemble_predict_proba`.
@@ -103,6 +104,7 @@ class XTransformerConfig(TransformerConfig):
     ranker_max_iter: int = 1000      # liblinear's iteration cap
     ranker_solver: Literal["liblinear", "lbfgs"] = "liblinear"
     post: Literal["l3-hinge", "sigmoid"] = "l3-hinge"
+    combine: Literal["product", "ranker"] = "product"
     tfidf_ngram_max: int = 2
     tfidf_min_df: int = 2
     tfidf_max_features: int = 200_000
@@ -302,7 +304,7 @@ class XTransformer(BertStyleClassifier):
         logits, emb = self._matcher_outputs(self._encode(list(texts)), self._prediction_device())
         x = self._ranker_features(self.vectorizer.transform(list(texts)), emb)
         beam, beam_logits = self._beam(logits)
-        return beam_scores(x, self.ranker, self.index, beam, beam_logits, self.config.post)
+        return beam_scores(x, self.ranker, self.index, beam, beam_logits, self.config.post, self.config.combine)
 
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
         labels, scores = self.predict_top(texts)

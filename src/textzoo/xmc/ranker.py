@@ -17,7 +17,8 @@ pruned to zero (X-Transformer keeps W sparse with threshold 0.01), and W is stor
 Prediction: for each document, the labels of the b clusters it was routed to (the beam) are scored
 and the label score is ``post(matcher cluster score) * post(ranker label score)``, with the
 post-processor ``l3-hinge``: exp(-max(0, 1 - z)^3) (the default of X-Transformer's linear ranker
-and PECOS) or ``sigmoid``.
+and PECOS) or ``sigmoid``. ``combine="ranker"`` keeps the beam but drops the matcher factor
+(``post(ranker label score)`` alone, PECOS's ``noop`` combiner).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from .indexer import ClusterIndex
 log = logging.getLogger(__name__)
 
 POST_PROCESSORS = ("l3-hinge", "sigmoid")
+COMBINERS = ("product", "ranker")
 
 
 def post_process(z: np.ndarray, how: str) -> np.ndarray:
@@ -139,20 +141,25 @@ def train_rankers(x: sp.spmatrix, y: sp.spmatrix, index: ClusterIndex, doc_clust
 
 
 def beam_scores(x: sp.spmatrix, w: sp.csc_matrix, index: ClusterIndex, beam: np.ndarray,
-                beam_scores_: np.ndarray, post: str = "l3-hinge") -> tuple[np.ndarray, np.ndarray]:
+                beam_scores_: np.ndarray, post: str = "l3-hinge",
+                combine: str = "product") -> tuple[np.ndarray, np.ndarray]:
     """Score the labels of each document's beam clusters.
 
     ``beam`` (n_docs, b) cluster ids (from the matcher's top-b), ``beam_scores_`` their raw matcher
     scores. Returns ``(labels, scores)``, both (n_docs, b * largest cluster): label ids (-1 for
-    padding) and ``post(matcher) * post(ranker)`` (0 for padding).
+    padding) and ``post(matcher) * post(ranker)`` (0 for padding); with ``combine="ranker"`` the
+    beam only selects the labels and the score is ``post(ranker)`` (PECOS's ``noop`` combiner).
     """
+    if combine not in COMBINERS:
+        raise ValueError(f"unknown combiner {combine!r}; choose one of {', '.join(COMBINERS)}")
     xb = with_bias(x)
     n, b = beam.shape
     members = index.members()
     width = members.shape[1]
     labels = np.full((n, b * width), -1, dtype=np.int64)
     scores = np.zeros((n, b * width), dtype=np.float32)
-    cluster_post = post_process(beam_scores_, post)
+    cluster_post = post_process(beam_scores_, post) if combine == "product" else \
+        np.ones(beam_scores_.shape, dtype=np.float64)
     flat = beam.ravel()
     order = np.argsort(flat, kind="stable")
     bounds = np.flatnonzero(np.diff(flat[order])) + 1
