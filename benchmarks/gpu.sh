@@ -32,13 +32,17 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee 
 # comparisons still under +2 (gpt/MR, albert/MR and albert/R52, held-out loss, ALBERT with mean
 # pooling), X-Transformer 5 epochs and LightXML 14; PLAN=4: seeds 1-2 of plan 3's 20NG at lr 1e-4,
 # and the MR pretraining comparisons over fine-tuning seeds 0-2. (Plan 2, never run, became plan 3.)
+# PLAN=5: the open targets after plan 4 (session 6): LightXML at its code's length 512 for small
+# corpora, X-Transformer's paper ensemble (one model per label representation, in three processes
+# that save their test scores; `benchmarks/xmc.py ensemble` averages them afterwards), and the MR
+# pretraining comparison with 3,000 updates on the union of 20NG, R52 and MR training text.
 # ONLY=serve: the serving phase alone.
 PLAN=${PLAN:-3}
 save() {  # results so far to the device tool's result folder (a cut call still returns them)
   [ -n "${OUT:-}" ] || return 0
   cp $RES/gpu.log $OUT/ 2>/dev/null
   tar czf $OUT/results.tar.gz $RES/*.log $RES/*.json $RES/*.md benchmarks/out/runs/*/metrics.json \
-      benchmarks/out/runs/*/history.jsonl benchmarks/out/pretrained/*/pretraining.json benchmarks/out/*.log 2>/dev/null
+      benchmarks/out/runs/*/history.jsonl benchmarks/out/pretrained/*/pretraining.json benchmarks/out/*.log $RES/scores/*.npy 2>/dev/null
 }
 summary() { for f in $RES/*.log; do [ "$f" = $RES/gpu.log ] && continue; echo "== $f"; grep -E "accuracy|P@1|\{\"model|: \{|Error|error|Traceback" $f | tail -8; done | tee -a $RES/gpu.log; }
 serve_phase() {
@@ -61,6 +65,9 @@ else
   L512="--set max_length=512 --set epochs=6"; SRV="--requests 256 --seconds 20 --repeats 2"; BF="--set autocast=bf16"
   HELD="--pretrain-set valid_fraction=0.05 --pretrain-set eval_steps=100 --pretrain-set keep_best=true"
   if [ "$PLAN" = 4 ]; then T1=${T1_4:-320}; fi
+  if [ "$PLAN" = 5 ]; then T1=${T1_5:-420}; LX="--swa-warmup 6 --swa-step 200"; LXE="--epochs 12"
+    PRE="--pretrain-set epochs=100 --pretrain-set max_steps=3000 --pretrain-set lr=5e-4"
+    HELD="--pretrain-set valid_fraction=0.01 --pretrain-set eval_steps=500 --pretrain-set keep_best=true"; fi
   if [ "$PLAN" = 3 ]; then T1=${T1_3:-320}; T2=${T2_3:-150}; LX="--swa-warmup 7 --swa-step 200"; XE="--epochs 5"; LXE="--epochs 14"
     SRV="--requests 192 --seconds 10 --repeats 2"; fi
 fi
@@ -86,6 +93,19 @@ elif [ "$PLAN" = 4 ]; then  # the follow-ups of plan 3: more seeds where one see
       --seeds 0 1 2 $PRE $HELD $DEV $FT > $RES/pretrain_gpt_mr_seeds.log 2>&1 &
   timeout $T1 $B/transformers.py --json $RES/pretrain_albert_mr_seeds.json pretrain --models albert --datasets mr --tag=-mean \
       --seeds 0 1 2 $PRE $HELD $DEV $FT --set pooling=mean > $RES/pretrain_albert_mr_seeds.log 2>&1 &
+elif [ "$PLAN" = 5 ]; then
+  L5="--max-length 512"; [ "${QUICK:-0}" = 1 ] && L5=""
+  timeout $T1 $B/xmc.py reuters --models lightxml $XMC $L5 $LXE $LX --json $RES/xmc_lightxml_512.json \
+      > $RES/xmc_lightxml_512.log 2>&1 &
+  for rep in pifa-tfidf pifa-neural text-emb; do  # one process per ensemble member
+    timeout $T1 $B/xmc.py reuters --models xtransformer --label-representations $rep $XMC $XE \
+        --save-scores $RES/scores --json $RES/xmc_xt_$rep.json > $RES/xmc_xt_$rep.log 2>&1 &
+  done
+  for m in gpt albert; do
+    P5=""; [ $m = albert ] && P5="--set pooling=mean"
+    timeout $T1 $B/transformers.py --json $RES/pretrain_${m}_union.json pretrain --models $m --datasets mr \
+        --pretrain-on 20ng R52 mr --tag=-union3000 --seeds 0 1 2 $PRE $HELD $DEV $FT $P5 > $RES/pretrain_${m}_union.log 2>&1 &
+  done
 else
   timeout $T1 $B/transformers.py --json $RES/accuracy_20ng_512.json accuracy --datasets 20ng --tag=-len512-bf16 \
       $DEV $L512 $BF --set restore_best=true --set best_by=val_acc > $RES/accuracy_20ng_512.log 2>&1 &
@@ -98,7 +118,7 @@ else
         $PRE $HELD $DEV $FT --set pooling=mean > $RES/pretrain_albert_$d.log 2>&1 &
   done
 fi
-if [ "$PLAN" != 4 ]; then
+if [ "$PLAN" = 1 ] || [ "$PLAN" = 3 ]; then
   timeout $T1 $B/xmc.py reuters --models lightxml $XMC $LXE $LX --json $RES/xmc_lightxml.json > $RES/xmc_lightxml.log 2>&1 &
   timeout $T1 $B/xmc.py reuters --models xtransformer $XMC $XE --json $RES/xmc_xtransformer.json > $RES/xmc_xtransformer.log 2>&1 &
 fi
@@ -108,6 +128,7 @@ wait
 # under benchmarks/out on this machine, so do not run the QUICK smoke beside such runs
 pkill -f "textzoo (train|pretrain) .*benchmarks/out/(runs|pretrained)" && sleep 2
 say "phase 1 done"
+[ "$PLAN" = 5 ] && $B/xmc.py ensemble $RES/scores/*.npy --json $RES/xmc_xt_ensemble.json > $RES/xmc_xt_ensemble.log 2>&1
 summary
 save
 if [ "$PLAN" = 1 ]; then

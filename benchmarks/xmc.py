@@ -4,6 +4,14 @@
     python benchmarks/xmc.py reuters --models tfidf pecos xtransformer lightxml --epochs 1 \\
         --max-length 128 --json benchmarks/out/xmc_reuters.json
 
+    # X-Transformer's paper ensemble: one model per label representation, and their score average
+    python benchmarks/xmc.py reuters --models xtransformer --label-representations pifa-tfidf pifa-neural text-emb
+    # the same members trained in separate processes: save their test scores, average them afterwards
+    python benchmarks/xmc.py reuters --models xtransformer --label-representations pifa-neural --save-scores DIR
+    python benchmarks/xmc.py ensemble DIR/xtransformer.npy DIR/xtransformer-pifa-neural.npy
+    # scoring variants (post-processor x combiner) of a run saved with --save-runs, one test pass
+    python benchmarks/xmc.py rescore --run RUNS/xtransformer
+
     # synthetic Zipf corpora: time and peak memory of indexing / matcher / ranker, latency per doc
     python benchmarks/xmc.py synthetic --labels 1000 10000 100000 500000 --json benchmarks/out/xmc_synth.json
 
@@ -185,8 +193,12 @@ def reuters(args) -> list[dict]:
         if rep:
             xt_scores.append(probs)
             xt_seconds = [xt_seconds[0] + t1 - t0, xt_seconds[1] + t2 - t1]
+        folder = name + (f"-{rep}" if rep and rep != "pifa-tfidf" else "")
         if args.save_runs:
-            model.save(Path(args.save_runs) / (name + (f"-{rep}" if rep and rep != "pifa-tfidf" else "")))
+            model.save(Path(args.save_runs) / folder)
+        if args.save_scores:  # the test scores, for ensembles of runs made in separate processes
+            Path(args.save_scores).mkdir(parents=True, exist_ok=True)
+            np.save(Path(args.save_scores) / f"{folder}.npy", probs.astype(np.float32))
     if len(xt_scores) > 1:  # the paper's ensemble (Section 4.3): the members' scores averaged
         record(f"xtransformer ensemble of {len(xt_scores)} ({' + '.join(args.label_representations)})",
                average_scores(xt_scores), *xt_seconds)
@@ -214,6 +226,21 @@ def rescore(args) -> list[dict]:
             record(f"xtransformer ({args.run}), post={post}, combine={combine}",
                    to_dense(labels, scores, len(model.labels)), 0.0, matcher_s + time.perf_counter() - t0,
                    beam=int(beam.shape[1]), clusters=int(model.index.n_clusters))
+    return record.rows
+
+
+def ensemble(args) -> list[dict]:
+    """The score average of test-score files saved by ``reuters --save-scores`` (one ensemble row)."""
+    from textzoo.xmc import average_scores
+
+    corpus, train, test, y, yt, record = reuters_split(args)
+    members = [np.load(f) for f in args.scores]
+    for f, m in zip(args.scores, members):
+        if m.shape != yt.shape:
+            raise SystemExit(f"{f}: scores of shape {m.shape}, the test split needs {yt.shape}")
+        record(f"member {Path(f).stem}", m, 0.0, 0.0)
+    record(f"ensemble of {len(members)} ({' + '.join(Path(f).stem for f in args.scores)})",
+           average_scores(members), 0.0, 0.0)
     return record.rows
 
 
@@ -348,10 +375,14 @@ def main() -> None:
     r.add_argument("--pecos-python", default=str(REPO / "benchmarks/out/pecos-venv/bin/python"),
                    help="a Python with libpecos installed")
     r.add_argument("--save-runs", help="save the trained Transformer models under this folder")
+    r.add_argument("--save-scores", help="save each Transformer model's test scores here (NAME.npy), for `ensemble`")
     r.add_argument("--json", help="write the rows here (rewritten after every model)")
     rs = sub.add_parser("rescore", help="X-Transformer's scoring variants from a run saved by reuters --save-runs")
     rs.add_argument("--run", required=True, help="the saved xtransformer run folder")
     rs.add_argument("--json", help="write the rows here")
+    en = sub.add_parser("ensemble", help="the score average of files saved by reuters --save-scores")
+    en.add_argument("scores", nargs="+", help="NAME.npy files of the same test split")
+    en.add_argument("--json", help="write the rows here")
     s = sub.add_parser("synthetic", help="scaling of indexing / matcher / ranker on Zipf corpora")
     s.add_argument("--labels", type=int, nargs="+", default=[1000, 10000, 100000, 500000])
     s.add_argument("--docs-per-label", type=float, default=0.2)
@@ -362,7 +393,7 @@ def main() -> None:
     s.add_argument("--json", help="write the rows here (rewritten after every size)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    {"reuters": reuters, "rescore": rescore, "synthetic": synthetic}[args.what](args)
+    {"reuters": reuters, "rescore": rescore, "ensemble": ensemble, "synthetic": synthetic}[args.what](args)
 
 
 if __name__ == "__main__":
