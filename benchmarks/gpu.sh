@@ -65,7 +65,7 @@ else
   L512="--set max_length=512 --set epochs=6"; SRV="--requests 256 --seconds 20 --repeats 2"; BF="--set autocast=bf16"
   HELD="--pretrain-set valid_fraction=0.05 --pretrain-set eval_steps=100 --pretrain-set keep_best=true"
   if [ "$PLAN" = 4 ]; then T1=${T1_4:-320}; fi
-  if [ "$PLAN" = 5 ]; then T1=${T1_5:-420}; LX="--swa-warmup 6 --swa-step 200"; LXE="--epochs 12"
+  if [ "$PLAN" = 5 ]; then T1=${T1_5:-450}; LX="--swa-warmup 6 --swa-step 200"; LXE="--epochs 12"
     PRE="--pretrain-set epochs=100 --pretrain-set max_steps=3000 --pretrain-set lr=5e-4"
     HELD="--pretrain-set valid_fraction=0.01 --pretrain-set eval_steps=500 --pretrain-set keep_best=true"; fi
   if [ "$PLAN" = 3 ]; then T1=${T1_3:-320}; T2=${T2_3:-150}; LX="--swa-warmup 7 --swa-step 200"; XE="--epochs 5"; LXE="--epochs 14"
