@@ -172,7 +172,7 @@ def reuters(args) -> list[dict]:
             record("PECOS XR-Linear (libpecos 1.2.8, defaults)", p, train_s, pred_s)
     members = [("xtransformer", rep) for rep in args.label_representations if "xtransformer" in args.models]
     members += [("lightxml", None)] if "lightxml" in args.models else []
-    xt_scores, xt_seconds = [], [0.0, 0.0]
+    xt_scores, xt_ranker_scores, xt_seconds = [], [], [0.0, 0.0]
     for name, rep in members:
         settings = dict(max_length=args.max_length, epochs=args.epochs, seed=0, device=args.device)
         if args.batch_size:
@@ -199,33 +199,55 @@ def reuters(args) -> list[dict]:
         if args.save_scores:  # the test scores, for ensembles of runs made in separate processes
             Path(args.save_scores).mkdir(parents=True, exist_ok=True)
             np.save(Path(args.save_scores) / f"{folder}.npy", probs.astype(np.float32))
+        if rep and args.combine_ranker:  # the same model scored without the matcher factor
+            t0 = time.perf_counter()
+            alt = scoring_variants(model, test.texts, [(model.config.post, "ranker")])[0][model.config.post, "ranker"]
+            record(f"{name} (MiniLM-L6, {args.epochs} epoch(s), length {args.max_length}{tag}), combine=ranker", alt,
+                   t1 - t0, time.perf_counter() - t0)
+            xt_ranker_scores.append(alt)
+            if args.save_scores:
+                np.save(Path(args.save_scores) / f"{folder}.combine-ranker.npy", alt.astype(np.float32))
     if len(xt_scores) > 1:  # the paper's ensemble (Section 4.3): the members' scores averaged
         record(f"xtransformer ensemble of {len(xt_scores)} ({' + '.join(args.label_representations)})",
                average_scores(xt_scores), *xt_seconds)
+    if len(xt_ranker_scores) > 1:
+        record(f"xtransformer ensemble of {len(xt_ranker_scores)}, combine=ranker", average_scores(xt_ranker_scores),
+               *xt_seconds)
     return rows
+
+
+VARIANTS = [(post, combine) for post in ("l3-hinge", "sigmoid") for combine in ("product", "ranker")]
+
+
+def scoring_variants(model, texts, variants=VARIANTS) -> tuple[dict, float]:
+    """X-Transformer's (n_docs, n_labels) scores under each (post-processor, combiner), from one
+    pass of the matcher; and the seconds of that pass."""
+    from textzoo.xmc.ranker import beam_scores, to_dense
+
+    t0 = time.perf_counter()
+    logits, emb = model._matcher_outputs(model._encode(list(texts)), model._prediction_device())
+    x = model._ranker_features(model.vectorizer.transform(list(texts)), emb)
+    beam, beam_logits = model._beam(logits)
+    seconds = time.perf_counter() - t0
+    out = {}
+    for post, combine in variants:
+        labels, scores = beam_scores(x, model.ranker, model.index, beam, beam_logits, post, combine)
+        out[post, combine] = to_dense(labels, scores, len(model.labels))
+    return out, seconds
 
 
 def rescore(args) -> list[dict]:
     """X-Transformer's scoring variants (post-processor x combiner) from one saved run, one test pass."""
     import textzoo
-    from textzoo.xmc.ranker import beam_scores, to_dense
 
     corpus, train, test, y, yt, record = reuters_split(args)
     model = textzoo.load(args.run)
     if model.name != "xtransformer":
         raise SystemExit(f"{args.run}: an xtransformer run folder is needed, this one holds {model.name}")
-    t0 = time.perf_counter()
-    logits, emb = model._matcher_outputs(model._encode(list(test.texts)), model._prediction_device())
-    x = model._ranker_features(model.vectorizer.transform(list(test.texts)), emb)
-    beam, beam_logits = model._beam(logits)
-    matcher_s = time.perf_counter() - t0
-    for post in ("l3-hinge", "sigmoid"):
-        for combine in ("product", "ranker"):
-            t0 = time.perf_counter()
-            labels, scores = beam_scores(x, model.ranker, model.index, beam, beam_logits, post, combine)
-            record(f"xtransformer ({args.run}), post={post}, combine={combine}",
-                   to_dense(labels, scores, len(model.labels)), 0.0, matcher_s + time.perf_counter() - t0,
-                   beam=int(beam.shape[1]), clusters=int(model.index.n_clusters))
+    scores, seconds = scoring_variants(model, test.texts)
+    for (post, combine), s in scores.items():
+        record(f"xtransformer ({args.run}), post={post}, combine={combine}", s, 0.0, seconds,
+               beam=min(model.config.beam_size, model.index.n_clusters), clusters=int(model.index.n_clusters))
     return record.rows
 
 
@@ -375,6 +397,8 @@ def main() -> None:
     r.add_argument("--pecos-python", default=str(REPO / "benchmarks/out/pecos-venv/bin/python"),
                    help="a Python with libpecos installed")
     r.add_argument("--save-runs", help="save the trained Transformer models under this folder")
+    r.add_argument("--combine-ranker", action="store_true",
+                   help="X-Transformer: also score each model without the matcher factor (combine=ranker)")
     r.add_argument("--save-scores", help="save each Transformer model's test scores here (NAME.npy), for `ensemble`")
     r.add_argument("--json", help="write the rows here (rewritten after every model)")
     rs = sub.add_parser("rescore", help="X-Transformer's scoring variants from a run saved by reuters --save-runs")
