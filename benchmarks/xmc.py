@@ -306,7 +306,8 @@ def synthetic(args) -> list[dict]:
         rowsel = np.repeat(np.arange(n_docs), [len(l) for l in labels])
         y = sp.csr_matrix((np.ones(len(rowsel), dtype=np.float32), (rowsel, np.concatenate(labels))),
                           shape=(n_docs, n_labels))
-        row = {"labels": n_labels, "docs": n_docs, "generate_s": round(gen_s, 1)}
+        row = {"labels": n_labels, "docs": n_docs, "labels_with_docs": int((np.diff(y.tocsc().indptr) > 0).sum()),
+               "generate_s": round(gen_s, 1)}
         with PeakRSS() as m:
             vec, x = fit_tfidf(texts, ngram_max=1)
             z = pifa(x, y)
@@ -332,6 +333,12 @@ def synthetic(args) -> list[dict]:
             t0 = time.perf_counter()
             beam_scores(x[:q], w, index, beam, np.ones_like(beam, dtype=np.float32))
             row["ranker_ms_per_doc"] = round((time.perf_counter() - t0) / q * 1000, 3)
+            single = []  # one document per call, as a server sees them
+            for i in range(min(100, q)):
+                t0 = time.perf_counter()
+                beam_scores(x[i:i + 1], w, index, beam[i:i + 1], np.ones((1, b), dtype=np.float32))
+                single.append(time.perf_counter() - t0)
+            row["ranker_ms_single_doc"] = round(float(np.median(single)) * 1000, 3)
         print(json.dumps(row), flush=True)
         rows.append(row)
         if args.json:

@@ -24,7 +24,7 @@ def test_negative_sampler_always_holds_the_true_labels():
     rng = np.random.default_rng(0)
     n_labels, size = 300, 10
     index = ClusterIndex(assign=rng.permutation(np.arange(n_labels) % 32), n_clusters=32)
-    members = torch.from_numpy(index.members())
+    members = torch.from_numpy(index.members().copy())
     head = LightXMLHead(8, n_labels, 0.0, members, 4)
     for trial in range(20):
         y = sp.csr_matrix((rng.random((16, n_labels)) < 0.02 * (1 + trial % 3)).astype(np.float32))

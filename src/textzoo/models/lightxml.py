@@ -179,7 +179,7 @@ class LightXML(BertStyleClassifier):
             t0 = time.perf_counter()
             _, x = fit_tfidf(train.texts)
             index = balanced_hierarchical_kmeans(pifa(x, y), cfg.cluster_size, seed=cfg.seed)
-            self._members = torch.from_numpy(index.members())
+            self._members = torch.from_numpy(index.members().copy())
             self.info["clusters"] = index.n_clusters
             self.info["indexing_seconds"] = round(time.perf_counter() - t0, 3)
             log.info("lightxml: %d labels in %d clusters", len(self.labels), index.n_clusters)

@@ -24,7 +24,7 @@ use, so an iteration is a few ``bincount``s over the stored entries: O(nnz) time
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -37,6 +37,7 @@ class ClusterIndex:
 
     assign: np.ndarray
     n_clusters: int
+    _members: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def n_labels(self) -> int:
@@ -51,7 +52,13 @@ class ClusterIndex:
         return sp.csr_matrix((np.ones(L, dtype=np.float32), (np.arange(L), self.assign)), shape=(L, self.n_clusters))
 
     def members(self) -> np.ndarray:
-        """(n_clusters, max size) label ids per cluster, ascending, padded with -1."""
+        """(n_clusters, max size) label ids per cluster, ascending, padded with -1; computed once
+        (every prediction call reads it), returned read-only."""
+        if self._members is None:
+            self._members = self._member_table()
+        return self._members
+
+    def _member_table(self) -> np.ndarray:
         order = np.argsort(self.assign, kind="stable")
         sizes = self.sizes()
         width = int(sizes.max()) if sizes.size else 0
@@ -59,6 +66,7 @@ class ClusterIndex:
         pos = np.arange(self.n_labels) - np.repeat(starts, sizes)
         table = np.full((self.n_clusters, width), -1, dtype=np.int64)
         table[self.assign[order], pos] = order
+        table.flags.writeable = False
         return table
 
     @staticmethod
