@@ -112,7 +112,8 @@ def run_pecos(python: str, x, y, xt) -> tuple[np.ndarray, float, float]:
 
 
 def reuters_split(args):
-    """(corpus, train, test, y, yt, record): the ModApte split and a recorder of metric rows."""
+    """(corpus, train, test, y, yt, record, rows): the ModApte split, a recorder of metric rows and
+    the rows it recorded."""
     import textzoo
     from textzoo.data.corpus import Split
     from textzoo.metrics import multilabel_metrics, propensities
@@ -139,8 +140,7 @@ def reuters_split(args):
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             Path(args.json).write_text(json.dumps(rows, indent=1))
 
-    record.rows = rows
-    return corpus, train, test, y, yt, record
+    return corpus, train, test, y, yt, record, rows
 
 
 def reuters(args) -> list[dict]:
@@ -149,8 +149,7 @@ def reuters(args) -> list[dict]:
     from textzoo.xmc.ranker import beam_scores, to_dense, train_rankers
     from textzoo.xmc.tfidf import fit_tfidf
 
-    corpus, train, test, y, yt, record = reuters_split(args)
-    rows = record.rows
+    corpus, train, test, y, yt, record, rows = reuters_split(args)
     x = xt = None
     if "tfidf" in args.models or "pecos" in args.models:
         vec, x = fit_tfidf(train.texts)
@@ -172,7 +171,8 @@ def reuters(args) -> list[dict]:
             record("PECOS XR-Linear (libpecos 1.2.8, defaults)", p, train_s, pred_s)
     members = [("xtransformer", rep) for rep in args.label_representations if "xtransformer" in args.models]
     members += [("lightxml", None)] if "lightxml" in args.models else []
-    xt_scores, xt_ranker_scores, xt_seconds = [], [], [0.0, 0.0]
+    ensembles: dict[str, list] = {}  # X-Transformer scoring ("" or ", combine=ranker") -> members' scores
+    xt_seconds = [0.0, 0.0]
     for name, rep in members:
         settings = dict(max_length=args.max_length, epochs=args.epochs, seed=0, device=args.device)
         if args.batch_size:
@@ -185,34 +185,34 @@ def reuters(args) -> list[dict]:
         t0 = time.perf_counter()
         model.fit(train, labels=corpus.labels)
         t1 = time.perf_counter()
-        probs = model.predict_proba(test.texts)
+        if rep:  # one matcher pass scores the model's own way and, with --combine-ranker, without the matcher
+            post = model.config.post
+            variants = [(post, model.config.combine)] + \
+                ([(post, "ranker")] if args.combine_ranker and model.config.combine != "ranker" else [])
+            scored = dict(zip(["", ", combine=ranker"], scoring_variants(model, test.texts, variants)[0].values()))
+        else:
+            scored = {"": model.predict_proba(test.texts)}
         t2 = time.perf_counter()
-        tag = f", {rep}" if rep and rep != "pifa-tfidf" else ""
-        record(f"{name} (MiniLM-L6, {args.epochs} epoch(s), length {args.max_length}{tag})", probs, t1 - t0,
-               t2 - t1, info={k: v for k, v in model.info.items() if k.endswith("seconds") or k == "clusters"})
-        if rep:
-            xt_scores.append(probs)
-            xt_seconds = [xt_seconds[0] + t1 - t0, xt_seconds[1] + t2 - t1]
-        folder = name + (f"-{rep}" if rep and rep != "pifa-tfidf" else "")
+        rep_tag = rep if rep and rep != "pifa-tfidf" else ""
+        folder = name + (f"-{rep_tag}" if rep_tag else "")
         if args.save_runs:
             model.save(Path(args.save_runs) / folder)
-        if args.save_scores:  # the test scores, for ensembles of runs made in separate processes
-            Path(args.save_scores).mkdir(parents=True, exist_ok=True)
-            np.save(Path(args.save_scores) / f"{folder}.npy", probs.astype(np.float32))
-        if rep and args.combine_ranker:  # the same model scored without the matcher factor
-            t0 = time.perf_counter()
-            alt = scoring_variants(model, test.texts, [(model.config.post, "ranker")])[0][model.config.post, "ranker"]
-            record(f"{name} (MiniLM-L6, {args.epochs} epoch(s), length {args.max_length}{tag}), combine=ranker", alt,
-                   t1 - t0, time.perf_counter() - t0)
-            xt_ranker_scores.append(alt)
-            if args.save_scores:
-                np.save(Path(args.save_scores) / f"{folder}.combine-ranker.npy", alt.astype(np.float32))
-    if len(xt_scores) > 1:  # the paper's ensemble (Section 4.3): the members' scores averaged
-        record(f"xtransformer ensemble of {len(xt_scores)} ({' + '.join(args.label_representations)})",
-               average_scores(xt_scores), *xt_seconds)
-    if len(xt_ranker_scores) > 1:
-        record(f"xtransformer ensemble of {len(xt_ranker_scores)}, combine=ranker", average_scores(xt_ranker_scores),
-               *xt_seconds)
+        for variant, scores in scored.items():
+            record(f"{name} (MiniLM-L6, {args.epochs} epoch(s), length {args.max_length}"
+                   f"{', ' + rep_tag if rep_tag else ''}){variant}", scores, t1 - t0, t2 - t1,
+                   info={k: v for k, v in model.info.items() if k.endswith("seconds") or k == "clusters"})
+            if args.save_scores:  # the test scores, for ensembles of runs made in separate processes
+                Path(args.save_scores).mkdir(parents=True, exist_ok=True)
+                np.save(Path(args.save_scores) / f"{folder}{variant.replace(', combine=', '.combine-')}.npy",
+                        scores.astype(np.float32))
+            if rep:
+                ensembles.setdefault(variant, []).append(scores)
+        if rep:
+            xt_seconds = [xt_seconds[0] + t1 - t0, xt_seconds[1] + t2 - t1]
+    for variant, scores in ensembles.items():  # the paper's ensemble (Section 4.3): the members' scores averaged
+        if len(scores) > 1:
+            record(f"xtransformer ensemble of {len(scores)} ({' + '.join(args.label_representations)}){variant}",
+                   average_scores(scores), *xt_seconds)
     return rows
 
 
@@ -220,14 +220,12 @@ VARIANTS = [(post, combine) for post in ("l3-hinge", "sigmoid") for combine in (
 
 
 def scoring_variants(model, texts, variants=VARIANTS) -> tuple[dict, float]:
-    """X-Transformer's (n_docs, n_labels) scores under each (post-processor, combiner), from one
-    pass of the matcher; and the seconds of that pass."""
+    """X-Transformer's (n_docs, n_labels) scores under each (post-processor, combiner), in the order
+    given, from one pass of the matcher; and the seconds of that pass."""
     from textzoo.xmc.ranker import beam_scores, to_dense
 
     t0 = time.perf_counter()
-    logits, emb = model._matcher_outputs(model._encode(list(texts)), model._prediction_device())
-    x = model._ranker_features(model.vectorizer.transform(list(texts)), emb)
-    beam, beam_logits = model._beam(logits)
+    x, beam, beam_logits = model.beam_inputs(texts)
     seconds = time.perf_counter() - t0
     out = {}
     for post, combine in variants:
@@ -240,7 +238,7 @@ def rescore(args) -> list[dict]:
     """X-Transformer's scoring variants (post-processor x combiner) from one saved run, one test pass."""
     import textzoo
 
-    corpus, train, test, y, yt, record = reuters_split(args)
+    corpus, train, test, y, yt, record, rows = reuters_split(args)
     model = textzoo.load(args.run)
     if model.name != "xtransformer":
         raise SystemExit(f"{args.run}: an xtransformer run folder is needed, this one holds {model.name}")
@@ -248,14 +246,14 @@ def rescore(args) -> list[dict]:
     for (post, combine), s in scores.items():
         record(f"xtransformer ({args.run}), post={post}, combine={combine}", s, 0.0, seconds,
                beam=min(model.config.beam_size, model.index.n_clusters), clusters=int(model.index.n_clusters))
-    return record.rows
+    return rows
 
 
 def ensemble(args) -> list[dict]:
     """The score average of test-score files saved by ``reuters --save-scores`` (one ensemble row)."""
     from textzoo.xmc import average_scores
 
-    corpus, train, test, y, yt, record = reuters_split(args)
+    corpus, train, test, y, yt, record, rows = reuters_split(args)
     members = [np.load(f) for f in args.scores]
     for f, m in zip(args.scores, members):
         if m.shape != yt.shape:
@@ -263,7 +261,7 @@ def ensemble(args) -> list[dict]:
         record(f"member {Path(f).stem}", m, 0.0, 0.0)
     record(f"ensemble of {len(members)} ({' + '.join(Path(f).stem for f in args.scores)})",
            average_scores(members), 0.0, 0.0)
-    return record.rows
+    return rows
 
 
 # ----------------------------------------------------------------------------------- synthetic

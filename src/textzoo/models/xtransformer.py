@@ -298,12 +298,17 @@ class XTransformer(BertStyleClassifier):
         return out
 
     # ---------------------------------------------------------------- prediction
-    def predict_top(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """``(labels, scores)`` of each text's beam, both (n, b * largest cluster); -1 pads labels."""
+    def beam_inputs(self, texts: list[str]) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+        """``(ranker features, beam, beam's matcher logits)`` of the texts: one matcher pass, from
+        which :func:`textzoo.xmc.ranker.beam_scores` scores the beam under any post/combine."""
         self._require_fitted()
         logits, emb = self._matcher_outputs(self._encode(list(texts)), self._prediction_device())
         x = self._ranker_features(self.vectorizer.transform(list(texts)), emb)
-        beam, beam_logits = self._beam(logits)
+        return (x, *self._beam(logits))
+
+    def predict_top(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``(labels, scores)`` of each text's beam, both (n, b * largest cluster); -1 pads labels."""
+        x, beam, beam_logits = self.beam_inputs(texts)
         return beam_scores(x, self.ranker, self.index, beam, beam_logits, self.config.post, self.config.combine)
 
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
