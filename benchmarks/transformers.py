@@ -30,6 +30,8 @@ Markdown table):
     validation texts of the corpus (never the test texts; ``--pretrain-on`` names other corpora whose
     texts are pretrained on once instead), then ``textzoo train MODEL`` from that folder and from the
     same architecture with random weights (``random_init=true``), once per fine-tuning seed.
+    ``--pretrained-tag TAG`` fine-tunes from the folder of an earlier ``--tag TAG`` run instead of
+    pretraining again (other fine-tuning settings on the same pretrained weights).
 
     python benchmarks/transformers.py throughput --dataset R8 --steps 20 --rounds 2 --threads 1
     python benchmarks/transformers.py accuracy --datasets mr R8 R52 20ng
@@ -256,7 +258,12 @@ def pretrain(args) -> dict:
         text = shared or unlabelled([name])
         for model in args.models:
             log = OUT / f"transformers-pretrain-{model}-{name}{args.tag}.log"
-            folder = OUT / "pretrained" / f"{model}-{'+'.join(args.pretrain_on) if shared else name}{args.tag}".lower()
+            ptag = args.tag if args.pretrained_tag is None else args.pretrained_tag
+            folder = OUT / "pretrained" / f"{model}-{'+'.join(args.pretrain_on) if shared else name}{ptag}".lower()
+            if args.pretrained_tag is not None:  # fine-tune from an earlier pretraining, do not pretrain again
+                if not (folder / "config.json").is_file():
+                    raise SystemExit(f"--pretrained-tag: no pretrained model in {folder}; run without it first")
+                pretrain_seconds[folder] = 0.0
             if folder not in pretrain_seconds:  # with --pretrain-on, one pretraining serves every corpus
                 t = time.perf_counter()
                 _textzoo(["pretrain", model, "--corpus", str(text), "--out", str(folder), *_sets(args.pretrain_set)],
@@ -309,6 +316,9 @@ def main(argv=None) -> int:
     p.add_argument("--pretrain-on", nargs="+", default=[], metavar="CORPUS",
                    help="pretrain once on the training and validation texts of these corpora (default: each "
                         "fine-tuning corpus on its own)")
+    p.add_argument("--pretrained-tag", metavar="TAG",
+                   help="fine-tune from the folder an earlier run with --tag TAG pretrained (same --pretrain-on) "
+                        "instead of pretraining again; --tag then names only the new runs and log")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="textzoo train --set")
     parser.add_argument("--json", type=Path, help="where to write the result (default: benchmarks/out/transformers-PART.json)")
     args = parser.parse_args(argv)
