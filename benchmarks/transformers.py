@@ -253,14 +253,15 @@ def pretrain(args) -> dict:
         return text
 
     rows, pretrain_seconds = {}, {}  # pretrained folder -> seconds (one pretraining per folder)
-    shared = unlabelled(args.pretrain_on) if args.pretrain_on else None
+    reuse = args.pretrained_tag is not None  # fine-tune from an earlier pretraining, do not pretrain again
+    ptag = args.pretrained_tag if reuse else args.tag
+    shared = unlabelled(args.pretrain_on) if args.pretrain_on and not reuse else None
     for name in args.datasets:
-        text = shared or unlabelled([name])
+        text = None if reuse else shared or unlabelled([name])
         for model in args.models:
             log = OUT / f"transformers-pretrain-{model}-{name}{args.tag}.log"
-            ptag = args.tag if args.pretrained_tag is None else args.pretrained_tag
-            folder = OUT / "pretrained" / f"{model}-{'+'.join(args.pretrain_on) if shared else name}{ptag}".lower()
-            if args.pretrained_tag is not None:  # fine-tune from an earlier pretraining, do not pretrain again
+            folder = OUT / "pretrained" / f"{model}-{'+'.join(args.pretrain_on) or name}{ptag}".lower()
+            if reuse:
                 if not (folder / "config.json").is_file():
                     raise SystemExit(f"--pretrained-tag: no pretrained model in {folder}; run without it first")
                 pretrain_seconds[folder] = 0.0
