@@ -103,6 +103,17 @@ def test_vocabulary_that_does_not_fit_the_tensors(run):
     _fails(run, "model.safetensors", "vocabulary")
 
 
+@pytest.mark.parametrize("change,fragment", [
+    (lambda words: words[:-1] + words[:1], "repeats words"),   # a word twice: two rows for one word
+    (lambda words: {"words": words}, "expected a JSON list of words"),
+    (lambda words: words[:-1] + [7], "expected a JSON list of words"),
+])
+def test_vocabulary_that_is_not_a_word_list(run, change, fragment):
+    words = json.loads((run / "vocabulary.json").read_text())
+    (run / "vocabulary.json").write_text(json.dumps(change(words)))
+    _fails(run, str(run / "vocabulary.json"), fragment)
+
+
 @pytest.mark.parametrize("name", ["model.safetensors", "config.json", "vocabulary.json", "metrics.json",
                                   "history.jsonl"])
 def test_truncated_files(run, name):

@@ -84,6 +84,18 @@ class State:
                                  f"{dtype} {tuple(shape)} for this config, labels and vocabulary")
         return t
 
+    def check_words(self, key: str = "vocabulary", at_least: int = 0) -> list[str]:
+        """``extra[key]`` if it is a list of at least ``at_least`` distinct strings, else a
+        :class:`ModelFileError` naming ``KEY.json``."""
+        words = self.extra.get(key)
+        where = self.source / f"{key}.json" if self.source is not None else f"{key}.json"
+        if not isinstance(words, list) or len(words) < at_least or not all(isinstance(w, str) for w in words):
+            raise ModelFileError(f"{where}: expected a JSON list of at least {at_least} words" if at_least
+                                 else f"{where}: expected a JSON list of words")
+        if len(set(words)) != len(words):
+            raise ModelFileError(f"{where}: repeats words")
+        return words
+
 
 class Model:
     """Base class of every registered model."""

@@ -360,10 +360,7 @@ class ELMo(Model):
 
     def _restore(self, state: State) -> None:
         cfg: ELMoConfig = self.config
-        vocab = state.extra.get("vocabulary")
-        where = state.source / "vocabulary.json" if state.source else "vocabulary.json"
-        if not isinstance(vocab, list) or len(vocab) < 2 or not all(isinstance(w, str) for w in vocab):
-            raise ModelFileError(f"{where}: expected a list of at least two words")
+        vocab = state.check_words(at_least=2)
         self.vocab = vocab
         self._word_index = {w: i for i, w in enumerate(vocab)}
         self.bilm = None

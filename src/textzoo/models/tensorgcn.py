@@ -496,12 +496,7 @@ class TensorGCN(TextGCN):
         """Check every tensor against the config, the labels and the vocabulary, then use them."""
         from ..errors import ModelFileError
 
-        vocabulary = state.extra.get("vocabulary")
-        where = state.source / "vocabulary.json" if state.source is not None else "vocabulary.json"
-        if not isinstance(vocabulary, list) or not all(isinstance(x, str) for x in vocabulary):
-            raise ModelFileError(f"{where}: expected a JSON list of words")
-        if len(set(vocabulary)) != len(vocabulary):
-            raise ModelFileError(f"{where}: repeats words")
+        vocabulary = state.check_words()
         cfg: TensorGCNConfig = self.config
         n_words, n_labels, hidden = len(vocabulary), len(self.labels), cfg.hidden
         digest = state.tensors.get("doc_digest")

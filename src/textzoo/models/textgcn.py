@@ -297,12 +297,7 @@ class TextGCN(Model):
         """Check every tensor against the config, the labels and the vocabulary, then use them."""
         from ..errors import ModelFileError
 
-        vocabulary = state.extra.get("vocabulary")
-        where = state.source / "vocabulary.json" if state.source is not None else "vocabulary.json"
-        if not isinstance(vocabulary, list) or not all(isinstance(w, str) for w in vocabulary):
-            raise ModelFileError(f"{where}: expected a JSON list of words")
-        if len(set(vocabulary)) != len(vocabulary):
-            raise ModelFileError(f"{where}: repeats words")
+        vocabulary = state.check_words()
         n_words, n_labels, hidden = len(vocabulary), len(self.labels), self.config.hidden
         digest = state.tensors.get("doc_digest")
         n_docs = int(digest.shape[0]) if digest is not None and digest.dim() == 2 else 0
