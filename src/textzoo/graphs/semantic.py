@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from .cache import cache_path, content_key, load_arrays, save_arrays
-from .syntactic import ratio_on_support
+from .syntactic import cooccurrence_counts, ratio_on_support
 
 __all__ = ["LSTMSettings", "TaskLSTM", "train_lstm", "token_states", "best_pair_cosines", "related_pairs",
            "semantic_counts", "semantic_graph"]
@@ -189,13 +189,7 @@ def semantic_counts(docs: Sequence[np.ndarray], states, n_words: int, threshold:
     sem = (acc + acc.T).tocsr()
     rows = np.repeat(np.arange(len(docs)), [min(len(d), max_length) for d in docs])
     cols = np.concatenate([np.asarray(d[:max_length], dtype=np.int64) for d in docs]) if len(docs) else np.zeros(0, np.int64)
-    occ = sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(docs), n_words))
-    occ.sum_duplicates()
-    occ.data[:] = 1.0
-    cooc = (occ.T @ occ).tocsr()
-    cooc.setdiag(0)
-    cooc.eliminate_zeros()
-    return sem, cooc
+    return sem, cooccurrence_counts(rows, cols, len(docs), n_words)
 
 
 def _pairs_matrix(lo_parts, hi_parts, n_words: int) -> sp.csr_matrix:

@@ -250,13 +250,7 @@ def syntactic_counts(parsed: ParsedCorpus, ids: np.ndarray, n_words: int) -> tup
     syn.sum_duplicates()
     syn = (syn + syn.T).tocsr()
     n_sent = int(parsed.sentence.max()) + 1 if len(parsed.sentence) else 0
-    occ = sp.csr_matrix((np.ones(int(kept.sum())), (parsed.sentence[kept], ids[kept])), shape=(n_sent, n_words))
-    occ.sum_duplicates()
-    occ.data[:] = 1.0
-    cooc = (occ.T @ occ).tocsr()
-    cooc.setdiag(0)
-    cooc.eliminate_zeros()
-    return syn, cooc
+    return syn, cooccurrence_counts(parsed.sentence[kept], ids[kept], n_sent, n_words)
 
 
 def syntactic_graph(parsed: ParsedCorpus, vocabulary: Sequence[str] | Mapping[str, int]) -> sp.csr_matrix:
@@ -268,6 +262,18 @@ def syntactic_graph(parsed: ParsedCorpus, vocabulary: Sequence[str] | Mapping[st
     out = ratio_on_support(syn, cooc)
     log.info("syntactic graph: %d word pairs linked", out.nnz // 2)
     return out
+
+
+def cooccurrence_counts(units: np.ndarray, words: np.ndarray, n_units: int, n_words: int) -> sp.csr_matrix:
+    """``n_words x n_words`` CSR: in how many units (sentences, documents) two distinct words both
+    occur, given one (unit, word) pair per token; the denominators of Eq. 3-4."""
+    occ = sp.csr_matrix((np.ones(len(words)), (units, words)), shape=(n_units, n_words))
+    occ.sum_duplicates()
+    occ.data[:] = 1.0
+    cooc = (occ.T @ occ).tocsr()
+    cooc.setdiag(0)
+    cooc.eliminate_zeros()
+    return cooc
 
 
 def ratio_on_support(num: sp.spmatrix, den: sp.spmatrix) -> sp.csr_matrix:
