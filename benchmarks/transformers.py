@@ -31,7 +31,8 @@ Markdown table):
     texts are pretrained on once instead), then ``textzoo train MODEL`` from that folder and from the
     same architecture with random weights (``random_init=true``), once per fine-tuning seed.
     ``--pretrained-tag TAG`` fine-tunes from the folder of an earlier ``--tag TAG`` run instead of
-    pretraining again (other fine-tuning settings on the same pretrained weights).
+    pretraining again (other fine-tuning settings on the same pretrained weights). ``--jobs N`` runs
+    N fine-tuning processes side by side (each with its own log).
 
     python benchmarks/transformers.py throughput --dataset R8 --steps 20 --rounds 2 --threads 1
     python benchmarks/transformers.py accuracy --datasets mr R8 R52 20ng
@@ -47,6 +48,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -270,17 +272,26 @@ def pretrain(args) -> dict:
                 _textzoo(["pretrain", model, "--corpus", str(text), "--out", str(folder), *_sets(args.pretrain_set)],
                          log)
                 pretrain_seconds[folder] = time.perf_counter() - t
+            runs = {(seed, init): OUT / "runs" / f"{model}-{name}{args.tag}-{init}"
+                    f"{f'-s{seed}' if len(args.seeds) > 1 else ''}".lower()
+                    for seed in args.seeds for init in ("pretrained", "random")}
+
+            def fine_tune(key, folder=folder, log=log):
+                (seed, init), run = key, runs[key]
+                extra = ["--set", "random_init=true"] if init == "random" else []
+                # side by side, each run writes its own log (one shared log would interleave them)
+                _textzoo(["train", model, "--dataset", name, "--out", str(run), "--set", f"pretrained={folder}",
+                          "--set", f"seed={seed}", *extra, *_sets(args.set)],
+                         log if args.jobs == 1 else log.with_name(f"{log.stem}-{run.name}.log"))
+                return 100 * json.loads((run / "metrics.json").read_text())["test"]["accuracy"]
+
+            with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+                results = dict(zip(runs, pool.map(fine_tune, runs)))
             per_seed = {}  # fine-tuning seed -> {"pretrained": acc, "random": acc}
-            for seed in args.seeds:
-                suffix = f"-s{seed}" if len(args.seeds) > 1 else ""
-                for init in ("pretrained", "random"):
-                    run = OUT / "runs" / f"{model}-{name}{args.tag}-{init}{suffix}".lower()
-                    extra = ["--set", "random_init=true"] if init == "random" else []
-                    _textzoo(["train", model, "--dataset", name, "--out", str(run), "--set", f"pretrained={folder}",
-                              "--set", f"seed={seed}", *extra, *_sets(args.set)], log)
-                    per_seed.setdefault(str(seed), {})[init] = \
-                        100 * json.loads((run / "metrics.json").read_text())["test"]["accuracy"]
-                print(f"{model} {name} seed {seed}: {per_seed[str(seed)]}", flush=True)
+            for (seed, init), acc in results.items():
+                per_seed.setdefault(str(seed), {})[init] = acc
+            for seed, pair in per_seed.items():
+                print(f"{model} {name} seed {seed}: {pair}", flush=True)
             row = {init: statistics.mean(accs[init] for accs in per_seed.values()) for init in ("pretrained", "random")}
             rows[f"{model}/{name}"] = {**row, "gain": row["pretrained"] - row["random"],
                                        "pretrain_seconds": pretrain_seconds[folder], "per_seed": per_seed}
@@ -321,6 +332,8 @@ def main(argv=None) -> int:
                    help="fine-tune from the folder an earlier run with --tag TAG pretrained (same --pretrain-on) "
                         "instead of pretraining again; --tag then names only the new runs and log")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="textzoo train --set")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="fine-tuning runs side by side (on a CPU, set OMP_NUM_THREADS to cores / jobs)")
     parser.add_argument("--json", type=Path, help="where to write the result (default: benchmarks/out/transformers-PART.json)")
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
