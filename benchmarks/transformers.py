@@ -282,7 +282,7 @@ def pretrain(args) -> dict:
                 # side by side, each run writes its own log (one shared log would interleave them)
                 _textzoo(["train", model, "--dataset", name, "--out", str(run), "--set", f"pretrained={folder}",
                           "--set", f"seed={seed}", *extra, *_sets(args.set)],
-                         log if args.jobs == 1 else log.with_name(f"{log.stem}-{run.name}.log"))
+                         log if args.jobs == 1 else OUT / f"transformers-pretrain-{run.name}.log")
                 return 100 * json.loads((run / "metrics.json").read_text())["test"]["accuracy"]
 
             with ThreadPoolExecutor(max_workers=args.jobs) as pool:
