@@ -108,6 +108,8 @@ def plan(args) -> list[tuple[str, str, int, dict]]:
             extra[value] = json.loads(extra[value])
         except json.JSONDecodeError:
             pass  # a plain string
+    if isinstance(extra.get("graphs"), str):  # graphs=syntactic,semantic: a list, as the ablation records it
+        extra["graphs"] = [g.strip() for g in extra["graphs"].split(",")]
     runs = [(m, d, s, {**extra, **o} if m == "tensorgcn" else o) for m, d, s, o in runs]
     seen, unique = set(), []
     for run in runs:
