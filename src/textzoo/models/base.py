@@ -90,8 +90,7 @@ class State:
         words = self.extra.get(key)
         where = self.source / f"{key}.json" if self.source is not None else f"{key}.json"
         if not isinstance(words, list) or len(words) < at_least or not all(isinstance(w, str) for w in words):
-            raise ModelFileError(f"{where}: expected a JSON list of at least {at_least} words" if at_least
-                                 else f"{where}: expected a JSON list of words")
+            raise ModelFileError(f"{where}: expected a JSON list of {f'at least {at_least} ' if at_least else ''}words")
         if len(set(words)) != len(words):
             raise ModelFileError(f"{where}: repeats words")
         return words
