@@ -413,3 +413,45 @@ def test_heldout_loss_and_keep_best_save_the_least_overfitted_weights(data_dir, 
     assert saved == pytest.approx(losses[best], abs=2e-4)
     with pytest.raises(ValueError, match="valid_fraction"):
         PretrainConfig(keep_best=True)
+
+
+@pytest.mark.parametrize("model", ["bert", "albert", "gpt"])
+def test_init_from_continues_the_pretraining_of_a_folder(pretrained, model, data_dir, tmp_path):
+    """``init_from``: the checkpoint's own tokenizer and architecture, its weights as the start
+    (at lr 0 they come back unchanged), the loss of the new text from the first step on."""
+    import transformers as tf
+
+    texts = textzoo.load_dataset("mr", data_dir=data_dir).train.texts[:60]
+    source = pretrained[model]
+    other = {**TINY, "hidden": 48, "vocab_size": 300, "max_steps": 2}  # ignored: the checkpoint's are kept
+    frozen = pretrain_model(model, texts, tmp_path / "lr0", progress=False,
+                            overrides={**other, "init_from": str(source), "lr": 0.0})
+    assert (frozen / "tokenizer.json").read_text() == (source / "tokenizer.json").read_text()
+    cls = tf.AutoModelForCausalLM if model == "gpt" else tf.AutoModelForPreTraining
+    before, after = cls.from_pretrained(source).state_dict(), cls.from_pretrained(frozen).state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    moved = pretrain_model(model, texts, tmp_path / "lr", progress=False, overrides={**other, "init_from": str(source)})
+    after = cls.from_pretrained(moved).state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    info = json.loads((moved / "pretraining.json").read_text())
+    assert info["config"]["init_from"] == str(source) and len(info["history"]) == 2
+    fresh = pretrain_model(model, texts, tmp_path / "fresh", progress=False, overrides=TINY | {"max_steps": 1})
+    key = "loss" if model == "gpt" else "mlm"
+    first = json.loads((fresh / "pretraining.json").read_text())["history"][0][key]
+    assert info["history"][0][key] < first  # the 40 updates on 20NG carry over to MR's text
+
+
+def test_init_from_refuses_another_family_and_longer_inputs(pretrained, tmp_path):
+    from textzoo.errors import ConfigError
+
+    texts = ["the first document . it has two sentences .", "another one here .", "and a third one ."]
+    with pytest.raises(ConfigError, match="'albert' checkpoint"):
+        pretrain_model("gpt", texts, tmp_path / "a", progress=False,
+                       overrides={**TINY, "init_from": str(pretrained["albert"])})
+    with pytest.raises(ConfigError, match="exceeds the 48 positions"):
+        pretrain_model("bert", texts, tmp_path / "b", progress=False,
+                       overrides={**TINY, "max_length": 64, "init_from": str(pretrained["bert"])})
+    with pytest.raises(ConfigError, match="no checkpoint"):
+        pretrain_model("bert", texts, tmp_path / "c", progress=False,
+                       overrides={**TINY, "init_from": str(tmp_path / "missing")})
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

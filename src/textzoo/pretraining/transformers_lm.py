@@ -39,6 +39,14 @@ always on the same examples and masks; ``keep_best=true`` then saves the weights
 held-out loss instead of the last (as ``run_mlm.py``'s ``load_best_model_at_end``). The papers
 pretrain on corpora far larger than any model can over-fit and use neither (defaults: 0, off).
 
+Continued pretraining (``init_from``): starting from a folder that ``textzoo pretrain`` wrote, or
+any checkpoint of the same family with its pretraining heads (``bert-base-uncased``,
+``albert-base-v2``, ``gpt2``, by hub name or folder), the run keeps that checkpoint's tokenizer and
+architecture (``vocab_size``, ``hidden``, ``layers``, ... are then ignored) and goes on with the
+same objectives on ``corpus``: domain- and task-adaptive pretraining (DAPT/TAPT, Gururangan et al.
+2020, "Don't Stop Pretraining", Sections 3-4), e.g. a model pretrained on a large union of corpora,
+then on the task's own unlabelled text.
+
 The corpus is a text file with one document per line (blank lines are skipped), or a list of
 strings. Segments for NSP/SOP are built from sentences (split after ``.``, ``!``, ``?``;
 :func:`split_sentences`).
@@ -113,6 +121,7 @@ class PretrainConfig:
     valid_fraction: float = 0.0       # share of the documents held out for a held-out loss (0: none)
     eval_steps: int = 200             # with valid_fraction: the held-out loss every N updates and at the end
     keep_best: bool = False           # with valid_fraction: save the weights of the lowest held-out loss
+    init_from: str = ""               # a pretrained folder or hub name: continue pretraining it (module docstring)
 
     def __post_init__(self):
         if not 0 < self.mask_prob < 1 or not 0 <= self.pair_prob <= 1:
@@ -455,6 +464,39 @@ def _build_model(model: str, cfg: PretrainConfig, vocab: int, tok):
         attn_pdrop=cfg.dropout, bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id))
 
 
+#: model_type of each model's checkpoints and the class holding its pretraining heads
+PRETRAINING_CLASS = {"bert": ("bert", "BertForPreTraining"), "albert": ("albert", "AlbertForPreTraining"),
+                     "gpt": ("gpt2", "GPT2LMHeadModel")}
+
+
+def load_for_pretraining(model: str, source: str, max_length: int):
+    """``(network with pretraining heads, tokenizer)`` of checkpoint ``source`` (folder or hub name),
+    to continue pretraining it (``init_from``)."""
+    import transformers as tf
+
+    model_type, cls = PRETRAINING_CLASS[model]
+    try:
+        conf = tf.AutoConfig.from_pretrained(source)
+        tok = tf.AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"init_from={source!r}: no checkpoint to continue pretraining ({exc}); give a folder "
+                          f"that `textzoo pretrain {model}` wrote, or a hub name") from exc
+    if conf.model_type != model_type:
+        raise ConfigError(f"init_from={source!r} is a {conf.model_type!r} checkpoint; `textzoo pretrain {model}` "
+                          f"continues {model_type!r} checkpoints only")
+    limit = getattr(conf, "max_position_embeddings", None) or getattr(conf, "n_positions", None)
+    if limit is not None and max_length > limit:
+        raise ConfigError(f"max_length={max_length} exceeds the {limit} positions of init_from={source!r}")
+    if model != "gpt" and (tok.mask_token_id is None or tok.cls_token_id is None or tok.sep_token_id is None):
+        raise ConfigError(f"init_from={source!r}: its tokenizer lacks [CLS], [SEP] or [MASK]")
+    if model == "gpt" and tok.eos_token_id is None:
+        raise ConfigError(f"init_from={source!r}: its tokenizer has no end-of-text token")
+    net = getattr(tf, cls).from_pretrained(source)
+    log.info("continuing the pretraining of %s (%d parameters, tokenizer of %d entries)", source,
+             sum(p.numel() for p in net.parameters()), len(tok))
+    return net, tok
+
+
 def _examples(model: str, docs: list[str], tok, cfg: PretrainConfig, rng: np.random.Generator):
     backend = tok.backend_tokenizer
     if model == "gpt":  # contiguous blocks of the token stream, documents separated by <|endoftext|>
@@ -582,15 +624,20 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
     gen = torch.Generator().manual_seed(cfg.seed)
     docs, held_docs = hold_out(read_corpus(corpus), cfg.valid_fraction, cfg.seed)
     t0 = time.perf_counter()
-    tok = train_tokenizer(KIND[model], docs, cfg.vocab_size, cfg.min_frequency)
-    log.info("trained a %s tokenizer of %d entries in %.1f s", KIND[model], len(tok), time.perf_counter() - t0)
+    if cfg.init_from:
+        net, tok = load_for_pretraining(model, cfg.init_from, cfg.max_length)
+    else:
+        tok = train_tokenizer(KIND[model], docs, cfg.vocab_size, cfg.min_frequency)
+        log.info("trained a %s tokenizer of %d entries in %.1f s", KIND[model], len(tok), time.perf_counter() - t0)
     examples = _examples(model, docs, tok, cfg, rng)
     if not examples:
         raise DataError("the corpus yields no pretraining examples (documents too short)")
     from ..models.transformer_base import resolve_device
 
     device = resolve_device(cfg.device)
-    net = _build_model(model, cfg, len(tok), tok).to(device)
+    if not cfg.init_from:
+        net = _build_model(model, cfg, len(tok), tok)
+    net = net.to(device)
     params = list(net.named_parameters())
     groups = [{"params": [p for n, p in params if not (n.endswith("bias") or "LayerNorm" in n or ".ln_" in n)],
                "weight_decay": cfg.weight_decay},
