@@ -32,7 +32,9 @@ Markdown table):
     same architecture with random weights (``random_init=true``), once per fine-tuning seed.
     ``--pretrained-tag TAG`` fine-tunes from the folder of an earlier ``--tag TAG`` run instead of
     pretraining again (other fine-tuning settings on the same pretrained weights). ``--jobs N`` runs
-    N fine-tuning processes side by side (each with its own log).
+    N fine-tuning processes side by side (each with its own log). ``--pretrain-set
+    init_from=FOLDER`` continues an earlier pretraining on these texts (task-adaptive pretraining);
+    the random-init arm then has FOLDER's architecture and tokenizer.
 
     python benchmarks/transformers.py throughput --dataset R8 --steps 20 --rounds 2 --threads 1
     python benchmarks/transformers.py accuracy --datasets mr R8 R52 20ng
