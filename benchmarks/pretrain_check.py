@@ -5,7 +5,7 @@ architecture with random weights, and look at what the pretrained [CLS] encodes.
     python benchmarks/pretrain_check.py finetune albert FOLDER --set max_length=64
     # ALBERT only: the SOP head and the pooled [CLS] on fine-tuning inputs ([CLS] sentence [SEP])
     python benchmarks/pretrain_check.py cls FOLDER
-    # GPT only: LM loss per token on MR training sentences (pretrained on) and test sentences
+    # GPT only: LM loss per token on MR training and validation sentences (pretrained on) and test sentences
     python benchmarks/pretrain_check.py lm FOLDER
 
 Used for issue 4 (BENCHMARKS.md, "`albert` and `gpt` pretrained by `textzoo pretrain`"); the
@@ -95,7 +95,9 @@ def lm(args) -> None:
 
     train = [corpus.train.texts[i] for i in rng.permutation(len(corpus.train))[:300]]
     test = [corpus.test.texts[i] for i in rng.permutation(len(corpus.test))[:300]]
-    print(json.dumps({"lm_loss_train_sentences": round(loss(train), 3), "lm_loss_test_sentences": round(loss(test), 3)}))
+    valid = [corpus.valid.texts[i] for i in np.random.default_rng(1).permutation(len(corpus.valid))[:300]]
+    print(json.dumps({"lm_loss_train_sentences": round(loss(train), 3), "lm_loss_test_sentences": round(loss(test), 3),
+                      "lm_loss_valid_sentences": round(loss(valid), 3)}))
 
 
 def main() -> None:
@@ -110,7 +112,7 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p = sub.add_parser("cls", help="ALBERT: SOP head and pooled [CLS] on single sentences")
     p.add_argument("folder")
-    p = sub.add_parser("lm", help="GPT: LM loss on MR training and test sentences")
+    p = sub.add_parser("lm", help="GPT: LM loss on MR training, validation and test sentences")
     p.add_argument("folder")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

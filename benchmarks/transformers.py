@@ -27,8 +27,9 @@ Markdown table):
 
 ``pretrain``
     For each of ``--models`` and ``--datasets``: ``textzoo pretrain MODEL`` on the training and
-    validation texts of the corpus (never the test texts; ``--pretrain-on`` names other corpora whose
-    texts are pretrained on once instead), then ``textzoo train MODEL`` from that folder and from the
+    validation texts of the corpus (never the test texts; ``--pretrain-text train`` leaves the
+    validation texts out; ``--pretrain-on`` names other corpora whose texts are pretrained on once
+    instead), then ``textzoo train MODEL`` from that folder and from the
     same architecture with random weights (``random_init=true``), once per fine-tuning seed.
     ``--pretrained-tag TAG`` fine-tunes from the folder of an earlier ``--tag TAG`` run instead of
     pretraining again (other fine-tuning settings on the same pretrained weights). ``--jobs N`` runs
@@ -246,12 +247,15 @@ def pretrain(args) -> dict:
     from textzoo._io import atomic_write_text
 
     def unlabelled(names: list[str]) -> Path:
-        """The training and validation texts (never the test texts) of ``names``, one per line."""
-        text = OUT / f"unlabelled-{'+'.join(names)}.txt"
+        """The training (and with ``--pretrain-text train+valid`` validation) texts of ``names``, one
+        per line; never the test texts."""
+        text = OUT / f"unlabelled-{'+'.join(names)}{'' if args.pretrain_text == 'train+valid' else '-train'}.txt"
         texts = []
         for n in names:
             corpus = textzoo.load_dataset(n)
-            texts += corpus.train.texts + (corpus.valid.texts if corpus.valid is not None else [])
+            texts += corpus.train.texts
+            if args.pretrain_text == "train+valid" and corpus.valid is not None:
+                texts += corpus.valid.texts
         # atomic: two runs of this part (one per model) may share the folder
         atomic_write_text(text, "\n".join(" ".join(t.split()) for t in texts) + "\n")
         return text
@@ -327,6 +331,9 @@ def main(argv=None) -> int:
     p.add_argument("--tag", default="", help="suffix of the pretrained folders, runs and logs")
     p.add_argument("--seeds", nargs="+", type=int, default=[0],
                    help="fine-tuning seeds (one pretraining); the table gives the means")
+    p.add_argument("--pretrain-text", choices=["train+valid", "train"], default="train+valid",
+                   help="texts pretrained on: train keeps the validation split unseen, so that choosing the "
+                        "fine-tuning epoch by validation accuracy does not favour the pretrained arm")
     p.add_argument("--pretrain-on", nargs="+", default=[], metavar="CORPUS",
                    help="pretrain once on the training and validation texts of these corpora (default: each "
                         "fine-tuning corpus on its own)")
