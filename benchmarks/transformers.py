@@ -335,7 +335,7 @@ def main(argv=None) -> int:
                    help="texts pretrained on: train keeps the validation split unseen, so that choosing the "
                         "fine-tuning epoch by validation accuracy does not favour the pretrained arm")
     p.add_argument("--pretrain-on", nargs="+", default=[], metavar="CORPUS",
-                   help="pretrain once on the training and validation texts of these corpora (default: each "
+                   help="pretrain once on the --pretrain-text texts of these corpora (default: each "
                         "fine-tuning corpus on its own)")
     p.add_argument("--pretrained-tag", metavar="TAG",
                    help="fine-tune from the folder an earlier run with --tag TAG pretrained (same --pretrain-on) "
