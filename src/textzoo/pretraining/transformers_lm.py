@@ -634,14 +634,13 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
     else:
         tok = train_tokenizer(KIND[model], docs, cfg.vocab_size, cfg.min_frequency)
         log.info("trained a %s tokenizer of %d entries in %.1f s", KIND[model], len(tok), time.perf_counter() - t0)
+        net = _build_model(model, cfg, len(tok), tok)
     examples = _examples(model, docs, tok, cfg, rng)
     if not examples:
         raise DataError("the corpus yields no pretraining examples (documents too short)")
     from ..models.transformer_base import resolve_device
 
     device = resolve_device(cfg.device)
-    if not cfg.init_from:
-        net = _build_model(model, cfg, len(tok), tok)
     net = net.to(device)
     params = list(net.named_parameters())
     groups = [{"params": [p for n, p in params if not (n.endswith("bias") or "LayerNorm" in n or ".ln_" in n)],
