@@ -14,16 +14,22 @@ of each seed for the LSTM; the stage table reports both the cold and the cached 
 
 Set OMP_NUM_THREADS=1 on a shared machine (each run also calls torch.set_num_threads(1) unless
 --threads says otherwise). Results are appended run by run to --json, so an interrupted benchmark
-keeps what it measured; --append skips runs already there.
+keeps what it measured; --append skips runs already there. Runs that outlast a session (20NG at
+the paper's learning rate) can write training checkpoints with --checkpoints DIR: run the same
+command again and an interrupted run continues from its newest checkpoint (``fit(resume=True)``,
+the same model as an uninterrupted run); its row records ``resumed_from_epoch`` and its ``train_s``
+counts the last process only.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import os
 import resource
+import shutil
 import statistics
 import sys
 import time
@@ -35,8 +41,18 @@ PAPER = {"r8": 98.04, "r52": 95.05, "mr": 77.91, "20ng": 87.74}  # Table 2, Tens
 GRAPHS = ("sequential", "syntactic", "semantic")
 
 
+def resumed_epoch(folder: Path) -> int:
+    """Completed epochs in the newest checkpoint of ``folder`` (0 when there is none)."""
+    from textzoo.training.checkpoint import has_checkpoint, load_checkpoint
+
+    if not has_checkpoint(folder):
+        return 0
+    _, state = load_checkpoint(folder)
+    return int((state.get("loop") or {}).get("epoch", 0))
+
+
 def one_run(model_name: str, dataset: str, seed: int, overrides: dict, data_dir: str | None,
-            threads: int) -> dict:
+            threads: int, checkpoints: str | None = None) -> dict:
     import torch
 
     import textzoo
@@ -46,7 +62,12 @@ def one_run(model_name: str, dataset: str, seed: int, overrides: dict, data_dir:
     corpus = textzoo.load_dataset(dataset, data_dir=data_dir, seed=seed)
     load_s = time.perf_counter() - start
     model = textzoo.create(model_name, dataset=dataset, seed=seed, **overrides)
-    model.fit(corpus)
+    folder = None
+    if checkpoints:  # one folder per run: model, dataset, seed and a digest of the settings
+        digest = hashlib.sha1(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:10]
+        folder = Path(checkpoints) / f"{model_name}-{dataset.lower()}-s{seed}-{digest}"
+    resumed = resumed_epoch(folder) if folder else 0
+    model.fit(corpus, checkpoint_dir=folder, resume=folder is not None)
     test = model.evaluate(corpus.test)
     info = model.info
     row = {
@@ -57,6 +78,8 @@ def one_run(model_name: str, dataset: str, seed: int, overrides: dict, data_dir:
         "test_docs": len(corpus.test),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+    if resumed:
+        row["resumed_from_epoch"] = resumed
     for key in ("stage_seconds", "stage_peak_rss_mb", "stage_detail_seconds", "cache_hits"):
         if key in info:
             row[key] = info[key]
@@ -67,6 +90,8 @@ def one_run(model_name: str, dataset: str, seed: int, overrides: dict, data_dir:
         inductive = model.predict_proba_inductive(corpus.test.texts[:500]).argmax(1)
         row["inductive_s_500"] = round(time.perf_counter() - t, 3)
         row["inductive_agreement_500"] = float((inductive == transductive).mean())
+    if folder is not None:  # the row is recorded; the checkpoints (hundreds of MB on 20NG) are not needed
+        shutil.rmtree(folder, ignore_errors=True)
     return row
 
 
@@ -227,6 +252,9 @@ def main() -> None:
     parser.add_argument("--data-dir", default=os.environ.get("TEXTZOO_DATA"))
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
     parser.add_argument("--json", default="benchmarks/out/tensorgcn.json")
+    parser.add_argument("--checkpoints", metavar="DIR",
+                        help="write training checkpoints under DIR (one folder per run) and resume an "
+                             "interrupted run from them when the same command runs again")
     parser.add_argument("--append", action="store_true", help="keep the runs in --json and skip those already there")
     parser.add_argument("--report", nargs="*", metavar="JSON",
                         help="only print the tables of --json and of these other result files")
@@ -245,7 +273,8 @@ def main() -> None:
                 continue
             print(f"running {model} {dataset} seed {seed} {overrides}", file=sys.stderr, flush=True)
             with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-                row = pool.submit(one_run, model, dataset, seed, overrides, args.data_dir, args.threads).result()
+                row = pool.submit(one_run, model, dataset, seed, overrides, args.data_dir, args.threads,
+                                     args.checkpoints).result()
             rows.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
             path.parent.mkdir(parents=True, exist_ok=True)
