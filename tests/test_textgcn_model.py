@@ -103,3 +103,23 @@ def test_bad_config_values_are_refused():
         textzoo.create("textgcn", dropout=1.5)
     with pytest.raises(textzoo.ConfigError, match="hiden"):
         textzoo.create("textgcn", hiden=3)
+
+
+def test_blocked_sparse_product_equals_one_product():
+    """sparse_mm takes the CPU product in column blocks: the same numbers to the bit, gradients
+    included, for widths that are and are not a multiple of the block."""
+    import scipy.sparse as sp
+    import torch
+
+    from textzoo.models.textgcn import _SparseMatmul, _torch_csr, sparse_mm
+
+    m = sp.random(300, 300, density=0.05, format="csr", random_state=np.random.default_rng(0))
+    a = _torch_csr(m + m.T)
+    for columns in (7, 32, 200):
+        x = torch.randn(300, columns, generator=torch.Generator().manual_seed(columns))
+        assert torch.equal(sparse_mm(a, x, block=32), torch.sparse.mm(a, x))
+        assert torch.equal(sparse_mm(a, x, block=3), torch.sparse.mm(a, x))
+        assert torch.allclose(sparse_mm(a, x), torch.from_numpy(((m + m.T) @ x.numpy()).astype(np.float32)), atol=1e-5)
+        w = x.clone().requires_grad_()
+        _SparseMatmul.apply(a, a, w).square().sum().backward()
+        assert torch.equal(w.grad, torch.sparse.mm(a, 2 * torch.sparse.mm(a, x)))
