@@ -5,7 +5,8 @@ whole dense matrix (the reference) against the same product taken in blocks of c
 Every layer of TextGCN and TensorGCN multiplies the (nodes x nodes) adjacency by a (nodes x 200)
 dense matrix, forward and backward; on 20NG that is 27 M non-zeros for TextGCN's graph and 100 M for
 TensorGCN's three. Each non-zero reads one row of the dense matrix: 800 bytes at 200 columns, a
-49 MB matrix on 20NG that no cache holds, against 64 bytes and 3.9 MB for a block of 16 columns.
+49 MB matrix on 20NG that no cache holds, against 128 bytes and 7.9 MB for a block of 32 columns
+(the default).
 
     python benchmarks/spmm.py --datasets 20ng R8 --threads 1 2
     python benchmarks/spmm.py --train textgcn:20ng tensorgcn:R8 --epochs 5 --threads 2
@@ -15,7 +16,8 @@ repeats, the ratio to the reference in the same process, and the largest absolut
 the reference's result (0 when the blocks give the same numbers bit for bit). ``--train
 MODEL:DATASET`` instead trains the model for ``--epochs`` epochs twice in the same process, with
 one product per layer (``SPMM_BLOCK`` set past the hidden size) and with the default blocks, and
-prints the seconds per epoch of each (graph building excluded) and whether the two runs' training
+prints the seconds per epoch of each (graph building and the first, warm-up epoch excluded; seed 1)
+and whether the two runs' training
 histories are identical.
 """
 
