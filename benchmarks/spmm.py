@@ -35,13 +35,12 @@ def graph(dataset: str, data_dir: str | None):
     import textzoo
     from textzoo.data.cleaning import clean_documents
     from textzoo.graphs.textgcn import adjacency, build_textgcn_graph, normalize_adjacency
-    from textzoo.models.textgcn import TextGCN
 
     corpus = textzoo.load_dataset(dataset, data_dir=data_dir, seed=0)
-    settings = {"remove_stopwords": True, "min_count": 5, **TextGCN.dataset_settings.get(dataset.lower(), {})}
+    cfg = textzoo.create("textgcn", dataset=dataset).config  # the paper's settings for this corpus
     texts = corpus.train.texts + corpus.valid.texts + corpus.test.texts
-    cleaned = clean_documents(texts, remove_stopwords=settings["remove_stopwords"], min_count=settings["min_count"])
-    return normalize_adjacency(adjacency(build_textgcn_graph(cleaned, window=20)))
+    cleaned = clean_documents(texts, remove_stopwords=cfg.remove_stopwords, min_count=cfg.min_count)
+    return normalize_adjacency(adjacency(build_textgcn_graph(cleaned, window=cfg.window)))
 
 
 def seconds(fn, repeats: int) -> float:

@@ -41,16 +41,6 @@ PAPER = {"r8": 98.04, "r52": 95.05, "mr": 77.91, "20ng": 87.74}  # Table 2, Tens
 GRAPHS = ("sequential", "syntactic", "semantic")
 
 
-def resumed_epoch(folder: Path) -> int:
-    """Completed epochs in the newest checkpoint of ``folder`` (0 when there is none)."""
-    from textzoo.training.checkpoint import has_checkpoint, load_checkpoint
-
-    if not has_checkpoint(folder):
-        return 0
-    _, state = load_checkpoint(folder)
-    return int((state.get("loop") or {}).get("epoch", 0))
-
-
 def one_run(model_name: str, dataset: str, seed: int, overrides: dict, data_dir: str | None,
             threads: int, checkpoints: str | None = None) -> dict:
     import torch
@@ -66,7 +56,6 @@ def one_run(model_name: str, dataset: str, seed: int, overrides: dict, data_dir:
     if checkpoints:  # one folder per run: model, dataset, seed and a digest of the settings
         digest = hashlib.sha1(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:10]
         folder = Path(checkpoints) / f"{model_name}-{dataset.lower()}-s{seed}-{digest}"
-    resumed = resumed_epoch(folder) if folder else 0
     model.fit(corpus, checkpoint_dir=folder, resume=folder is not None)
     test = model.evaluate(corpus.test)
     info = model.info
@@ -78,8 +67,8 @@ def one_run(model_name: str, dataset: str, seed: int, overrides: dict, data_dir:
         "test_docs": len(corpus.test),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
-    if resumed:
-        row["resumed_from_epoch"] = resumed
+    if info.get("resumed_at"):  # epochs completed when this process resumed (the fit records it)
+        row["resumed_from_epoch"] = info["resumed_at"][-1]
     for key in ("stage_seconds", "stage_peak_rss_mb", "stage_detail_seconds", "cache_hits"):
         if key in info:
             row[key] = info[key]
