@@ -455,3 +455,99 @@ def test_init_from_refuses_another_family_and_longer_inputs(pretrained, tmp_path
         pretrain_model("bert", texts, tmp_path / "c", progress=False,
                        overrides={**TINY, "init_from": str(tmp_path / "missing")})
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+# --------------------------------------------------------------------------------- checkpoints and resume
+RESUMABLE = {**TINY, "max_steps": 24, "checkpoint_steps": 5, "dropout": 0.1, "valid_fraction": 0.1,
+             "eval_steps": 7, "keep_best": True}
+
+
+def _folder_state(folder):
+    from safetensors.torch import load_file
+
+    info = json.loads((folder / "pretraining.json").read_text())
+    return load_file(str(folder / "model.safetensors")), info
+
+
+@pytest.mark.parametrize("model", ["bert", "albert", "gpt"])
+def test_interrupted_pretraining_resumes_to_the_same_weights(model, pretrained, data_dir, tmp_path, monkeypatch):
+    """Killed right after every second checkpoint and resumed each time: the same weights, losses,
+    held-out losses and kept step as one uninterrupted run (several epochs, dropout on, keep_best).
+    ALBERT continues a folder (``init_from``): its Unigram tokenizer differs from run to run, so two
+    separate runs that each train one could not be compared; BERT and GPT train theirs."""
+    from interrupt import Killed
+
+    from textzoo.training import checkpoint as ckpt
+
+    texts = textzoo.load_dataset("mr", data_dir=data_dir).train.texts[:40]
+    over = RESUMABLE | ({"init_from": str(pretrained["albert"])} if model == "albert" else {})
+    reference = pretrain_model(model, texts, tmp_path / "reference", overrides=over, progress=False)
+    real_save, saves = ckpt.save_checkpoint, {"n": 0}
+
+    def save_then_die(*args, **kw):
+        real_save(*args, **kw)
+        saves["n"] += 1
+        if saves["n"] % 2 == 0:
+            raise Killed
+
+    monkeypatch.setattr(ckpt, "save_checkpoint", save_then_die)
+    out, resumes = tmp_path / "interrupted", 0
+    while True:
+        try:
+            pretrain_model(model, texts, out, overrides=over, progress=False, resume=resumes > 0)
+            break
+        except Killed:
+            resumes += 1
+            assert (out / "checkpoints" / "latest.json").is_file() and not (out / "pretraining.json").exists()
+    assert resumes == 2 and saves["n"] == 4  # checkpoints at steps 5, 10 (killed), 15, 20 (killed)
+    (ref_weights, ref_info), (weights, info) = _folder_state(reference), _folder_state(out)
+    assert info["resumed_at"] == [10, 20] and ref_info["resumed_at"] == []
+    assert info["examples"] > 2 * RESUMABLE["batch_size"]  # several epochs of batches, drawn again on resume
+    for key in ("history", "heldout", "kept_step", "fingerprint"):
+        assert info[key] == ref_info[key], key
+    assert ref_weights.keys() == weights.keys()
+    assert all(torch.equal(ref_weights[k], weights[k]) for k in weights)
+    assert (out / "tokenizer.json").read_text() == (reference / "tokenizer.json").read_text()
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in reference.iterdir())  # no checkpoints
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary folders
+
+
+def test_resume_refuses_other_settings_and_skips_a_finished_run(data_dir, tmp_path, monkeypatch, capsys):
+    from interrupt import Killed
+
+    from textzoo.errors import ConfigError
+    from textzoo.training import checkpoint as ckpt
+
+    texts = textzoo.load_dataset("mr", data_dir=data_dir).train.texts[:40]
+    corpus = tmp_path / "mr.txt"
+    corpus.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    out = tmp_path / "gpt"
+    sets = [arg for k, v in RESUMABLE.items() for arg in ("--set", f"{k}={v}")]
+    real_save = ckpt.save_checkpoint
+
+    def save_then_die(*args, **kw):
+        real_save(*args, **kw)
+        raise Killed
+
+    monkeypatch.setattr(ckpt, "save_checkpoint", save_then_die)
+    with pytest.raises(Killed):
+        cli_main(["-q", "pretrain", "gpt", "--corpus", str(corpus), "--out", str(out), *sets])
+    monkeypatch.setattr(ckpt, "save_checkpoint", real_save)
+    assert cli_main(["-q", "pretrain", "gpt", "--corpus", str(corpus), "--out", str(out), *sets,
+                     "--set", "lr=0.001", "--resume"]) == 2
+    assert "different pretraining (lr: 0.003 -> 0.001)" in capsys.readouterr().err
+    corpus.write_text("\n".join(texts[1:]) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="the corpus differs"):
+        pretrain_model("gpt", corpus, out, overrides=RESUMABLE, progress=False, resume=True)
+    corpus.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    args = ["-q", "pretrain", "gpt", "--corpus", str(corpus), "--out", str(out), *sets, "--resume",
+            "--set", "checkpoint_steps=7"]  # the checkpoint interval may change
+    assert cli_main(args) == 0
+    info = json.loads((out / "pretraining.json").read_text())
+    assert info["resumed_at"] == [5] and len(info["history"]) == 24 and not (out / "checkpoints").exists()
+    before = (out / "model.safetensors").stat().st_mtime_ns
+    assert cli_main(args) == 0  # already finished: nothing trained, nothing written
+    assert (out / "model.safetensors").stat().st_mtime_ns == before
+    assert cli_main(["-q", "pretrain", "elmo", "--corpus", str(corpus), "--out", str(tmp_path / "elmo"),
+                     "--resume"]) == 2
+    assert "cannot resume" in capsys.readouterr().err

@@ -1,12 +1,16 @@
-"""Atomic file writes: a temporary file in the same folder, then ``os.replace``."""
+"""Atomic writes: a temporary file (or folder) beside the target, then ``os.replace``."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -31,3 +35,34 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def swap_in_folder(tmp: Path, path: Path) -> None:
+    """Replace folder ``path`` by ``tmp``; a crash in between leaves ``path`` or its backup whole."""
+    if not path.exists():
+        os.replace(tmp, path)
+        return
+    backup = path.with_name(f".{path.name}.previous")
+    shutil.rmtree(backup, ignore_errors=True)  # a stale backup: ``path`` is complete
+    os.replace(path, backup)
+    os.replace(tmp, path)
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def recover_run_folder(path: Path) -> Path:
+    """If a save was killed between its two renames, put the complete ``.NAME.previous`` back.
+
+    Returns the folder to read: ``path`` (after renaming the backup back when needed), or the backup
+    itself if it cannot be renamed (a read-only location).
+    """
+    path = Path(path)
+    backup = path.with_name(f".{path.name}.previous")
+    if path.exists() or not backup.is_dir():
+        return path
+    try:
+        os.replace(backup, path)
+        log.warning("%s: restored the previous run from %s (a save was interrupted)", path, backup.name)
+        return path
+    except OSError:
+        log.warning("%s: missing; reading the previous run from %s (a save was interrupted)", path, backup)
+        return backup

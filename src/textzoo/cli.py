@@ -137,7 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="YAML or JSON file with pretraining config values")
     p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
                    help="override one pretraining config value (repeatable)")
-    p.add_argument("--out", required=True, metavar="DIR", help="folder to write the pretrained backbone to")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="folder to write the pretrained backbone to. BERT/ALBERT/GPT write a checkpoint to "
+                   "DIR/checkpoints every checkpoint_steps updates (default 500, --set checkpoint_steps=N, 0: "
+                   "none); the finished folder replaces DIR whole. Without --resume, old checkpoints in DIR "
+                   "are deleted at once")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted pretraining in --out DIR from its last checkpoint (same corpus "
+                   "and settings; BERT, ALBERT and GPT): it ends with the same weights as an uninterrupted "
+                   "run. Without a checkpoint it starts afresh; if DIR already holds this finished "
+                   "pretraining, nothing is done")
     p.set_defaults(func=cmd_pretrain)
     return parser
 
@@ -364,8 +373,17 @@ def cmd_pretrain(args) -> int:
     from .pretraining import pretrainer
 
     run = pretrainer(args.model)
+    extra = {}
+    if args.resume:
+        import inspect
+
+        from .errors import ConfigError
+
+        if "resume" not in inspect.signature(run).parameters:
+            raise ConfigError(f"`textzoo pretrain {args.model}` cannot resume; run it without --resume")
+        extra["resume"] = True
     out = run(corpus=args.corpus, out=args.out, config_file=args.config,
-              overrides=parse_overrides(args.overrides))
+              overrides=parse_overrides(args.overrides), **extra)
     print(f"pretrained {args.model} backbone saved to {out}")
     return 0
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
 import tempfile
@@ -45,7 +44,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .. import __version__
-from .._io import atomic_write_json
+from .._io import atomic_write_json, recover_run_folder, swap_in_folder
 from ..config import config_from_dict, config_to_dict, merge_config
 from ..data.corpus import MAX_DOCUMENT_CHARS, Corpus, Split, check_labels_known, infer_label_vocabulary
 from ..errors import ConfigError, DataError, ModelFileError
@@ -274,7 +273,7 @@ class Model:
                 "extra_files": sorted(state.extra),
                 "info": self.info,
             })
-            _swap_in(tmp, path)
+            swap_in_folder(tmp, path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -439,25 +438,6 @@ def refuse_pickles(path: Path) -> None:
                 f"{file.suffix} file (pickle formats can run code when loaded). Remove it to load the run")
 
 
-def recover_run_folder(path: Path) -> Path:
-    """If a save was killed between its two renames, put the complete ``.NAME.previous`` back.
-
-    Returns the folder to read: ``path`` (after renaming the backup back when needed), or the backup
-    itself if it cannot be renamed (a read-only location).
-    """
-    path = Path(path)
-    backup = path.with_name(f".{path.name}.previous")
-    if path.exists() or not backup.is_dir():
-        return path
-    try:
-        os.replace(backup, path)
-        log.warning("%s: restored the previous run from %s (a save was interrupted)", path, backup.name)
-        return path
-    except OSError:
-        log.warning("%s: missing; reading the previous run from %s (a save was interrupted)", path, backup)
-        return backup
-
-
 def _read_json(path: Path):
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -487,18 +467,6 @@ def _read_history(path: Path) -> list[dict]:
             raise ModelFileError(f"{path}:{i + 1}: expected a JSON object per line")
         rows.append(row)
     return rows
-
-
-def _swap_in(tmp: Path, path: Path) -> None:
-    """Replace folder ``path`` by ``tmp``; a crash in between leaves ``path`` or its backup whole."""
-    if not path.exists():
-        os.replace(tmp, path)
-        return
-    backup = path.with_name(f".{path.name}.previous")
-    shutil.rmtree(backup, ignore_errors=True)  # a stale backup: ``path`` is complete
-    os.replace(path, backup)
-    os.replace(tmp, path)
-    shutil.rmtree(backup, ignore_errors=True)
 
 
 def _as_texts(texts) -> list[str]:

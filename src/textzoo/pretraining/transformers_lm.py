@@ -47,6 +47,10 @@ same objectives on ``corpus``: domain- and task-adaptive pretraining (DAPT/TAPT,
 2020, "Don't Stop Pretraining", Sections 3-4), e.g. a model pretrained on a large union of corpora,
 then on the task's own unlabelled text.
 
+Interrupted runs (``checkpoint_steps``, ``textzoo pretrain --resume``): every ``checkpoint_steps``
+updates (500 by default) a checkpoint goes to ``OUT/checkpoints``, and ``--resume`` continues from
+the last one to the same weights an uninterrupted run ends with (:func:`pretrain_model`).
+
 The corpus is a text file with one document per line (blank lines are skipped), or a list of
 strings. Segments for NSP/SOP are built from sentences (split after ``.``, ``!``, ``?``;
 :func:`split_sentences`).
@@ -62,10 +66,12 @@ Section 4.9 drops it for its largest models).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,9 +82,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .._io import atomic_write_json
+from .._io import atomic_write_json, recover_run_folder, swap_in_folder
 from ..config import config_to_dict, merge_config
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, ModelFileError
+from ..training.checkpoint import from_json, to_json
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +129,7 @@ class PretrainConfig:
     eval_steps: int = 200             # with valid_fraction: the held-out loss every N updates and at the end
     keep_best: bool = False           # with valid_fraction: save the weights of the lowest held-out loss
     init_from: str = ""               # a pretrained folder or hub name: continue pretraining it (module docstring)
+    checkpoint_steps: int = 500       # a checkpoint in OUT/checkpoints every N updates (0: none); resume continues it
 
     def __post_init__(self):
         if not 0 < self.mask_prob < 1 or not 0 <= self.pair_prob <= 1:
@@ -136,6 +144,8 @@ class PretrainConfig:
             raise ValueError(f"single_segment must be alone, random or split, got {self.single_segment!r}")
         if not 0 <= self.valid_fraction < 1 or self.eval_steps < 1:
             raise ValueError("valid_fraction must be in [0, 1) and eval_steps >= 1")
+        if self.checkpoint_steps < 0:
+            raise ValueError(f"checkpoint_steps must be >= 0, got {self.checkpoint_steps}")
         if self.keep_best and self.valid_fraction == 0:
             raise ValueError("keep_best needs held-out documents: set valid_fraction (e.g. 0.05)")
 
@@ -616,21 +626,99 @@ def heldout_loss(model: str, net, batches: list[dict], device) -> float:
     return float(np.mean(losses))
 
 
-def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, progress: bool = True) -> Path:
-    """Train ``model``'s tokenizer and backbone on ``corpus`` and save both to ``out`` (module docstring)."""
+CHECKPOINTS = "checkpoints"   #: OUT/checkpoints: the checkpoints of an unfinished pretraining
+TOKENIZER = "tokenizer"       #: OUT/checkpoints/tokenizer: the run's tokenizer, saved before the first checkpoint
+
+
+def _fingerprint(model: str, cfg: PretrainConfig, docs: list[str], held_docs: list[str]) -> dict:
+    """What a resumed pretraining must share with the interrupted one: model, settings (all but
+    ``checkpoint_steps``) and the corpus (a digest of its training and held-out documents)."""
+    digest = hashlib.sha256()
+    for doc in docs + ["\0"] + held_docs:
+        digest.update(doc.encode("utf-8") + b"\n")
+    conf = {k: v for k, v in config_to_dict(cfg).items() if k != "checkpoint_steps"}
+    return {"model": model, "config": conf, "corpus_sha256": digest.hexdigest()}
+
+
+def _check_same_run(folder: Path, found: dict, fingerprint: dict) -> None:
+    old = found.get("fingerprint") or {}
+    diffs = [f"{k}: {old.get('config', {}).get(k)!r} -> {v!r}" for k, v in fingerprint["config"].items()
+             if old.get("config", {}).get(k) != v]
+    if old.get("model") != fingerprint["model"]:
+        diffs.insert(0, f"model: {old.get('model')!r} -> {fingerprint['model']!r}")
+    if old.get("corpus_sha256") != fingerprint["corpus_sha256"]:
+        diffs.append("the corpus differs")
+    if diffs:
+        raise ConfigError(f"{folder}: the checkpoint belongs to a different pretraining ({'; '.join(diffs)}); "
+                          "resume with the same corpus and settings, or drop --resume to start afresh")
+
+
+def _finished(out: Path, fingerprint: dict) -> bool:
+    """Whether ``out`` already holds the finished pretraining with this fingerprint."""
+    try:
+        info = json.loads((out / "pretraining.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and info.get("fingerprint") == fingerprint
+
+
+def _save_tokenizer(tok, folder: Path) -> None:
+    """``tok`` to ``folder/tokenizer`` (written beside it, then renamed: never half there)."""
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix=f".{TOKENIZER}.", suffix=".saving", dir=folder))
+    try:
+        tok.save_pretrained(tmp)
+        swap_in_folder(tmp, folder / TOKENIZER)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, progress: bool = True,
+                   resume: bool = False) -> Path:
+    """Train ``model``'s tokenizer and backbone on ``corpus`` and save both to ``out`` (module docstring).
+
+    Every ``checkpoint_steps`` updates a checkpoint goes to ``out/checkpoints`` (safetensors and
+    JSON, :mod:`textzoo.training.checkpoint`: weights, AdamW, LR schedule, the keep-best weights,
+    every RNG, the epoch's batch order and the position in it; the run's tokenizer beside them).
+    ``resume=True`` continues from the last one and ends with the same weights as an uninterrupted
+    run; it needs the same corpus and settings (``checkpoint_steps`` may differ), starts afresh if
+    there is no checkpoint, and returns at once if ``out`` already holds this finished pretraining.
+    Without ``resume`` old checkpoints in ``out`` are deleted. The finished folder replaces ``out``
+    whole (written beside it, then renamed), checkpoints included.
+    """
     from ..training import seed_everything
+    from ..training.checkpoint import (clear_checkpoints, load_checkpoint, load_optimizer_state, optimizer_state,
+                                       rng_state, save_checkpoint, set_rng_state)
 
     if model not in KIND:
         raise ConfigError(f"no pretraining for {model!r}")
     cfg = merge_config(PretrainConfig, base={}, file=config_file, overrides=overrides or {})
     out = Path(out)
+    recover_run_folder(out)  # a final save killed between its two renames
     seed_everything(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     docs, held_docs = hold_out(read_corpus(corpus), cfg.valid_fraction, cfg.seed)
+    fingerprint = _fingerprint(model, cfg, docs, held_docs)
+    folder = out / CHECKPOINTS
+    found = load_checkpoint(folder) if resume else None
+    if found is not None:
+        _check_same_run(folder, found[1], fingerprint)
+    elif resume and _finished(out, fingerprint):
+        log.info("%s already holds this finished pretraining; nothing to resume", out)
+        return out
+    elif resume:
+        log.info("no checkpoint in %s: the pretraining starts at step 1", folder)
     t0 = time.perf_counter()
     if cfg.init_from:
         net, tok = load_for_pretraining(model, cfg.init_from, cfg.max_length)
+    elif found is not None:  # the interrupted run's tokenizer (the Unigram trainer differs run to run)
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(folder / TOKENIZER)
+        net = _build_model(model, cfg, len(tok), tok)
     else:
         tok = train_tokenizer(KIND[model], docs, cfg.vocab_size, cfg.min_frequency)
         log.info("trained a %s tokenizer of %d entries in %.1f s", KIND[model], len(tok), time.perf_counter() - t0)
@@ -656,6 +744,50 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
     word_lut = word_starts(tok) if model == "albert" else None
     held = heldout_batches(model, held_docs, tok, cfg)
     heldout, best = [], None  # best: (loss, step, weights on the CPU) under keep_best
+    history, step, order, start, resumed_at, seconds_before = [], 0, None, 0, [], 0.0
+
+    if cfg.checkpoint_steps > 0 and found is None:
+        if folder.exists():
+            log.info("deleting the old checkpoints in %s (pretraining afresh; --resume continues them)", folder)
+            clear_checkpoints(folder)
+            shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        _save_tokenizer(tok, folder)
+    if found is not None:  # put the interrupted run back, the global RNGs last
+        tensors, state = found
+        try:
+            net.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+            load_optimizer_state(optimizer, tensors, state["optimizer"])
+            scheduler.load_state_dict(from_json(state["scheduler"]))
+            if state["best"] is not None:
+                best = (state["best"][0], state["best"][1],
+                        {k[len("best."):]: v for k, v in tensors.items() if k.startswith("best.")})
+            step, history, heldout = state["step"], state["history"], state["heldout"]
+            order, start = tensors["order"].numpy(), state["next"]
+            resumed_at, seconds_before = state["resumed_at"] + [step], state["seconds"]
+            rng.bit_generator.state = state["numpy_rng"]
+            gen.set_state(tensors["gen.torch"])
+            set_rng_state(tensors, state["rng"])
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+            raise ModelFileError(f"{folder}: the checkpoint cannot be restored ({exc})") from None
+        log.info("resuming the pretraining from the checkpoint in %s after step %d", folder, step)
+
+    def write_checkpoint(next_index: int) -> None:
+        """Everything the next update depends on; ``next_index``: where it starts in ``order``."""
+        tensors = {f"model.{k}": v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
+        if best is not None:
+            tensors.update({f"best.{k}": v for k, v in best[2].items()})
+        opt_tensors, opt_state = optimizer_state(optimizer)
+        rng_tensors, rng_json = rng_state()
+        tensors.update(opt_tensors)
+        tensors.update(rng_tensors)
+        tensors["order"] = torch.from_numpy(np.asarray(order, dtype=np.int64))
+        tensors["gen.torch"] = gen.get_state()
+        save_checkpoint(folder, tensors, {
+            "fingerprint": fingerprint, "step": step, "next": next_index, "history": history,
+            "heldout": heldout, "best": None if best is None else [best[0], best[1]], "optimizer": opt_state,
+            "scheduler": to_json(scheduler.state_dict()), "numpy_rng": rng.bit_generator.state, "rng": rng_json,
+            "resumed_at": resumed_at, "seconds": seconds_before + time.perf_counter() - t0})
 
     def evaluate() -> None:
         nonlocal best
@@ -665,12 +797,13 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
         if cfg.keep_best and (best is None or value < best[0]):
             best = (value, step, {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()})
 
-    history, step = [], 0
     net.train()
-    bar = tqdm(total=total, desc=f"pretraining {model}", unit="step", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=total, initial=step, desc=f"pretraining {model}", unit="step", disable=not progress,
+               dynamic_ncols=True)
     while step < total:
-        order = rng.permutation(len(examples))
-        for i in range(0, len(order), cfg.batch_size):
+        if order is None:
+            order, start = rng.permutation(len(examples)), 0
+        for i in range(start, len(order), cfg.batch_size):
             if step >= total:
                 break
             batch = _collate(model, [examples[j] for j in order[i:i + cfg.batch_size]], tok, cfg, gen, rng,
@@ -691,33 +824,50 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
             bar.set_postfix(loss=f"{value:.3f}", refresh=False)
             if held and (step % cfg.eval_steps == 0 or step == total):
                 evaluate()
+            if cfg.checkpoint_steps > 0 and step % cfg.checkpoint_steps == 0 and step < total:
+                write_checkpoint(i + cfg.batch_size)
+        order = None
     bar.close()
     if best is not None:
         net.load_state_dict(best[2])
         log.info("kept the weights of step %d (held-out loss %.4f)", best[1], best[0])
-    out.mkdir(parents=True, exist_ok=True)
-    net.to("cpu").save_pretrained(out)
-    tok.save_pretrained(out)
-    atomic_write_json(out / "pretraining.json", {"model": model, "config": config_to_dict(cfg),
-                                                 "examples": len(examples), "documents": len(docs),
-                                                 "heldout_documents": len(held_docs),
-                                                 "seconds": round(time.perf_counter() - t0, 2),
-                                                 "history": history, "heldout": heldout,
-                                                 "kept_step": best[1] if best is not None else step})
+    info = {"model": model, "config": config_to_dict(cfg), "examples": len(examples), "documents": len(docs),
+            "heldout_documents": len(held_docs), "seconds": round(seconds_before + time.perf_counter() - t0, 2),
+            "history": history, "heldout": heldout, "kept_step": best[1] if best is not None else step,
+            "resumed_at": resumed_at, "fingerprint": fingerprint}
+    _save_folder(net, tok, info, out)
     log.info("pretrained %s for %d steps; saved to %s", model, step, out)
     return out
 
 
-def pretrain_bert(corpus, out, config_file=None, overrides=None) -> Path:
+def _save_folder(net, tok, info: dict, out: Path) -> None:
+    """The pretrained folder, written beside ``out`` and then swapped in whole (checkpoints gone)."""
+    import tempfile
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".saving", dir=out.parent))
+    try:
+        net.to("cpu").save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        atomic_write_json(tmp / "pretraining.json", info)
+        swap_in_folder(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for stale in out.parent.glob(f".{out.name}.*.saving"):  # folders of saves that were killed
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def pretrain_bert(corpus, out, config_file=None, overrides=None, resume: bool = False) -> Path:
     """WordPiece + masked LM (80/10/10) + next-sentence prediction (BERT, Section 3.1)."""
-    return pretrain_model("bert", corpus, out, config_file, overrides)
+    return pretrain_model("bert", corpus, out, config_file, overrides, resume=resume)
 
 
-def pretrain_albert(corpus, out, config_file=None, overrides=None) -> Path:
+def pretrain_albert(corpus, out, config_file=None, overrides=None, resume: bool = False) -> Path:
     """Unigram + factorised, shared-layer ALBERT, n-gram MLM + sentence-order prediction (Section 3-4)."""
-    return pretrain_model("albert", corpus, out, config_file, overrides)
+    return pretrain_model("albert", corpus, out, config_file, overrides, resume=resume)
 
 
-def pretrain_gpt(corpus, out, config_file=None, overrides=None) -> Path:
+def pretrain_gpt(corpus, out, config_file=None, overrides=None, resume: bool = False) -> Path:
     """Byte-level BPE + causal LM (GPT, Section 3.1)."""
-    return pretrain_model("gpt", corpus, out, config_file, overrides)
+    return pretrain_model("gpt", corpus, out, config_file, overrides, resume=resume)
