@@ -35,7 +35,10 @@ Markdown table):
     pretraining again (other fine-tuning settings on the same pretrained weights). ``--jobs N`` runs
     N fine-tuning processes side by side (each with its own log). ``--pretrain-set
     init_from=FOLDER`` continues an earlier pretraining on these texts (task-adaptive pretraining);
-    the random-init arm then has FOLDER's architecture and tokenizer.
+    the random-init arm then has FOLDER's architecture and tokenizer. The pretraining runs with
+    ``textzoo pretrain --resume``: the same command run again continues an interrupted pretraining
+    from its last checkpoint and does not redo a finished one; its seconds are the pretraining's own
+    (``pretraining.json``, summed over the interrupted parts).
 
     python benchmarks/transformers.py throughput --dataset R8 --steps 20 --rounds 2 --threads 1
     python benchmarks/transformers.py accuracy --datasets mr R8 R52 20ng
@@ -274,10 +277,9 @@ def pretrain(args) -> dict:
                     raise SystemExit(f"--pretrained-tag: no pretrained model in {folder}; run without it first")
                 pretrain_seconds[folder] = 0.0
             if folder not in pretrain_seconds:  # with --pretrain-on, one pretraining serves every corpus
-                t = time.perf_counter()
-                _textzoo(["pretrain", model, "--corpus", str(text), "--out", str(folder), *_sets(args.pretrain_set)],
-                         log)
-                pretrain_seconds[folder] = time.perf_counter() - t
+                _textzoo(["pretrain", model, "--corpus", str(text), "--out", str(folder), "--resume",
+                          *_sets(args.pretrain_set)], log)
+                pretrain_seconds[folder] = json.loads((folder / "pretraining.json").read_text())["seconds"]
             runs = {(seed, init): OUT / "runs" / f"{model}-{name}{args.tag}-{init}"
                     f"{f'-s{seed}' if len(args.seeds) > 1 else ''}".lower()
                     for seed in args.seeds for init in ("pretrained", "random")}
