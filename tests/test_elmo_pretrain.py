@@ -99,3 +99,50 @@ def test_per_batch_char_cnn_dedup_gives_the_plain_biLM_loss():
     assert n == 10  # 4 + 1, 2 + 1 and 1 + 1 predictions per direction
     assert torch.allclose(fwd, torch.nn.functional.cross_entropy(logits_f, targets[:, 1:][keep], reduction="sum"))
     assert torch.allclose(bwd, torch.nn.functional.cross_entropy(logits_b, targets[:, :-1][keep], reduction="sum"))
+
+
+def test_interrupted_pretraining_resumes_to_the_same_biLM(mr_lines, tmp_path, monkeypatch):
+    """Killed right after the checkpoints of epochs 2 and 4 (the last, before the folder is
+    written), resumed each time: the same weights and history as an uninterrupted run, with
+    dropout and the sampled softmax drawing from the RNGs that the checkpoints carry."""
+    import h5py
+    from interrupt import Killed
+
+    from textzoo.training import checkpoint as ckpt
+
+    over = {**TINY, "epochs": 4, "n_negative_samples": 64, "dropout": 0.2}
+    reference = pretrainer("elmo")(corpus=mr_lines, out=tmp_path / "reference", overrides=over)
+    real_save, saves = ckpt.save_checkpoint, {"n": 0}
+
+    def save_then_die(*args, **kw):
+        real_save(*args, **kw)
+        saves["n"] += 1
+        if saves["n"] % 2 == 0:
+            raise Killed
+
+    monkeypatch.setattr(ckpt, "save_checkpoint", save_then_die)
+    out, resumes = tmp_path / "interrupted", 0
+    while True:
+        try:
+            pretrainer("elmo")(corpus=mr_lines, out=out, overrides=over, resume=resumes > 0)
+            break
+        except Killed:
+            resumes += 1
+            assert not (out / "weights.hdf5").exists()
+    assert resumes == 2 and saves["n"] == 4
+    info, ref_info = (json.loads((d / "pretraining.json").read_text()) for d in (out, reference))
+    assert info["resumed_at"] == [2, 4] and ref_info["resumed_at"] == []
+    history, ref_history = ([json.loads(x) for x in (d / "history.jsonl").read_text().splitlines()]
+                            for d in (out, reference))
+    timed = ("seconds", "tokens_per_second")
+    assert ([{k: v for k, v in r.items() if k not in timed} for r in history]
+            == [{k: v for k, v in r.items() if k not in timed} for r in ref_history])
+    with h5py.File(out / "weights.hdf5") as a, h5py.File(reference / "weights.hdf5") as b:
+        names = []
+        a.visit(lambda n: names.append(n) if isinstance(a[n], h5py.Dataset) else None)
+        assert names and all((a[n][()] == b[n][()]).all() for n in names)
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in reference.iterdir())  # no checkpoints
+    monkeypatch.setattr(ckpt, "save_checkpoint", real_save)
+    before = (out / "weights.hdf5").stat().st_mtime_ns
+    pretrainer("elmo")(corpus=mr_lines, out=out, overrides=over, resume=True)  # finished: nothing to do
+    assert (out / "weights.hdf5").stat().st_mtime_ns == before

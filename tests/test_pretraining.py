@@ -548,6 +548,16 @@ def test_resume_refuses_other_settings_and_skips_a_finished_run(data_dir, tmp_pa
     before = (out / "model.safetensors").stat().st_mtime_ns
     assert cli_main(args) == 0  # already finished: nothing trained, nothing written
     assert (out / "model.safetensors").stat().st_mtime_ns == before
-    assert cli_main(["-q", "pretrain", "elmo", "--corpus", str(corpus), "--out", str(tmp_path / "elmo"),
-                     "--resume"]) == 2
-    assert "cannot resume" in capsys.readouterr().err
+    from textzoo.pretraining import _PRETRAINERS, register_pretrainer
+
+    register_pretrainer("plain", f"{__name__}:_pretrainer_without_resume")  # a user's, without resume
+    try:
+        assert cli_main(["-q", "pretrain", "plain", "--corpus", str(corpus), "--out", str(tmp_path / "p"),
+                         "--resume"]) == 2
+    finally:
+        del _PRETRAINERS["plain"]
+    assert "`textzoo pretrain plain` cannot resume" in capsys.readouterr().err
+
+
+def _pretrainer_without_resume(corpus, out, config_file=None, overrides=None):
+    raise AssertionError("not to be called with --resume")

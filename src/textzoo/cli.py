@@ -138,15 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
                    help="override one pretraining config value (repeatable)")
     p.add_argument("--out", required=True, metavar="DIR",
-                   help="folder to write the pretrained backbone to. BERT/ALBERT/GPT write a checkpoint to "
-                   "DIR/checkpoints every checkpoint_steps updates (default 500, --set checkpoint_steps=N, 0: "
-                   "none); the finished folder replaces DIR whole. Without --resume, old checkpoints in DIR "
-                   "are deleted at once")
+                   help="folder to write the pretrained backbone to. Checkpoints go to DIR/checkpoints: "
+                   "BERT/ALBERT/GPT every checkpoint_steps updates (default 500, --set checkpoint_steps=N), "
+                   "ELMo every checkpoint_every epochs (default 1); 0 for none. The finished folder "
+                   "replaces DIR whole. Without --resume, old checkpoints in DIR are deleted at once")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted pretraining in --out DIR from its last checkpoint (same corpus "
-                   "and settings; BERT, ALBERT and GPT): it ends with the same weights as an uninterrupted "
-                   "run. Without a checkpoint it starts afresh; if DIR already holds this finished "
-                   "pretraining, nothing is done")
+                   "and settings): it ends with the same weights as an uninterrupted run. Without a "
+                   "checkpoint it starts afresh; if DIR already holds this finished pretraining, nothing "
+                   "is done")
     p.set_defaults(func=cmd_pretrain)
     return parser
 

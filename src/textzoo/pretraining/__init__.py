@@ -2,7 +2,9 @@
 
 Each entry maps a model name to ``"module:function"``; the function is called as
 ``pretrain(corpus=PATH, out=DIR, config_file=PATH|None, overrides=dict) -> Path`` and writes a
-folder that the model's ``pretrained`` setting accepts.
+folder that the model's ``pretrained`` setting accepts. A pretrainer that can continue an
+interrupted run also takes ``resume: bool`` (``textzoo pretrain --resume``; see
+:mod:`textzoo.pretraining.runs`); every built-in one does.
 """
 
 from __future__ import annotations

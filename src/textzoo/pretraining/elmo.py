@@ -18,6 +18,8 @@ lines are cut into pieces of ``max_tokens``) and the LSTM state is not carried b
 The output folder is in the original release format (``options.json`` + ``weights.hdf5``, which
 :func:`textzoo.models.elmo_bilm.load_release` and other ELMo tools read; the shared softmax is added
 as ``softmax/W`` and ``softmax/b``), plus ``vocab.txt`` (one word per line) and ``history.jsonl``.
+A checkpoint after every ``checkpoint_every`` epochs lets ``--resume`` continue a killed run
+(:func:`pretrain_sentences`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import json
 import logging
 import math
 import random
+import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -38,10 +41,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .._io import atomic_write_json, recover_run_folder
 from ..config import config_to_dict, merge_config
 from ..errors import ConfigError, DataError
 from ..models.elmo_bilm import BOS_TOKEN, EOS_TOKEN, BiLM, BiLMOptions, char_ids, save_release
 from ..training import EpochLoop, seed_everything
+from . import runs
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +84,7 @@ class ELMoPretrainConfig:
     valid_fraction: float = 0.05       # lines held out for the validation perplexity
     seed: int = 0
     progress: bool = True
+    checkpoint_every: int = 1          # epochs between checkpoints in OUT/checkpoints (0: none); resume continues
 
     def __post_init__(self):
         if min(self.dim, self.projection_dim, self.n_layers, self.char_dim, self.epochs,
@@ -90,6 +96,8 @@ class ELMoPretrainConfig:
             raise ValueError("dropout and valid_fraction must be in [0, 1)")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
 
     def bilm_options(self, n_tokens_vocab: int) -> BiLMOptions:
         return BiLMOptions(dim=self.dim, projection_dim=self.projection_dim, n_layers=self.n_layers,
@@ -206,12 +214,35 @@ def _encode(sentences, index: dict[str, int], unk: int):
     return ids, targets
 
 
-def pretrain_sentences(sentences: list[list[str]], out: str | Path, config: ELMoPretrainConfig) -> Path:
-    """Pretrain on tokenised sentences and write the release-format folder ``out``."""
+def pretrain_sentences(sentences: list[list[str]], out: str | Path, config: ELMoPretrainConfig,
+                       resume: bool = False) -> Path:
+    """Pretrain on tokenised sentences and write the release-format folder ``out``.
+
+    After every ``checkpoint_every``-th epoch a checkpoint goes to ``out/checkpoints`` (weights,
+    optimiser, history, every RNG: :class:`~textzoo.training.checkpoint.RunCheckpoints`);
+    ``resume=True`` continues from the last one to the same weights as an uninterrupted run (same
+    sentences and settings; it starts afresh without a checkpoint and returns at once if ``out``
+    already holds this finished pretraining). Without ``resume`` old checkpoints are deleted. The
+    finished folder replaces ``out`` whole (:mod:`textzoo.pretraining.runs`).
+    """
+    from ..training.checkpoint import RunCheckpoints, load_checkpoint
+
     cfg = config
+    out = Path(out)
+    recover_run_folder(out)  # a final write killed between its two renames
     seed_everything(cfg.seed)
     rng = random.Random(cfg.seed)
     sentences = [s for s in sentences if s]
+    fingerprint = runs.fingerprint("elmo", cfg, (" ".join(s) for s in sentences), free=("checkpoint_every", "progress"))
+    folder = out / runs.CHECKPOINTS
+    found = load_checkpoint(folder) if resume else None
+    if found is not None:
+        runs.check_same_run(folder, found[1].get("fingerprint"), fingerprint)
+    elif resume and runs.finished(out, fingerprint):
+        log.info("%s already holds this finished pretraining; nothing to resume", out)
+        return out
+    elif folder.exists():
+        shutil.rmtree(folder)  # pretraining afresh: old checkpoints go (the pointer with them)
     n_valid = int(len(sentences) * cfg.valid_fraction) if len(sentences) >= 20 else 0
     shuffled = sentences[:]
     rng.shuffle(shuffled)
@@ -274,31 +305,40 @@ def pretrain_sentences(sentences: list[list[str]], out: str | Path, config: ELMo
         return row
 
     start = time.perf_counter()
+    run = RunCheckpoints(folder if cfg.checkpoint_every else None, fingerprint, found, info={})
     loop = EpochLoop(epochs=cfg.epochs, train_epoch=train_epoch, validate=validate,
-                     progress=cfg.progress, description="ELMo biLM pretraining")
+                     progress=cfg.progress, description="ELMo biLM pretraining",
+                     checkpoint=run.callback(lm.state_dict, opt, lambda: {"rng": rng.getstate()}),
+                     checkpoint_every=max(1, cfg.checkpoint_every))
+    if run.resuming:
+        rng.setstate(run.restore(loop, lm.state_dict(), opt)["rng"])
     history = loop.run()
     for row in history:
         log.info("epoch %d: train perplexity %.2f%s", row["epoch"], row["train_ppl"],
                  f", held-out perplexity {row['val_ppl']:.2f}" if "val_ppl" in row else "")
-    seconds = time.perf_counter() - start
-    out = Path(out)
+    seconds = sum(row["seconds"] for row in history)  # the epochs of every part of a resumed run
     bilm.eval()
-    save_release(bilm, out,
-                 extra_arrays={"softmax/W": lm.softmax_W.detach().numpy().astype(np.float32),
-                               "softmax/b": lm.softmax_b.detach().numpy().astype(np.float32)})
-    (out / VOCAB_FILE).write_text("".join(w + "\n" for w in vocab), encoding="utf-8")
-    (out / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
     summary = {"config": config_to_dict(cfg), "train_sequences": len(train), "valid_sequences": len(valid),
-               "vocabulary": len(vocab), "train_seconds": round(seconds, 2), "final": history[-1]}
-    (out / "pretraining.json").write_text(json.dumps(summary, indent=2))
-    log.info("ELMo biLM saved to %s (%.1f s)", out, seconds)
+               "vocabulary": len(vocab), "train_seconds": round(seconds, 2), "final": history[-1],
+               "resumed_at": run.info.get("resumed_at", []), "fingerprint": fingerprint}
+
+    def write(folder: Path) -> None:
+        save_release(bilm, folder,
+                     extra_arrays={"softmax/W": lm.softmax_W.detach().numpy().astype(np.float32),
+                                   "softmax/b": lm.softmax_b.detach().numpy().astype(np.float32)})
+        (folder / VOCAB_FILE).write_text("".join(w + "\n" for w in vocab), encoding="utf-8")
+        (folder / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
+        atomic_write_json(folder / runs.SUMMARY, summary)
+
+    runs.write_folder(out, write)
+    log.info("ELMo biLM saved to %s (%.1f s of training)", out, seconds)
     return out
 
 
 def pretrain(corpus: str | Path, out: str | Path, config_file: str | Path | None = None,
-             overrides: dict | None = None) -> Path:
+             overrides: dict | None = None, resume: bool = False) -> Path:
     """``textzoo pretrain elmo``: pretrain a biLM on ``corpus`` (one text per line) into ``out``."""
     cfg = merge_config(ELMoPretrainConfig, file=config_file, overrides=overrides or {})
     if not isinstance(cfg, ELMoPretrainConfig):  # pragma: no cover - merge_config returns cls
         raise ConfigError("bad ELMo pretraining config")
-    return pretrain_sentences(read_sentences(corpus, cfg.max_tokens), out, cfg)
+    return pretrain_sentences(read_sentences(corpus, cfg.max_tokens), out, cfg, resume=resume)

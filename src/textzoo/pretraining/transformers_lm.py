@@ -66,7 +66,6 @@ Section 4.9 drops it for its largest models).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -82,10 +81,11 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .._io import atomic_write_json, recover_run_folder, swap_in_folder
+from .._io import atomic_write_json, recover_run_folder
 from ..config import config_to_dict, merge_config
 from ..errors import ConfigError, DataError, ModelFileError
 from ..training.checkpoint import from_json, to_json
+from . import runs
 
 log = logging.getLogger(__name__)
 
@@ -626,53 +626,7 @@ def heldout_loss(model: str, net, batches: list[dict], device) -> float:
     return float(np.mean(losses))
 
 
-CHECKPOINTS = "checkpoints"   #: OUT/checkpoints: the checkpoints of an unfinished pretraining
-TOKENIZER = "tokenizer"       #: OUT/checkpoints/tokenizer: the run's tokenizer, saved before the first checkpoint
-
-
-def _fingerprint(model: str, cfg: PretrainConfig, docs: list[str], held_docs: list[str]) -> dict:
-    """What a resumed pretraining must share with the interrupted one: model, settings (all but
-    ``checkpoint_steps``) and the corpus (a digest of its training and held-out documents)."""
-    digest = hashlib.sha256()
-    for doc in docs + ["\0"] + held_docs:
-        digest.update(doc.encode("utf-8") + b"\n")
-    conf = {k: v for k, v in config_to_dict(cfg).items() if k != "checkpoint_steps"}
-    return {"model": model, "config": conf, "corpus_sha256": digest.hexdigest()}
-
-
-def _check_same_run(folder: Path, found: dict, fingerprint: dict) -> None:
-    old = found.get("fingerprint") or {}
-    diffs = [f"{k}: {old.get('config', {}).get(k)!r} -> {v!r}" for k, v in fingerprint["config"].items()
-             if old.get("config", {}).get(k) != v]
-    if old.get("model") != fingerprint["model"]:
-        diffs.insert(0, f"model: {old.get('model')!r} -> {fingerprint['model']!r}")
-    if old.get("corpus_sha256") != fingerprint["corpus_sha256"]:
-        diffs.append("the corpus differs")
-    if diffs:
-        raise ConfigError(f"{folder}: the checkpoint belongs to a different pretraining ({'; '.join(diffs)}); "
-                          "resume with the same corpus and settings, or drop --resume to start afresh")
-
-
-def _finished(out: Path, fingerprint: dict) -> bool:
-    """Whether ``out`` already holds the finished pretraining with this fingerprint."""
-    try:
-        info = json.loads((out / "pretraining.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(info, dict) and info.get("fingerprint") == fingerprint
-
-
-def _save_tokenizer(tok, folder: Path) -> None:
-    """``tok`` to ``folder/tokenizer`` (written beside it, then renamed: never half there)."""
-    import tempfile
-
-    tmp = Path(tempfile.mkdtemp(prefix=f".{TOKENIZER}.", suffix=".saving", dir=folder))
-    try:
-        tok.save_pretrained(tmp)
-        swap_in_folder(tmp, folder / TOKENIZER)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+TOKENIZER = "tokenizer"  #: OUT/checkpoints/tokenizer: the run's tokenizer, saved before the first checkpoint
 
 
 def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, progress: bool = True,
@@ -701,12 +655,12 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     docs, held_docs = hold_out(read_corpus(corpus), cfg.valid_fraction, cfg.seed)
-    fingerprint = _fingerprint(model, cfg, docs, held_docs)
-    folder = out / CHECKPOINTS
+    fingerprint = runs.fingerprint(model, cfg, docs + ["\0"] + held_docs, free=("checkpoint_steps",))
+    folder = out / runs.CHECKPOINTS
     found = load_checkpoint(folder) if resume else None
     if found is not None:
-        _check_same_run(folder, found[1], fingerprint)
-    elif resume and _finished(out, fingerprint):
+        runs.check_same_run(folder, found[1].get("fingerprint"), fingerprint)
+    elif resume and runs.finished(out, fingerprint):
         log.info("%s already holds this finished pretraining; nothing to resume", out)
         return out
     elif resume:
@@ -749,10 +703,10 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
     if cfg.checkpoint_steps > 0 and found is None:
         if folder.exists():
             log.info("deleting the old checkpoints in %s (pretraining afresh; --resume continues them)", folder)
-            clear_checkpoints(folder)
+            clear_checkpoints(folder)  # the pointer first: a kill meanwhile leaves no half checkpoint
             shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-        _save_tokenizer(tok, folder)
+        runs.write_folder(folder / TOKENIZER, tok.save_pretrained)  # never half there
     if found is not None:  # put the interrupted run back, the global RNGs last
         tensors, state = found
         try:
@@ -835,27 +789,15 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
             "heldout_documents": len(held_docs), "seconds": round(seconds_before + time.perf_counter() - t0, 2),
             "history": history, "heldout": heldout, "kept_step": best[1] if best is not None else step,
             "resumed_at": resumed_at, "fingerprint": fingerprint}
-    _save_folder(net, tok, info, out)
+
+    def write(folder: Path) -> None:
+        net.to("cpu").save_pretrained(folder)
+        tok.save_pretrained(folder)
+        atomic_write_json(folder / runs.SUMMARY, info)
+
+    runs.write_folder(out, write)
     log.info("pretrained %s for %d steps; saved to %s", model, step, out)
     return out
-
-
-def _save_folder(net, tok, info: dict, out: Path) -> None:
-    """The pretrained folder, written beside ``out`` and then swapped in whole (checkpoints gone)."""
-    import tempfile
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".saving", dir=out.parent))
-    try:
-        net.to("cpu").save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        atomic_write_json(tmp / "pretraining.json", info)
-        swap_in_folder(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    for stale in out.parent.glob(f".{out.name}.*.saving"):  # folders of saves that were killed
-        shutil.rmtree(stale, ignore_errors=True)
 
 
 def pretrain_bert(corpus, out, config_file=None, overrides=None, resume: bool = False) -> Path:

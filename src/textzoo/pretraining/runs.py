@@ -1,0 +1,71 @@
+"""What every pretrainer shares to survive a kill: the fingerprint a resumed run must match, the
+check of it, and the atomic write of the finished folder.
+
+A pretraining writes its checkpoints to ``OUT/checkpoints`` (:mod:`textzoo.training.checkpoint`)
+and, at the end, builds the finished folder beside ``OUT`` and swaps it in whole, checkpoints
+included (:func:`textzoo._io.swap_in_folder`): a kill at any moment leaves the previous ``OUT`` or
+the new one, never a mixture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .._io import swap_in_folder
+from ..config import config_to_dict
+from ..errors import ConfigError
+
+CHECKPOINTS = "checkpoints"   #: OUT/checkpoints: the checkpoints of an unfinished pretraining
+SUMMARY = "pretraining.json"  #: the finished folder's summary, which holds the fingerprint
+
+
+def fingerprint(model: str, config, texts: Iterable[str], free: Iterable[str] = ()) -> dict:
+    """What a resumed pretraining must share with the interrupted one: the model, the settings
+    (all but the ``free`` ones: checkpoint interval, progress bars) and a digest of the texts."""
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8") + b"\n")
+    conf = {k: v for k, v in config_to_dict(config).items() if k not in set(free)}
+    return {"model": model, "config": conf, "corpus_sha256": digest.hexdigest()}
+
+
+def check_same_run(folder: Path, old: dict | None, new: dict) -> None:
+    """A :class:`ConfigError` naming what differs if checkpoint ``old`` is not of the run ``new``."""
+    old = old or {}
+    before = old.get("config") or {}
+    diffs = [f"{k}: {before.get(k)!r} -> {v!r}" for k, v in new["config"].items() if before.get(k) != v]
+    if old.get("model") != new["model"]:
+        diffs.insert(0, f"model: {old.get('model')!r} -> {new['model']!r}")
+    if old.get("corpus_sha256") != new["corpus_sha256"]:
+        diffs.append("the corpus differs")
+    if diffs:
+        raise ConfigError(f"{folder}: the checkpoint belongs to a different pretraining ({'; '.join(diffs)}); "
+                          "resume with the same corpus and settings, or drop --resume to start afresh")
+
+
+def finished(out: Path, fp: dict) -> bool:
+    """Whether ``out`` already holds the finished pretraining with fingerprint ``fp``."""
+    try:
+        summary = json.loads((out / SUMMARY).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(summary, dict) and summary.get("fingerprint") == fp
+
+
+def write_folder(out: Path, write: Callable[[Path], None]) -> None:
+    """``write(tmp)`` fills a new folder beside ``out``, which then replaces ``out`` whole."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".saving", dir=out.parent))
+    try:
+        write(tmp)
+        swap_in_folder(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for stale in out.parent.glob(f".{out.name}.*.saving"):  # folders of writes that were killed
+        shutil.rmtree(stale, ignore_errors=True)
