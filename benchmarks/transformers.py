@@ -35,10 +35,10 @@ Markdown table):
     pretraining again (other fine-tuning settings on the same pretrained weights). ``--jobs N`` runs
     N fine-tuning processes side by side (each with its own log). ``--pretrain-set
     init_from=FOLDER`` continues an earlier pretraining on these texts (task-adaptive pretraining);
-    the random-init arm then has FOLDER's architecture and tokenizer. The pretraining runs with
-    ``textzoo pretrain --resume``: the same command run again continues an interrupted pretraining
-    from its last checkpoint and does not redo a finished one; its seconds are the pretraining's own
-    (``pretraining.json``, summed over the interrupted parts).
+    the random-init arm then has FOLDER's architecture and tokenizer. Pretraining and fine-tuning
+    run with ``--resume``: the same command run again continues an interrupted pretraining or
+    fine-tuning run from its last checkpoint and does not redo a finished one (the pretraining's
+    seconds are its own, from ``pretraining.json``, summed over the interrupted parts).
 
     python benchmarks/transformers.py throughput --dataset R8 --steps 20 --rounds 2 --threads 1
     python benchmarks/transformers.py accuracy --datasets mr R8 R52 20ng
@@ -288,8 +288,8 @@ def pretrain(args) -> dict:
                 (seed, init), run = key, runs[key]
                 extra = ["--set", "random_init=true"] if init == "random" else []
                 # side by side, each run writes its own log (one shared log would interleave them)
-                _textzoo(["train", model, "--dataset", name, "--out", str(run), "--set", f"pretrained={folder}",
-                          "--set", f"seed={seed}", *extra, *_sets(args.set)],
+                _textzoo(["train", model, "--dataset", name, "--out", str(run), "--resume",
+                          "--set", f"pretrained={folder}", "--set", f"seed={seed}", *extra, *_sets(args.set)],
                          log if args.jobs == 1 else OUT / f"transformers-pretrain-{run.name}.log")
                 return 100 * json.loads((run / "metrics.json").read_text())["test"]["accuracy"]
 

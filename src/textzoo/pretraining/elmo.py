@@ -304,7 +304,6 @@ def pretrain_sentences(sentences: list[list[str]], out: str | Path, config: ELMo
         row["val_ppl"] = math.exp(min(row["val_loss"], 50))
         return row
 
-    start = time.perf_counter()
     run = RunCheckpoints(folder if cfg.checkpoint_every else None, fingerprint, found, info={})
     loop = EpochLoop(epochs=cfg.epochs, train_epoch=train_epoch, validate=validate,
                      progress=cfg.progress, description="ELMo biLM pretraining",
