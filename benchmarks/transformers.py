@@ -52,6 +52,7 @@ import json
 import os
 import statistics
 import subprocess
+import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -287,6 +288,9 @@ def pretrain(args) -> dict:
             def fine_tune(key, folder=folder, log=log):
                 (seed, init), run = key, runs[key]
                 extra = ["--set", "random_init=true"] if init == "random" else []
+                done, pretrained = run / "metrics.json", folder / "pretraining.json"
+                if done.is_file() and pretrained.is_file() and done.stat().st_mtime < pretrained.stat().st_mtime:
+                    shutil.rmtree(run)  # fine-tuned from an earlier pretraining in the same folder: redo
                 # side by side, each run writes its own log (one shared log would interleave them)
                 _textzoo(["train", model, "--dataset", name, "--out", str(run), "--resume",
                           "--set", f"pretrained={folder}", "--set", f"seed={seed}", *extra, *_sets(args.set)],
