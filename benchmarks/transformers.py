@@ -50,9 +50,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
-import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
