@@ -288,9 +288,10 @@ def pretrain(args) -> dict:
             def fine_tune(key, folder=folder, log=log):
                 (seed, init), run = key, runs[key]
                 extra = ["--set", "random_init=true"] if init == "random" else []
-                done, pretrained = run / "metrics.json", folder / "pretraining.json"
-                if done.is_file() and pretrained.is_file() and done.stat().st_mtime < pretrained.stat().st_mtime:
-                    shutil.rmtree(run)  # fine-tuned from an earlier pretraining in the same folder: redo
+                pretrained = folder / "pretraining.json"
+                marks = [p for p in (run / "metrics.json", run / "checkpoints" / "latest.json") if p.is_file()]
+                if pretrained.is_file() and any(p.stat().st_mtime < pretrained.stat().st_mtime for p in marks):
+                    shutil.rmtree(run)  # fine-tuned (or begun) from an earlier pretraining in this folder: redo
                 # side by side, each run writes its own log (one shared log would interleave them)
                 _textzoo(["train", model, "--dataset", name, "--out", str(run), "--resume",
                           "--set", f"pretrained={folder}", "--set", f"seed={seed}", *extra, *_sets(args.set)],
