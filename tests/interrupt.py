@@ -3,7 +3,7 @@ is written stands in for a kill at that moment."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from textzoo.training import checkpoint as ckpt
 
@@ -12,9 +12,10 @@ class Killed(Exception):
     """The stand-in for a kill."""
 
 
-def fit_with_interruptions(monkeypatch, make_model: Callable, fit: Callable, every: int):
-    """``(model, resumes)``: ``fit(model, resume)`` on a fresh ``make_model()`` until a fit finishes,
-    where every ``every``-th checkpoint written raises :class:`Killed` right after it is saved."""
+def run_with_interruptions(monkeypatch, run: Callable[[bool], Any], every: int,
+                           on_kill: Callable[[], None] | None = None) -> tuple[Any, int]:
+    """``(result, resumes)``: ``run(resume)`` until it returns, where every ``every``-th checkpoint
+    written raises :class:`Killed` right after it is saved (then ``on_kill()``, and ``run(True)``)."""
     real_save, calls = ckpt.save_checkpoint, {"n": 0}
 
     def save_then_die(*args, **kw):
@@ -26,12 +27,27 @@ def fit_with_interruptions(monkeypatch, make_model: Callable, fit: Callable, eve
     monkeypatch.setattr(ckpt, "save_checkpoint", save_then_die)
     resumes = 0
     while True:
-        model = make_model()
         try:
-            fit(model, resumes > 0)
-            return model, resumes
+            result = run(resumes > 0)
         except Killed:
             resumes += 1
+            if on_kill is not None:
+                on_kill()
+            continue
+        monkeypatch.setattr(ckpt, "save_checkpoint", real_save)
+        return result, resumes
+
+
+def fit_with_interruptions(monkeypatch, make_model: Callable, fit: Callable, every: int):
+    """``(model, resumes)``: ``fit(model, resume)`` on a fresh ``make_model()`` until a fit finishes,
+    interrupted as :func:`run_with_interruptions` says."""
+
+    def run(resume: bool):
+        model = make_model()
+        fit(model, resume)
+        return model
+
+    return run_with_interruptions(monkeypatch, run, every)
 
 
 def without_seconds(history: list[dict]) -> list[dict]:

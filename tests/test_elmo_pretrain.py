@@ -106,30 +106,19 @@ def test_interrupted_pretraining_resumes_to_the_same_biLM(mr_lines, tmp_path, mo
     written), resumed each time: the same weights and history as an uninterrupted run, with
     dropout and the sampled softmax drawing from the RNGs that the checkpoints carry."""
     import h5py
-    from interrupt import Killed
-
-    from textzoo.training import checkpoint as ckpt
+    from interrupt import run_with_interruptions
 
     over = {**TINY, "epochs": 4, "n_negative_samples": 64, "dropout": 0.2}
     reference = pretrainer("elmo")(corpus=mr_lines, out=tmp_path / "reference", overrides=over)
-    real_save, saves = ckpt.save_checkpoint, {"n": 0}
+    out = tmp_path / "interrupted"
 
-    def save_then_die(*args, **kw):
-        real_save(*args, **kw)
-        saves["n"] += 1
-        if saves["n"] % 2 == 0:
-            raise Killed
+    def killed() -> None:
+        assert (out / "checkpoints").is_dir() and not (out / "weights.hdf5").exists()  # written once done
 
-    monkeypatch.setattr(ckpt, "save_checkpoint", save_then_die)
-    out, resumes = tmp_path / "interrupted", 0
-    while True:
-        try:
-            pretrainer("elmo")(corpus=mr_lines, out=out, overrides=over, resume=resumes > 0)
-            break
-        except Killed:
-            resumes += 1
-            assert not (out / "weights.hdf5").exists()
-    assert resumes == 2 and saves["n"] == 4
+    _, resumes = run_with_interruptions(
+        monkeypatch, lambda resume: pretrainer("elmo")(corpus=mr_lines, out=out, overrides=over, resume=resume),
+        every=2, on_kill=killed)
+    assert resumes == 2
     info, ref_info = (json.loads((d / "pretraining.json").read_text()) for d in (out, reference))
     assert info["resumed_at"] == [2, 4] and ref_info["resumed_at"] == []
     history, ref_history = ([json.loads(x) for x in (d / "history.jsonl").read_text().splitlines()]
@@ -142,7 +131,6 @@ def test_interrupted_pretraining_resumes_to_the_same_biLM(mr_lines, tmp_path, mo
         a.visit(lambda n: names.append(n) if isinstance(a[n], h5py.Dataset) else None)
         assert names and all((a[n][()] == b[n][()]).all() for n in names)
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in reference.iterdir())  # no checkpoints
-    monkeypatch.setattr(ckpt, "save_checkpoint", real_save)
     before = (out / "weights.hdf5").stat().st_mtime_ns
     pretrainer("elmo")(corpus=mr_lines, out=out, overrides=over, resume=True)  # finished: nothing to do
     assert (out / "weights.hdf5").stat().st_mtime_ns == before

@@ -475,31 +475,20 @@ def test_interrupted_pretraining_resumes_to_the_same_weights(model, pretrained, 
     held-out losses and kept step as one uninterrupted run (several epochs, dropout on, keep_best).
     ALBERT continues a folder (``init_from``): its Unigram tokenizer differs from run to run, so two
     separate runs that each train one could not be compared; BERT and GPT train theirs."""
-    from interrupt import Killed
-
-    from textzoo.training import checkpoint as ckpt
+    from interrupt import run_with_interruptions
 
     texts = textzoo.load_dataset("mr", data_dir=data_dir).train.texts[:40]
     over = RESUMABLE | ({"init_from": str(pretrained["albert"])} if model == "albert" else {})
     reference = pretrain_model(model, texts, tmp_path / "reference", overrides=over, progress=False)
-    real_save, saves = ckpt.save_checkpoint, {"n": 0}
+    out = tmp_path / "interrupted"
 
-    def save_then_die(*args, **kw):
-        real_save(*args, **kw)
-        saves["n"] += 1
-        if saves["n"] % 2 == 0:
-            raise Killed
+    def killed() -> None:
+        assert (out / "checkpoints" / "latest.json").is_file() and not (out / "pretraining.json").exists()
 
-    monkeypatch.setattr(ckpt, "save_checkpoint", save_then_die)
-    out, resumes = tmp_path / "interrupted", 0
-    while True:
-        try:
-            pretrain_model(model, texts, out, overrides=over, progress=False, resume=resumes > 0)
-            break
-        except Killed:
-            resumes += 1
-            assert (out / "checkpoints" / "latest.json").is_file() and not (out / "pretraining.json").exists()
-    assert resumes == 2 and saves["n"] == 4  # checkpoints at steps 5, 10 (killed), 15, 20 (killed)
+    _, resumes = run_with_interruptions(  # checkpoints at steps 5, 10 (killed), 15, 20 (killed)
+        monkeypatch, lambda resume: pretrain_model(model, texts, out, overrides=over, progress=False, resume=resume),
+        every=2, on_kill=killed)
+    assert resumes == 2
     (ref_weights, ref_info), (weights, info) = _folder_state(reference), _folder_state(out)
     assert info["resumed_at"] == [10, 20] and ref_info["resumed_at"] == []
     assert info["examples"] > 2 * RESUMABLE["batch_size"]  # several epochs of batches, drawn again on resume

@@ -28,7 +28,6 @@ import json
 import logging
 import math
 import random
-import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .._io import atomic_write_json, recover_run_folder
+from .._io import atomic_write_json
 from ..config import config_to_dict, merge_config
 from ..errors import ConfigError, DataError
 from ..models.elmo_bilm import BOS_TOKEN, EOS_TOKEN, BiLM, BiLMOptions, char_ids, save_release
@@ -225,24 +224,17 @@ def pretrain_sentences(sentences: list[list[str]], out: str | Path, config: ELMo
     already holds this finished pretraining). Without ``resume`` old checkpoints are deleted. The
     finished folder replaces ``out`` whole (:mod:`textzoo.pretraining.runs`).
     """
-    from ..training.checkpoint import RunCheckpoints, load_checkpoint
+    from ..training.checkpoint import RunCheckpoints
 
     cfg = config
     out = Path(out)
-    recover_run_folder(out)  # a final write killed between its two renames
     seed_everything(cfg.seed)
     rng = random.Random(cfg.seed)
     sentences = [s for s in sentences if s]
     fingerprint = runs.fingerprint("elmo", cfg, (" ".join(s) for s in sentences), free=("checkpoint_every", "progress"))
-    folder = out / runs.CHECKPOINTS
-    found = load_checkpoint(folder) if resume else None
-    if found is not None:
-        runs.check_same_run(folder, found[1].get("fingerprint"), fingerprint)
-    elif resume and runs.finished(out, fingerprint):
-        log.info("%s already holds this finished pretraining; nothing to resume", out)
+    folder, found, finished = runs.open_run(out, fingerprint, resume)
+    if finished:
         return out
-    elif folder.exists():
-        shutil.rmtree(folder)  # pretraining afresh: old checkpoints go (the pointer with them)
     n_valid = int(len(sentences) * cfg.valid_fraction) if len(sentences) >= 20 else 0
     shuffled = sentences[:]
     rng.shuffle(shuffled)

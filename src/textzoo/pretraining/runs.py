@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .._io import swap_in_folder
+from .._io import recover_run_folder, swap_in_folder
 from ..config import config_to_dict
 from ..errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"   #: OUT/checkpoints: the checkpoints of an unfinished pretraining
 SUMMARY = "pretraining.json"  #: the finished folder's summary, which holds the fingerprint
@@ -55,6 +58,33 @@ def finished(out: Path, fp: dict) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(summary, dict) and summary.get("fingerprint") == fp
+
+
+def open_run(out: Path, fp: dict, resume: bool) -> tuple[Path, tuple | None, bool]:
+    """``(checkpoint folder, checkpoint to resume from or None, finished)`` of pretraining ``fp``
+    into ``out``; ``finished``: ``out`` already holds it and ``resume`` asks for nothing more.
+
+    First puts back a finished folder whose write was killed between its two renames. Without a
+    checkpoint to resume from, old checkpoints are deleted (the pointer first, so that a kill
+    meanwhile leaves none half there)."""
+    from ..training.checkpoint import clear_checkpoints, load_checkpoint
+
+    recover_run_folder(out)
+    folder = out / CHECKPOINTS
+    if resume:
+        found = load_checkpoint(folder)
+        if found is not None:
+            check_same_run(folder, found[1].get("fingerprint"), fp)
+            return folder, found, False
+        if finished(out, fp):
+            log.info("%s already holds this finished pretraining; nothing to resume", out)
+            return folder, None, True
+        log.info("no checkpoint in %s: the pretraining starts afresh", folder)
+    if folder.exists():
+        log.info("deleting the old checkpoints in %s (--resume would continue them)", folder)
+        clear_checkpoints(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+    return folder, None, False
 
 
 def write_folder(out: Path, write: Callable[[Path], None]) -> None:

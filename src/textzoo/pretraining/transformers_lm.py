@@ -70,7 +70,6 @@ import json
 import logging
 import math
 import re
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +80,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .._io import atomic_write_json, recover_run_folder
+from .._io import atomic_write_json
 from ..config import config_to_dict, merge_config
 from ..errors import ConfigError, DataError, ModelFileError
 from ..training.checkpoint import from_json, to_json
@@ -643,28 +642,20 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
     whole (written beside it, then renamed), checkpoints included.
     """
     from ..training import seed_everything
-    from ..training.checkpoint import (clear_checkpoints, load_checkpoint, load_optimizer_state, optimizer_state,
-                                       rng_state, save_checkpoint, set_rng_state)
+    from ..training.checkpoint import load_optimizer_state, optimizer_state, rng_state, save_checkpoint, set_rng_state
 
     if model not in KIND:
         raise ConfigError(f"no pretraining for {model!r}")
     cfg = merge_config(PretrainConfig, base={}, file=config_file, overrides=overrides or {})
     out = Path(out)
-    recover_run_folder(out)  # a final save killed between its two renames
     seed_everything(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     docs, held_docs = hold_out(read_corpus(corpus), cfg.valid_fraction, cfg.seed)
     fingerprint = runs.fingerprint(model, cfg, docs + ["\0"] + held_docs, free=("checkpoint_steps",))
-    folder = out / runs.CHECKPOINTS
-    found = load_checkpoint(folder) if resume else None
-    if found is not None:
-        runs.check_same_run(folder, found[1].get("fingerprint"), fingerprint)
-    elif resume and runs.finished(out, fingerprint):
-        log.info("%s already holds this finished pretraining; nothing to resume", out)
+    folder, found, finished = runs.open_run(out, fingerprint, resume)
+    if finished:
         return out
-    elif resume:
-        log.info("no checkpoint in %s: the pretraining starts at step 1", folder)
     t0 = time.perf_counter()
     if cfg.init_from:
         net, tok = load_for_pretraining(model, cfg.init_from, cfg.max_length)
@@ -701,10 +692,6 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
     history, step, order, start, resumed_at, seconds_before = [], 0, None, 0, [], 0.0
 
     if cfg.checkpoint_steps > 0 and found is None:
-        if folder.exists():
-            log.info("deleting the old checkpoints in %s (pretraining afresh; --resume continues them)", folder)
-            clear_checkpoints(folder)  # the pointer first: a kill meanwhile leaves no half checkpoint
-            shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         runs.write_folder(folder / TOKENIZER, tok.save_pretrained)  # never half there
     if found is not None:  # put the interrupted run back, the global RNGs last
