@@ -351,6 +351,27 @@ def test_save_interrupted_between_the_two_renames_is_recovered(saved_run, tmp_pa
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no temporary folders left
 
 
+def test_saved_folders_get_the_permissions_open_and_mkdir_give(saved_run, tmp_path):
+    """Not mkstemp's 0600 / mkdtemp's 0700: a run folder, a checkpoint, a pretrained folder and a
+    downloaded file written by one user stay readable to another (a server's account, a container)."""
+    import stat
+
+    from textzoo.pretraining.runs import write_folder
+    from textzoo.training.checkpoint import save_checkpoint
+
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "file").write_text("x")
+    usual = {True: stat.S_IMODE((tmp_path / "plain").stat().st_mode),
+             False: stat.S_IMODE((tmp_path / "plain" / "file").stat().st_mode)}
+    textzoo.load(saved_run).save(tmp_path / "run")
+    save_checkpoint(tmp_path / "checkpoints", {"w": torch.zeros(2)}, {"epoch": 1})
+    write_folder(tmp_path / "pretrained", lambda folder: (folder / "config.json").write_text("{}"))
+    written = [p for p in tmp_path.rglob("*") if "plain" not in p.parts]
+    assert len(written) > 10
+    modes = {p: stat.S_IMODE(p.stat().st_mode) for p in written}
+    assert {p: oct(m) for p, m in modes.items() if m != usual[p.is_dir()]} == {}
+
+
 def test_recover_reads_the_backup_when_it_cannot_rename(tmp_path, monkeypatch, saved_run):
     import shutil
 

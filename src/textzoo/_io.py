@@ -13,12 +13,33 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it; done once, at import
+    os.umask(mask)
+    return mask
+
+
+UMASK = _read_umask()
+
+
+def usual_permissions(path: str | Path) -> None:
+    """Give ``path``, and all below it if it is a folder, the permissions ``open`` or ``mkdir``
+    would have given it (0644 / 0755 under the usual umask). ``mkstemp``, ``mkdtemp`` and
+    safetensors' ``save_file`` make files 0600 and folders 0700, which would leave saved runs
+    unreadable to another user, a server's account, a container."""
+    path = Path(path)
+    for p in [path, *path.rglob("*")] if path.is_dir() else [path]:
+        if not p.is_symlink():
+            os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~UMASK)
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        usual_permissions(tmp)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

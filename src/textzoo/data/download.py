@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from .._io import usual_permissions
 from ..errors import DownloadError
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ def download(
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
     try:
+        usual_permissions(tmp)
         with os.fdopen(fd, "wb") as out:
             _fetch(url, out, dest.name, progress, timeout)
             out.flush()

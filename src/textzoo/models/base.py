@@ -44,7 +44,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .. import __version__
-from .._io import atomic_write_json, recover_run_folder, swap_in_folder
+from .._io import atomic_write_json, recover_run_folder, swap_in_folder, usual_permissions
 from ..config import config_from_dict, config_to_dict, merge_config
 from ..data.corpus import MAX_DOCUMENT_CHARS, Corpus, Split, check_labels_known, infer_label_vocabulary
 from ..errors import ConfigError, DataError, ModelFileError
@@ -273,6 +273,7 @@ class Model:
                 "extra_files": sorted(state.extra),
                 "info": self.info,
             })
+            usual_permissions(tmp)
             swap_in_folder(tmp, path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

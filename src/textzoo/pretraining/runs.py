@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .._io import recover_run_folder, swap_in_folder
+from .._io import recover_run_folder, swap_in_folder, usual_permissions
 from ..config import config_to_dict
 from ..errors import ConfigError
 
@@ -93,6 +93,7 @@ def write_folder(out: Path, write: Callable[[Path], None]) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".saving", dir=out.parent))
     try:
         write(tmp)
+        usual_permissions(tmp)
         swap_in_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

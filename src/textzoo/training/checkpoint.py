@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from .._io import atomic_write_json
+from .._io import atomic_write_json, usual_permissions
 from ..errors import ModelFileError
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,7 @@ def save_checkpoint(folder: str | Path, tensors: dict[str, torch.Tensor], state:
     try:
         cpu = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
         save_file(cpu, tmp, metadata={"format": FORMAT})
+        usual_permissions(tmp)  # after save_file, which writes a new file
         _fsync_path(Path(tmp))
         size = os.path.getsize(tmp)
         os.replace(tmp, weights)
