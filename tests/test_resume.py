@@ -356,7 +356,7 @@ def test_saved_folders_get_the_permissions_open_and_mkdir_give(saved_run, tmp_pa
     downloaded file written by one user stay readable to another (a server's account, a container)."""
     import stat
 
-    from textzoo.pretraining.runs import write_folder
+    from textzoo._io import write_folder
     from textzoo.training.checkpoint import save_checkpoint
 
     (tmp_path / "plain").mkdir()

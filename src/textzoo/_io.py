@@ -8,7 +8,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 log = logging.getLogger(__name__)
 
@@ -87,3 +87,19 @@ def recover_run_folder(path: Path) -> Path:
     except OSError:
         log.warning("%s: missing; reading the previous run from %s (a save was interrupted)", path, backup)
         return backup
+
+
+def write_folder(out: Path, write: Callable[[Path], None]) -> None:
+    """``write(tmp)`` fills a new folder beside ``out``, which then replaces ``out`` whole (run
+    folders, pretrained folders); folders of earlier writes that were killed are removed."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".saving", dir=out.parent))
+    try:
+        write(tmp)
+        usual_permissions(tmp)
+        swap_in_folder(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for stale in out.parent.glob(f".{out.name}.*.saving"):  # folders of writes that were killed
+        shutil.rmtree(stale, ignore_errors=True)

@@ -32,8 +32,6 @@ import hashlib
 import json
 import logging
 import re
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +42,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .. import __version__
-from .._io import atomic_write_json, recover_run_folder, swap_in_folder, usual_permissions
+from .._io import atomic_write_json, recover_run_folder, write_folder
 from ..config import config_from_dict, config_to_dict, merge_config
 from ..data.corpus import MAX_DOCUMENT_CHARS, Corpus, Split, check_labels_known, infer_label_vocabulary
 from ..errors import ConfigError, DataError, ModelFileError
@@ -255,8 +253,8 @@ class Model:
         path.parent.mkdir(parents=True, exist_ok=True)
         recover_run_folder(path)
         state = self._state()
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".saving", dir=path.parent))
-        try:
+
+        def write(tmp: Path) -> None:
             tensors = {k: v.detach().contiguous().cpu() for k, v in state.tensors.items()}
             save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"textzoo_model": self.name})
             for key, value in state.extra.items():
@@ -273,14 +271,8 @@ class Model:
                 "extra_files": sorted(state.extra),
                 "info": self.info,
             })
-            usual_permissions(tmp)
-            swap_in_folder(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        # temporary folders of saves that were killed (concurrent saves to one folder are unsupported)
-        for stale in path.parent.glob(f".{path.name}.*.saving"):
-            shutil.rmtree(stale, ignore_errors=True)
+
+        write_folder(path, write)  # concurrent saves to one folder are unsupported
         log.info("saved %s run to %s", self.name, path)
         return path
 

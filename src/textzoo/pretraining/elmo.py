@@ -40,7 +40,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .._io import atomic_write_json
+from .._io import atomic_write_json, write_folder
 from ..config import config_to_dict, merge_config
 from ..errors import ConfigError, DataError
 from ..models.elmo_bilm import BOS_TOKEN, EOS_TOKEN, BiLM, BiLMOptions, char_ids, save_release
@@ -321,7 +321,7 @@ def pretrain_sentences(sentences: list[list[str]], out: str | Path, config: ELMo
         (folder / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
         atomic_write_json(folder / runs.SUMMARY, summary)
 
-    runs.write_folder(out, write)
+    write_folder(out, write)
     log.info("ELMo biLM saved to %s (%.1f s of training)", out, seconds)
     return out
 

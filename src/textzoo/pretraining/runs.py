@@ -1,9 +1,9 @@
 """What every pretrainer shares to survive a kill: the fingerprint a resumed run must match, the
-check of it, and the atomic write of the finished folder.
+check of it, and opening the run (:func:`open_run`).
 
 A pretraining writes its checkpoints to ``OUT/checkpoints`` (:mod:`textzoo.training.checkpoint`)
 and, at the end, builds the finished folder beside ``OUT`` and swaps it in whole, checkpoints
-included (:func:`textzoo._io.swap_in_folder`): a kill at any moment leaves the previous ``OUT`` or
+included (:func:`textzoo._io.write_folder`): a kill at any moment leaves the previous ``OUT`` or
 the new one, never a mixture.
 """
 
@@ -13,11 +13,10 @@ import hashlib
 import json
 import logging
 import shutil
-import tempfile
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
-from .._io import recover_run_folder, swap_in_folder, usual_permissions
+from .._io import recover_run_folder
 from ..config import config_to_dict
 from ..errors import ConfigError
 
@@ -85,18 +84,3 @@ def open_run(out: Path, fp: dict, resume: bool) -> tuple[Path, tuple | None, boo
         clear_checkpoints(folder)
         shutil.rmtree(folder, ignore_errors=True)
     return folder, None, False
-
-
-def write_folder(out: Path, write: Callable[[Path], None]) -> None:
-    """``write(tmp)`` fills a new folder beside ``out``, which then replaces ``out`` whole."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".saving", dir=out.parent))
-    try:
-        write(tmp)
-        usual_permissions(tmp)
-        swap_in_folder(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    for stale in out.parent.glob(f".{out.name}.*.saving"):  # folders of writes that were killed
-        shutil.rmtree(stale, ignore_errors=True)

@@ -80,7 +80,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .._io import atomic_write_json
+from .._io import atomic_write_json, write_folder
 from ..config import config_to_dict, merge_config
 from ..errors import ConfigError, DataError, ModelFileError
 from ..training.checkpoint import from_json, to_json
@@ -693,7 +693,7 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
 
     if cfg.checkpoint_steps > 0 and found is None:
         folder.mkdir(parents=True)
-        runs.write_folder(folder / TOKENIZER, tok.save_pretrained)  # never half there
+        write_folder(folder / TOKENIZER, tok.save_pretrained)  # never half there
     if found is not None:  # put the interrupted run back, the global RNGs last
         tensors, state = found
         try:
@@ -782,7 +782,7 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
         tok.save_pretrained(folder)
         atomic_write_json(folder / runs.SUMMARY, info)
 
-    runs.write_folder(out, write)
+    write_folder(out, write)
     log.info("pretrained %s for %d steps; saved to %s", model, step, out)
     return out
 
