@@ -9,6 +9,7 @@
     # the same members trained in separate processes: save their test scores, average them afterwards
     python benchmarks/xmc.py reuters --models xtransformer --label-representations pifa-neural --save-scores DIR
     python benchmarks/xmc.py ensemble DIR/xtransformer.npy DIR/xtransformer-pifa-neural.npy
+    # long CPU runs: --checkpoints CKPT makes each model resumable (run the same command again)
     # scoring variants (post-processor x combiner) of a run saved with --save-runs, one test pass
     python benchmarks/xmc.py rescore --run RUNS/xtransformer
 
@@ -182,8 +183,11 @@ def reuters(args) -> list[dict]:
         else:
             settings["label_representation"] = rep
         model = textzoo.create(name, **settings)
+        rep_tag = rep if rep and rep != "pifa-tfidf" else ""
+        folder = name + (f"-{rep_tag}" if rep_tag else "")
+        resumable = {} if not args.checkpoints else {"checkpoint_dir": Path(args.checkpoints) / folder, "resume": True}
         t0 = time.perf_counter()
-        model.fit(train, labels=corpus.labels)
+        model.fit(train, labels=corpus.labels, **resumable)
         t1 = time.perf_counter()
         if rep:  # one matcher pass scores the model's own way and, with --combine-ranker, without the matcher
             post = model.config.post
@@ -193,8 +197,6 @@ def reuters(args) -> list[dict]:
         else:
             scored = {"": model.predict_proba(test.texts)}
         t2 = time.perf_counter()
-        rep_tag = rep if rep and rep != "pifa-tfidf" else ""
-        folder = name + (f"-{rep_tag}" if rep_tag else "")
         if args.save_runs:
             model.save(Path(args.save_runs) / folder)
         for variant, scores in scored.items():
@@ -404,6 +406,9 @@ def main() -> None:
     r.add_argument("--save-runs", help="save the trained Transformer models under this folder")
     r.add_argument("--combine-ranker", action="store_true",
                    help="X-Transformer: also score each model without the matcher factor (combine=ranker)")
+    r.add_argument("--checkpoints", help="write each Transformer model's training checkpoints under this folder "
+                   "and resume from them: the same command run again continues an interrupted model "
+                   "(train s then counts only the resumed part)")
     r.add_argument("--save-scores", help="save each Transformer model's test scores here (NAME.npy), for `ensemble`")
     r.add_argument("--json", help="write the rows here (rewritten after every model)")
     rs = sub.add_parser("rescore", help="X-Transformer's scoring variants from a run saved by reuters --save-runs")
