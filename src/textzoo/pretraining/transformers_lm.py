@@ -83,7 +83,6 @@ from tqdm.auto import tqdm
 from .._io import atomic_write_json, write_folder
 from ..config import config_to_dict, merge_config
 from ..errors import ConfigError, DataError, ModelFileError
-from ..training.checkpoint import from_json, to_json
 from . import runs
 
 log = logging.getLogger(__name__)
@@ -642,7 +641,7 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
     whole (written beside it, then renamed), checkpoints included.
     """
     from ..training import seed_everything
-    from ..training.checkpoint import load_optimizer_state, optimizer_state, rng_state, save_checkpoint, set_rng_state
+    from ..training.checkpoint import RunCheckpoints
 
     if model not in KIND:
         raise ConfigError(f"no pretraining for {model!r}")
@@ -689,46 +688,38 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
     word_lut = word_starts(tok) if model == "albert" else None
     held = heldout_batches(model, held_docs, tok, cfg)
     heldout, best = [], None  # best: (loss, step, weights on the CPU) under keep_best
-    history, step, order, start, resumed_at, seconds_before = [], 0, None, 0, [], 0.0
+    history, step, order, start, seconds_before = [], 0, None, 0, 0.0
 
     if cfg.checkpoint_steps > 0 and found is None:
         folder.mkdir(parents=True)
         write_folder(folder / TOKENIZER, tok.save_pretrained)  # never half there
-    if found is not None:  # put the interrupted run back, the global RNGs last
-        tensors, state = found
+    run = RunCheckpoints(folder if cfg.checkpoint_steps > 0 else None, fingerprint, found, info={})
+    if found is not None:  # put the interrupted run back: RunCheckpoints restores weights, AdamW, global RNGs
+        state = run.restore(weights=net.state_dict(), optimizer=optimizer)
         try:
-            net.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
-            load_optimizer_state(optimizer, tensors, state["optimizer"])
-            scheduler.load_state_dict(from_json(state["scheduler"]))
+            scheduler.load_state_dict(state["scheduler"])
             if state["best"] is not None:
-                best = (state["best"][0], state["best"][1],
-                        {k[len("best."):]: v for k, v in tensors.items() if k.startswith("best.")})
+                best = (state["best"][0], state["best"][1], {k: run.tensor(f"best.{k}", tuple(v.shape), v.dtype)
+                                                             for k, v in net.state_dict().items()})
             step, history, heldout = state["step"], state["history"], state["heldout"]
-            order, start = tensors["order"].numpy(), state["next"]
-            resumed_at, seconds_before = state["resumed_at"] + [step], state["seconds"]
+            order, start = run.tensor("order", (len(examples),), torch.int64).numpy(), state["next"]
+            seconds_before = state["seconds"]
             rng.bit_generator.state = state["numpy_rng"]
-            gen.set_state(tensors["gen.torch"])
-            set_rng_state(tensors, state["rng"])
+            gen.set_state(run.found[0]["gen.torch"])
         except (KeyError, ValueError, TypeError, RuntimeError) as exc:
             raise ModelFileError(f"{folder}: the checkpoint cannot be restored ({exc})") from None
+        run.info["resumed_at"][-1] = step
         log.info("resuming the pretraining from the checkpoint in %s after step %d", folder, step)
 
     def write_checkpoint(next_index: int) -> None:
         """Everything the next update depends on; ``next_index``: where it starts in ``order``."""
-        tensors = {f"model.{k}": v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
+        tensors = {"order": torch.from_numpy(np.asarray(order, dtype=np.int64)), "gen.torch": gen.get_state()}
         if best is not None:
             tensors.update({f"best.{k}": v for k, v in best[2].items()})
-        opt_tensors, opt_state = optimizer_state(optimizer)
-        rng_tensors, rng_json = rng_state()
-        tensors.update(opt_tensors)
-        tensors.update(rng_tensors)
-        tensors["order"] = torch.from_numpy(np.asarray(order, dtype=np.int64))
-        tensors["gen.torch"] = gen.get_state()
-        save_checkpoint(folder, tensors, {
-            "fingerprint": fingerprint, "step": step, "next": next_index, "history": history,
-            "heldout": heldout, "best": None if best is None else [best[0], best[1]], "optimizer": opt_state,
-            "scheduler": to_json(scheduler.state_dict()), "numpy_rng": rng.bit_generator.state, "rng": rng_json,
-            "resumed_at": resumed_at, "seconds": seconds_before + time.perf_counter() - t0})
+        run.write(weights=net.state_dict(), optimizer=optimizer, tensors=tensors, extra={
+            "step": step, "next": next_index, "history": history, "heldout": heldout,
+            "best": None if best is None else [best[0], best[1]], "scheduler": scheduler.state_dict(),
+            "numpy_rng": rng.bit_generator.state, "seconds": seconds_before + time.perf_counter() - t0})
 
     def evaluate() -> None:
         nonlocal best
@@ -775,7 +766,7 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
     info = {"model": model, "config": config_to_dict(cfg), "examples": len(examples), "documents": len(docs),
             "heldout_documents": len(held_docs), "seconds": round(seconds_before + time.perf_counter() - t0, 2),
             "history": history, "heldout": heldout, "kept_step": best[1] if best is not None else step,
-            "resumed_at": resumed_at, "fingerprint": fingerprint}
+            "resumed_at": run.info.get("resumed_at", []), "fingerprint": fingerprint}
 
     def write(folder: Path) -> None:
         net.to("cpu").save_pretrained(folder)
