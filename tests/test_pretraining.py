@@ -524,7 +524,7 @@ def test_resume_refuses_other_settings_and_skips_a_finished_run(data_dir, tmp_pa
     monkeypatch.setattr(ckpt, "save_checkpoint", real_save)
     assert cli_main(["-q", "pretrain", "gpt", "--corpus", str(corpus), "--out", str(out), *sets,
                      "--set", "lr=0.001", "--resume"]) == 2
-    assert "different pretraining (lr: 0.003 -> 0.001)" in capsys.readouterr().err
+    assert "different pretraining (lr: 0.003 then, 0.001 now)" in capsys.readouterr().err
     corpus.write_text("\n".join(texts[1:]) + "\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="the corpus differs"):
         pretrain_model("gpt", corpus, out, overrides=RESUMABLE, progress=False, resume=True)

@@ -163,7 +163,7 @@ def test_resume_with_other_settings_is_refused(tiny_r8, tmp_path):
         textzoo.create("textgcn", epochs=3, min_count=2, hidden=16).fit(tiny_r8, checkpoint_dir=folder, resume=True)
     other = Corpus(name="x", train=tiny_r8.train.head(200), valid=tiny_r8.valid, test=tiny_r8.test,
                    labels=tiny_r8.labels)
-    with pytest.raises(ConfigError, match="documents"):
+    with pytest.raises(ConfigError, match="the data differs; documents differ"):
         textzoo.create("textgcn", epochs=3, min_count=2).fit(other, checkpoint_dir=folder, resume=True)
     with pytest.raises(ConfigError, match="checkpoint_dir"):
         textzoo.create("textgcn").fit(tiny_r8, resume=True)

@@ -353,7 +353,7 @@ class Model:
         """The :class:`~textzoo.training.checkpoint.RunCheckpoints` of this fit: it writes nothing
         without ``checkpoint_dir`` and holds the checkpoint to resume from, if any. Without resume,
         old checkpoints are deleted."""
-        from ..training.checkpoint import RunCheckpoints, clear_checkpoints, load_checkpoint
+        from ..training.checkpoint import RunCheckpoints, check_same_run, clear_checkpoints, load_checkpoint
 
         folder = self._checkpoint_dir
         now = self._fingerprint(train, valid, unlabelled)
@@ -367,16 +367,8 @@ class Model:
         if found is None:
             log.info("no checkpoint in %s: training starts at epoch 1", folder)
             return run
-        saved = found[1].get("fingerprint", {})
-        if saved != json.loads(json.dumps(now)):
-            diffs = [key for key in now if saved.get(key) != json.loads(json.dumps(now[key]))]
-            if "config" in diffs:
-                cfg = saved.get("config", {})
-                keys = [k for k in now["config"] if cfg.get(k) != now["config"][k]]
-                diffs[diffs.index("config")] = "config (" + ", ".join(
-                    f"{k}: {cfg.get(k)!r} then, {now['config'][k]!r} now" for k in keys) + ")"
-            raise ConfigError(f"{folder}: the checkpoint belongs to a different run ({'; '.join(diffs)} "
-                              "differ); resume with the same data and settings, or train without resume")
+        check_same_run(folder, found[1].get("fingerprint"), now, "run",
+                       "resume with the same data and settings, or train without resume")
         run.found = found
         return run
 

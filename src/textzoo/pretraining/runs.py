@@ -1,5 +1,5 @@
-"""What every pretrainer shares to survive a kill: the fingerprint a resumed run must match, the
-check of it, and opening the run (:func:`open_run`).
+"""What every pretrainer shares to survive a kill: the fingerprint a resumed run must match
+(checked by :func:`textzoo.training.checkpoint.check_same_run`) and opening the run (:func:`open_run`).
 
 A pretraining writes its checkpoints to ``OUT/checkpoints`` (:mod:`textzoo.training.checkpoint`)
 and, at the end, builds the finished folder beside ``OUT`` and swaps it in whole, checkpoints
@@ -18,7 +18,6 @@ from typing import Iterable
 
 from .._io import recover_run_folder
 from ..config import config_to_dict
-from ..errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -34,20 +33,6 @@ def fingerprint(model: str, config, texts: Iterable[str], free: Iterable[str] = 
         digest.update(text.encode("utf-8") + b"\n")
     conf = {k: v for k, v in config_to_dict(config).items() if k not in set(free)}
     return {"model": model, "config": conf, "corpus_sha256": digest.hexdigest()}
-
-
-def check_same_run(folder: Path, old: dict | None, new: dict) -> None:
-    """A :class:`ConfigError` naming what differs if checkpoint ``old`` is not of the run ``new``."""
-    old = old or {}
-    before = old.get("config") or {}
-    diffs = [f"{k}: {before.get(k)!r} -> {v!r}" for k, v in new["config"].items() if before.get(k) != v]
-    if old.get("model") != new["model"]:
-        diffs.insert(0, f"model: {old.get('model')!r} -> {new['model']!r}")
-    if old.get("corpus_sha256") != new["corpus_sha256"]:
-        diffs.append("the corpus differs")
-    if diffs:
-        raise ConfigError(f"{folder}: the checkpoint belongs to a different pretraining ({'; '.join(diffs)}); "
-                          "resume with the same corpus and settings, or drop --resume to start afresh")
 
 
 def finished(out: Path, fp: dict) -> bool:
@@ -66,14 +51,15 @@ def open_run(out: Path, fp: dict, resume: bool) -> tuple[Path, tuple | None, boo
     First puts back a finished folder whose write was killed between its two renames. Without a
     checkpoint to resume from, old checkpoints are deleted (the pointer first, so that a kill
     meanwhile leaves none half there)."""
-    from ..training.checkpoint import clear_checkpoints, load_checkpoint
+    from ..training.checkpoint import check_same_run, clear_checkpoints, load_checkpoint
 
     recover_run_folder(out)
     folder = out / CHECKPOINTS
     if resume:
         found = load_checkpoint(folder)
         if found is not None:
-            check_same_run(folder, found[1].get("fingerprint"), fp)
+            check_same_run(folder, found[1].get("fingerprint"), fp, "pretraining",
+                           "resume with the same corpus and settings, or drop --resume to start afresh")
             return folder, found, False
         if finished(out, fp):
             log.info("%s already holds this finished pretraining; nothing to resume", out)

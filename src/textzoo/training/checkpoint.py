@@ -37,13 +37,14 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .._io import atomic_write_json, usual_permissions
-from ..errors import ModelFileError
+from ..errors import ConfigError, ModelFileError
 
 log = logging.getLogger(__name__)
 
 POINTER_FILE = "latest.json"
 FORMAT = "textzoo-checkpoint-1"
 _NAME = re.compile(r"checkpoint-\d{6,}")
+_DIGEST = re.compile(r"[0-9a-f]{32,}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -176,6 +177,31 @@ def clear_checkpoints(folder: str | Path | None) -> None:
         folder.rmdir()
     except OSError:
         pass
+
+
+def check_same_run(folder: Path, saved: dict | None, now: dict, what: str, remedy: str) -> None:
+    """Refuse a checkpoint whose fingerprint ``saved`` is not the run ``now``'s: a :class:`ConfigError`
+    naming what differs ("lr: 0.003 then, 0.001 now", "data differ") and ``remedy`` (what to do)."""
+    saved, now = json.loads(json.dumps(saved or {})), json.loads(json.dumps(now))  # tuples as lists
+
+    def change(key: str, old: Any, new: Any) -> str:
+        if any(isinstance(v, str) and _DIGEST.fullmatch(v) for v in (old, new)):  # "corpus_sha256", "data"
+            return f"the {key.removesuffix('_sha256')} differs"
+        if all(isinstance(v, (int, float, bool, type(None))) or isinstance(v, str) and len(v) <= 200
+               for v in (old, new)):
+            return f"{key}: {old!r} then, {new!r} now"
+        return f"{key} differ"  # lists (labels, document counts)
+
+    diffs = []
+    for key in sorted(set(saved) | set(now), key=lambda k: (k != "model", k == "config", k)):
+        old, new = saved.get(key), now.get(key)
+        if key == "config" and isinstance(old, dict) and isinstance(new, dict):
+            diffs += [change(k, old.get(k), new.get(k)) for k in new if old.get(k) != new.get(k)]
+            diffs += [change(k, old[k], None) for k in old if k not in new]
+        elif old != new:
+            diffs.append(change(key, old, new))
+    if diffs:
+        raise ConfigError(f"{folder}: the checkpoint belongs to a different {what} ({'; '.join(diffs)}); {remedy}")
 
 
 # --------------------------------------------------------------------------------------------
