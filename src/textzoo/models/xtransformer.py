@@ -52,6 +52,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from sklearn.preprocessing import normalize
+from tqdm.auto import tqdm
 
 from ..data.corpus import Split
 from ..errors import ModelFileError
@@ -228,7 +229,7 @@ class XTransformer(BertStyleClassifier):
 
         # 3. the ranker on the matcher's top-b clusters and the true clusters
         t0 = time.perf_counter()
-        logits, emb = self._matcher_outputs(seqs, device)
+        logits, emb = self._matcher_outputs(seqs, device, progress="encoding the training documents")
         doc_clusters = y_cl
         if cfg.negatives == "tfn+man":
             doc_clusters = doc_clusters.maximum(self._top_clusters_matrix(logits))
@@ -268,18 +269,16 @@ class XTransformer(BertStyleClassifier):
         return sp.hstack([x, sp.csr_matrix(normalize(emb))], format="csr")
 
     @torch.no_grad()
-    def _matcher_outputs(self, seqs: list[list[int]], device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-        """Cluster logits (n, K) and pooled embeddings (n, hidden) of the fine-tuned matcher."""
+    def _matcher_outputs(self, seqs: list[list[int]], device: torch.device,
+                         progress: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Cluster logits (n, K) and pooled embeddings (n, hidden) of the fine-tuned matcher
+        (a progress bar titled ``progress`` when given)."""
         self.net.eval()
-        order = np.argsort([-len(s) for s in seqs], kind="stable")
         k = self.net.head.classifier.out_features
         logits = np.zeros((len(seqs), k), dtype=np.float32)
         emb = np.zeros((len(seqs), self.net.head.classifier.in_features), dtype=np.float32)
-        bs = self.config.eval_batch_size
-        for i in range(0, len(order), bs):
-            idx = order[i:i + bs]
-            ids, mask = pad_batch([seqs[j] for j in idx], self.special["pad"])
-            pooled = self._pooled(ids.to(device), mask.to(device))
+        for idx, ids, mask in self._length_sorted_batches(seqs, device, progress):
+            pooled = self._pooled(ids, mask)
             emb[idx] = pooled.float().cpu().numpy()
             logits[idx] = self.net.head.classifier(pooled).float().cpu().numpy()
         return logits, emb
@@ -289,13 +288,23 @@ class XTransformer(BertStyleClassifier):
         """Mean-pooled last hidden states of the (not yet fine-tuned) encoder, for PIFA-neural."""
         self.net.eval()
         out = np.zeros((len(seqs), self.net.backbone.config.hidden_size), dtype=np.float32)
-        bs = self.config.eval_batch_size
-        for i in range(0, len(seqs), bs):
-            ids, mask = pad_batch(seqs[i:i + bs], self.special["pad"])
-            h = self.net.backbone(input_ids=ids.to(device), attention_mask=mask.to(device)).last_hidden_state
-            m = mask.to(device).unsqueeze(-1).float()
-            out[i:i + bs] = ((h * m).sum(1) / m.sum(1).clamp(min=1)).float().cpu().numpy()
+        for idx, ids, mask in self._length_sorted_batches(seqs, device, "embedding the documents for PIFA-neural"):
+            h = self.net.backbone(input_ids=ids, attention_mask=mask).last_hidden_state
+            m = mask.unsqueeze(-1).float()
+            out[idx] = ((h * m).sum(1) / m.sum(1).clamp(min=1)).float().cpu().numpy()
         return out
+
+    def _length_sorted_batches(self, seqs: list[list[int]], device: torch.device, progress: str | None):
+        """``(indices, input ids, attention mask)`` batches of ``eval_batch_size`` sequences of similar
+        length (less padding), on ``device``; a progress bar titled ``progress`` when given."""
+        order = np.argsort([-len(s) for s in seqs], kind="stable")
+        bs = self.config.eval_batch_size
+        starts = tqdm(range(0, len(order), bs), desc=progress, unit="batch", leave=False, dynamic_ncols=True,
+                      disable=progress is None)
+        for i in starts:
+            idx = order[i:i + bs]
+            ids, mask = pad_batch([seqs[j] for j in idx], self.special["pad"])
+            yield idx, ids.to(device), mask.to(device)
 
     # ---------------------------------------------------------------- prediction
     def beam_inputs(self, texts: list[str]) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
