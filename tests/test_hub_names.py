@@ -77,3 +77,9 @@ def test_hub_names_resolve_through_the_hub_cache(r8, tmp_path):
     assert result["openai-gpt"] == [0, "OpenAIGPTLMHeadModel", "openai-gpt"]
     assert result["gpt2"] == [0, "GPT2LMHeadModel", "gpt2"]
     assert result["unknown"] == 2 and "cannot load pretrained='no-such-user/no-such-model'" in proc.stderr
+
+
+def test_a_missing_checkpoint_folder_is_named(r8, tmp_path):
+    missing = tmp_path / "no-such-folder"
+    with pytest.raises(textzoo.errors.ConfigError, match=f"pretrained='{missing}': no such folder"):
+        textzoo.create("bert", pretrained=str(missing), epochs=1).fit(r8.train.head(8))

@@ -99,9 +99,12 @@ def resolve_pretrained(name: str) -> str:
 
     if name == MINILM:
         return str(minilm_folder())
-    if is_release(name):
-        return str(converted_release(name))
-    return name
+    if name.startswith(("/", "./", "../", "~")) and not Path(name).expanduser().is_dir():
+        raise ConfigError(f"pretrained={name!r}: no such folder; give a checkpoint folder (save_pretrained, "
+                          "textzoo pretrain output) or a hub name")
+    if is_release(Path(name).expanduser()):
+        return str(converted_release(Path(name).expanduser()))
+    return str(Path(name).expanduser()) if name.startswith("~") else name
 
 
 def resolve_device(setting: str) -> torch.device:
