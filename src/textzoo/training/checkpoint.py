@@ -181,7 +181,8 @@ def clear_checkpoints(folder: str | Path | None) -> None:
 
 def check_same_run(folder: Path, saved: dict | None, now: dict, what: str, remedy: str) -> None:
     """Refuse a checkpoint whose fingerprint ``saved`` is not the run ``now``'s: a :class:`ConfigError`
-    naming what differs ("lr: 0.003 then, 0.001 now", "data differ") and ``remedy`` (what to do)."""
+    naming what differs ("lr: 0.003 then, 0.001 now", "the data differs", "labels differ") and ``remedy``
+    (what to do)."""
     saved, now = json.loads(json.dumps(saved or {})), json.loads(json.dumps(now))  # tuples as lists
 
     def change(key: str, old: Any, new: Any) -> str:
