@@ -67,6 +67,32 @@ def test_evaluate_reproduces_training_metrics(trained_run, user_files, data_dir)
     assert metrics["accuracy"] == pytest.approx(saved["accuracy"])
 
 
+def test_evaluate_several_runs_scores_their_average(trained_run, user_files, data_dir, tmp_path):
+    from textzoo.models.base import split_metrics
+
+    first, _ = trained_run
+    second = tmp_path / "r8-user-seed1"
+    files = ["--train", str(user_files / "train.csv"), "--test", str(user_files / "test.csv"),
+             "--text-column", "body", "--label-column", "topic"]
+    run(["train", "textgcn", *files, "--set", "epochs=40", "--set", "min_count=2", "--set", "seed=1",
+         "--out", str(second)], data_dir)
+    both_orders = [json.loads(run(["evaluate", str(a), str(b), *files, "--json"], data_dir).stdout)
+                   for a, b in ((first, second), (second, first))]  # not just the first or the last member
+    with open(user_files / "test.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    models = [textzoo.load(first), textzoo.load(second)]
+    texts = [r["body"] for r in rows]
+    average = (models[0].predict_proba(texts) + models[1].predict_proba(texts)) / 2
+    split = textzoo.Split(texts=texts, labels=[r["topic"] for r in rows], name="test")
+    expected = split_metrics(average, split, models[0].labels, False)
+    singles = [json.loads(run(["evaluate", str(r), *files, "--json"], data_dir).stdout) for r in (first, second)]
+    assert singles[0] != singles[1]  # the members disagree, so using one of them alone would show
+    for metrics in both_orders:
+        assert metrics == pytest.approx(expected)
+    text = run(["evaluate", str(first), str(second), *files], data_dir).stdout
+    assert "ensemble of 2 runs (textgcn, textgcn; score average)" in text
+
+
 def test_predict_texts_and_file(trained_run, data_dir, tmp_path):
     out, _ = trained_run
     proc = run(["predict", str(out), "crude oil prices opec barrels", "--top-k", "2", "--json"], data_dir)

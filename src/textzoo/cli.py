@@ -20,6 +20,7 @@ EPILOG = """examples:
   textzoo train textgcn --dataset mr --set hidden=100 --set epochs=50
   textzoo train textgcn --train my_train.csv --test my_test.csv --text-column body --label-column tag
   textzoo evaluate runs/r8-textgcn --dataset R8
+  textzoo evaluate runs/xt-pifa runs/xt-neural runs/xt-text --dataset reuters21578   # ensemble
   textzoo predict runs/r8-textgcn "oil prices rose sharply" --top-k 3
   textzoo serve runs/r8-textgcn --port 8000
   textzoo report runs/ --out report.md
@@ -74,9 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "settings it prints that run's metrics and exits")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="evaluate a saved run on a labelled split",
-                       description="Print the metrics of the run in RUN_DIR on a labelled split.")
-    p.add_argument("run_dir", help="run folder written by `textzoo train`")
+    p = sub.add_parser("evaluate", help="evaluate a saved run (or an ensemble of runs) on a labelled split",
+                       description="Print the metrics of the run in RUN_DIR on a labelled split. With several "
+                                   "run folders, the metrics of their score average: the ensembles of the "
+                                   "X-Transformer (one run per label representation) and LightXML (one run "
+                                   "per encoder) papers, or of any runs sharing one label vocabulary.")
+    p.add_argument("run_dir", nargs="+", help="run folder(s) written by `textzoo train`")
     _add_corpus_options(p)
     p.add_argument("--split", default="test", choices=["train", "valid", "test"], help="split to score (default test)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
@@ -390,19 +394,22 @@ def cmd_pretrain(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .models.base import Model
+    from .xmc.ensemble import ensemble_evaluate
 
-    model = Model.load(args.run_dir)
+    models = [Model.load(run) for run in args.run_dir]
     corpus = _load_corpus(args)
     split = corpus.splits.get(args.split)
     if split is None:
         from .errors import ConfigError
 
         raise ConfigError(f"the corpus has no {args.split!r} split")
-    metrics = model.evaluate(split)
+    metrics = models[0].evaluate(split) if len(models) == 1 else ensemble_evaluate(models, split)
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:
-        print(f"{model.name} on {corpus.name} {args.split} ({len(split)} documents):")
+        what = models[0].name if len(models) == 1 else \
+            f"ensemble of {len(models)} runs ({', '.join(m.name for m in models)}; score average)"
+        print(f"{what} on {corpus.name} {args.split} ({len(split)} documents):")
         _print_metrics(metrics)
     return 0
 

@@ -226,18 +226,7 @@ class Model:
         self._require_fitted()
         _check_split(split, split.name, need_labels=True)
         check_labels_known(self.labels, self.multilabel, split)
-        probs = self.predict_proba(split.texts)
-        index = {label: i for i, label in enumerate(self.labels)}
-        if self.multilabel:
-            import scipy.sparse as sp
-
-            rows = np.repeat(np.arange(len(split)), [len(t) for t in split.labels])
-            cols = np.fromiter((index[l] for t in split.labels for l in t), dtype=np.int64, count=len(rows))
-            truth = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)),
-                                  shape=(len(split), len(self.labels)))
-            return multilabel_metrics(probs, truth, ks=tuple(ks))
-        y_true = np.array([index[l] for l in split.labels])
-        return classification_metrics(y_true, probs.argmax(axis=1), n_classes=len(self.labels))
+        return split_metrics(self.predict_proba(split.texts), split, self.labels, self.multilabel, ks)
 
     # ----------------------------------------------------------------------------- persistence
     def _state(self) -> State:
@@ -385,6 +374,22 @@ class Model:
     def __repr__(self) -> str:
         state = "trained" if self.fitted else "untrained"
         return f"<{type(self).__name__} {state}, {len(self.labels)} labels, config={self.config}>"
+
+
+def split_metrics(probs: np.ndarray, split: Split, labels: Sequence[str], multilabel: bool,
+                  ks: Sequence[int] = (1, 3, 5)) -> dict[str, float]:
+    """Metrics of the (n_docs, n_labels) scores ``probs`` against the labels of ``split`` (columns in
+    the order of ``labels``): accuracy and F1 scores, or P@k / nDCG@k / PSP@k when ``multilabel``."""
+    index = {label: i for i, label in enumerate(labels)}
+    if multilabel:
+        import scipy.sparse as sp
+
+        rows = np.repeat(np.arange(len(split)), [len(t) for t in split.labels])
+        cols = np.fromiter((index[l] for t in split.labels for l in t), dtype=np.int64, count=len(rows))
+        truth = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(split), len(labels)))
+        return multilabel_metrics(probs, truth, ks=tuple(ks))
+    y_true = np.array([index[l] for l in split.labels])
+    return classification_metrics(y_true, probs.argmax(axis=1), n_classes=len(labels))
 
 
 def read_run_config(path: Path) -> dict:

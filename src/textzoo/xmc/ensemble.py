@@ -27,10 +27,28 @@ def average_scores(scores: Sequence[np.ndarray]) -> np.ndarray:
 
 def ensemble_predict_proba(models: Sequence, texts: Sequence[str]) -> np.ndarray:
     """Average ``predict_proba`` of trained textzoo models that share one label vocabulary."""
+    _check_members(models)
+    return average_scores([m.predict_proba(list(texts)) for m in models])
+
+
+def ensemble_evaluate(models: Sequence, split, ks: Sequence[int] = (1, 3, 5)) -> dict[str, float]:
+    """The metrics of the members' score average on a labelled split (what ``Model.evaluate`` gives
+    for one model; ``textzoo evaluate RUN RUN ...``)."""
+    from ..data.corpus import check_labels_known
+    from ..models.base import split_metrics
+
+    _check_members(models)
+    first = models[0]
+    check_labels_known(first.labels, first.multilabel, split)
+    return split_metrics(ensemble_predict_proba(models, split.texts), split, first.labels, first.multilabel, ks)
+
+
+def _check_members(models: Sequence) -> None:
+    from ..errors import ConfigError
+
     if not models:
-        raise ValueError("an ensemble needs at least one member")
+        raise ConfigError("an ensemble needs at least one member")
     labels = list(models[0].labels)
     for m in models[1:]:
-        if list(m.labels) != labels:
-            raise ValueError(f"ensemble members must share the label vocabulary ({m.name} differs)")
-    return average_scores([m.predict_proba(list(texts)) for m in models])
+        if list(m.labels) != labels or m.multilabel != models[0].multilabel:
+            raise ConfigError(f"ensemble members must share the label vocabulary ({m.name} differs)")
