@@ -48,3 +48,19 @@ def test_tiny_xtransformer_fit_predict_save_load(reuters, reuters_bert_dir, tmp_
     model.save(tmp_path / "run")
     again = textzoo.load(tmp_path / "run")
     np.testing.assert_allclose(again.predict_proba(reuters.test.texts[:6]), probs, atol=1e-5)
+
+
+def test_ensemble_of_label_representations_averages_the_scores(reuters, reuters_bert_dir):
+    """The paper's ensemble (Section 4.3): members on different label representations, scores averaged."""
+    from textzoo.models.base import split_metrics
+    from textzoo.xmc import ensemble_evaluate
+
+    train, test = reuters.train.head(60), reuters.test.head(30)
+    members = [textzoo.create("xtransformer", pretrained=str(reuters_bert_dir), cluster_size=20, beam_size=4,
+                              label_representation=rep, **{**TINY, "epochs": 1}).fit(train, labels=reuters.labels)
+               for rep in ("pifa-tfidf", "text-emb")]
+    average = (members[0].predict_proba(test.texts) + members[1].predict_proba(test.texts)) / 2
+    got = ensemble_evaluate(members, test)
+    assert got == pytest.approx(split_metrics(average, test, reuters.labels, True))
+    assert ensemble_evaluate(members[:1], test) == pytest.approx(members[0].evaluate(test))
+    assert set(got) >= {"P@1", "P@3", "P@5", "nDCG@5"}
