@@ -83,7 +83,7 @@ def read_release_params(folder: str | Path) -> list[np.ndarray]:
     if values.size != sum(sizes):
         raise ModelFileError(f"{folder}: the shards hold {values.size} values, {SHAPES_FILE} needs {sum(sizes)}")
     pieces = np.split(values, np.cumsum(sizes)[:-1])
-    return [piece.reshape(shape).astype(np.float32) for piece, shape in zip(pieces, shapes)]
+    return [piece.reshape(shape).astype(np.float32, copy=False) for piece, shape in zip(pieces, shapes)]
 
 
 def release_state_dict(params: list[np.ndarray]) -> dict[str, torch.Tensor]:
