@@ -224,8 +224,7 @@ class Model:
     def evaluate(self, split: Split, ks: Sequence[int] = (1, 3, 5)) -> dict[str, float]:
         """Metrics on a labelled split: accuracy and F1 scores, or P@k / nDCG@k / PSP@k."""
         self._require_fitted()
-        _check_split(split, split.name, need_labels=True)
-        check_labels_known(self.labels, self.multilabel, split)
+        check_scorable(split, self.labels, self.multilabel)
         return split_metrics(self.predict_proba(split.texts), split, self.labels, self.multilabel, ks)
 
     # ----------------------------------------------------------------------------- persistence
@@ -374,6 +373,12 @@ class Model:
     def __repr__(self) -> str:
         state = "trained" if self.fitted else "untrained"
         return f"<{type(self).__name__} {state}, {len(self.labels)} labels, config={self.config}>"
+
+
+def check_scorable(split: Split, labels: Sequence[str], multilabel: bool) -> None:
+    """A clear error unless ``split`` is a non-empty labelled split whose labels are all in ``labels``."""
+    _check_split(split, split.name, need_labels=True)
+    check_labels_known(labels, multilabel, split)
 
 
 def split_metrics(probs: np.ndarray, split: Split, labels: Sequence[str], multilabel: bool,

@@ -59,7 +59,7 @@ from ..xmc.indexer import ClusterIndex, balanced_hierarchical_kmeans
 from ..xmc.labels import label_matrix, pifa
 from ..xmc.tfidf import fit_tfidf
 from .base import State
-from .transformer_base import MINILM, BertStyleClassifier, TransformerConfig, _Net, pad_batch
+from .transformer_base import MINILM, BertStyleClassifier, TransformerConfig, _Net
 
 log = logging.getLogger(__name__)
 
@@ -252,13 +252,9 @@ class LightXML(BertStyleClassifier):
     @torch.no_grad()
     def _scores_of(self, seqs: list[list[int]], device: torch.device) -> np.ndarray:
         self.net.eval()
-        order = np.argsort([-len(s) for s in seqs], kind="stable")
         out = np.zeros((len(seqs), len(self.labels)), dtype=np.float32)
-        bs = self.config.eval_batch_size
-        for i in range(0, len(order), bs):
-            idx = order[i:i + bs]
-            ids, mask = pad_batch([seqs[j] for j in idx], self.special["pad"])
-            out[idx] = self._scores(ids.to(device), mask.to(device)).float().cpu().numpy()
+        for idx, ids, mask in self._length_sorted_batches(seqs, device):
+            out[idx] = self._scores(ids, mask).float().cpu().numpy()
         return out
 
     def _predict_proba(self, texts: list[str]) -> np.ndarray:

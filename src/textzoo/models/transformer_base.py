@@ -99,12 +99,13 @@ def resolve_pretrained(name: str) -> str:
 
     if name == MINILM:
         return str(minilm_folder())
-    if name.startswith(("/", "./", "../", "~")) and not Path(name).expanduser().is_dir():
+    path = Path(name).expanduser()
+    if name.startswith(("/", "./", "../", "~")) and not path.is_dir():
         raise ConfigError(f"pretrained={name!r}: no such folder; give a checkpoint folder (save_pretrained, "
                           "textzoo pretrain output) or a hub name")
-    if is_release(Path(name).expanduser()):
-        return str(converted_release(Path(name).expanduser()))
-    return str(Path(name).expanduser()) if name.startswith("~") else name
+    if is_release(path):
+        return str(converted_release(path))
+    return str(path) if name.startswith("~") else name
 
 
 def resolve_device(setting: str) -> torch.device:
@@ -527,19 +528,27 @@ class TransformerClassifier(Model):
             raise ModelFileError(f"{run.folder}: the checkpoint cannot be restored ({exc})") from None
 
     # ---------------------------------------------------------------- prediction
+    def _length_sorted_batches(self, seqs: list[list[int]], device: torch.device, progress: str | None = None):
+        """``(indices, input ids, attention mask)`` batches of ``eval_batch_size`` sequences of similar
+        length (less padding), on ``device``; a progress bar titled ``progress`` when given."""
+        order = np.argsort([-len(s) for s in seqs], kind="stable")
+        bs = self.config.eval_batch_size
+        starts = tqdm(range(0, len(order), bs), desc=progress, unit="batch", leave=False, dynamic_ncols=True,
+                      disable=progress is None)
+        for i in starts:
+            idx = order[i:i + bs]
+            ids, mask = pad_batch([seqs[j] for j in idx], self.special["pad"])
+            yield idx, ids.to(device), mask.to(device)
+
     @torch.no_grad()
     def _probs_and_loss(self, seqs: list[list[int]], y: torch.Tensor | None, device: torch.device):
         if self.net.training:
             self.net.eval()
-        order = np.argsort([-len(s) for s in seqs], kind="stable")
         out = np.zeros((len(seqs), len(self.labels)), dtype=np.float32)
         loss = 0.0
-        bs = self.config.eval_batch_size
-        for i in range(0, len(order), bs):
-            idx = order[i:i + bs]
-            ids, mask = pad_batch([seqs[j] for j in idx], self.special["pad"])
+        for idx, ids, mask in self._length_sorted_batches(seqs, device):
             with self._autocast(device):
-                logits, _, _ = self._forward(ids.to(device), mask.to(device))
+                logits, _, _ = self._forward(ids, mask)
             logits = logits.float()
             if y is not None:
                 loss += float(self._clf_loss_sum(logits, y[idx].to(device)))

@@ -52,7 +52,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from sklearn.preprocessing import normalize
-from tqdm.auto import tqdm
 
 from ..data.corpus import Split
 from ..errors import ModelFileError
@@ -63,7 +62,7 @@ from ..xmc.labels import label_matrix, label_text_embeddings, pifa
 from ..xmc.ranker import beam_scores, to_dense, train_rankers
 from ..xmc.tfidf import fit_tfidf, tfidf_from_state, tfidf_state
 from .base import State
-from .transformer_base import MINILM, BertStyleClassifier, PooledHead, TransformerConfig, _Net, pad_batch
+from .transformer_base import MINILM, BertStyleClassifier, PooledHead, TransformerConfig, _Net
 
 log = logging.getLogger(__name__)
 
@@ -293,18 +292,6 @@ class XTransformer(BertStyleClassifier):
             m = mask.unsqueeze(-1).float()
             out[idx] = ((h * m).sum(1) / m.sum(1).clamp(min=1)).float().cpu().numpy()
         return out
-
-    def _length_sorted_batches(self, seqs: list[list[int]], device: torch.device, progress: str | None):
-        """``(indices, input ids, attention mask)`` batches of ``eval_batch_size`` sequences of similar
-        length (less padding), on ``device``; a progress bar titled ``progress`` when given."""
-        order = np.argsort([-len(s) for s in seqs], kind="stable")
-        bs = self.config.eval_batch_size
-        starts = tqdm(range(0, len(order), bs), desc=progress, unit="batch", leave=False, dynamic_ncols=True,
-                      disable=progress is None)
-        for i in starts:
-            idx = order[i:i + bs]
-            ids, mask = pad_batch([seqs[j] for j in idx], self.special["pad"])
-            yield idx, ids.to(device), mask.to(device)
 
     # ---------------------------------------------------------------- prediction
     def beam_inputs(self, texts: list[str]) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:

@@ -705,7 +705,7 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
             order, start = run.tensor("order", (len(examples),), torch.int64).numpy(), state["next"]
             seconds_before = state["seconds"]
             rng.bit_generator.state = state["numpy_rng"]
-            gen.set_state(run.found[0]["gen.torch"])
+            gen.set_state(run.tensor("gen.torch", tuple(gen.get_state().shape), torch.uint8))
         except (KeyError, ValueError, TypeError, RuntimeError) as exc:
             raise ModelFileError(f"{folder}: the checkpoint cannot be restored ({exc})") from None
         run.info["resumed_at"][-1] = step

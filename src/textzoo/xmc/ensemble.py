@@ -34,13 +34,13 @@ def ensemble_predict_proba(models: Sequence, texts: Sequence[str]) -> np.ndarray
 def ensemble_evaluate(models: Sequence, split, ks: Sequence[int] = (1, 3, 5)) -> dict[str, float]:
     """The metrics of the members' score average on a labelled split (what ``Model.evaluate`` gives
     for one model; ``textzoo evaluate RUN RUN ...``)."""
-    from ..data.corpus import check_labels_known
-    from ..models.base import split_metrics
+    from ..models.base import check_scorable, split_metrics
 
     _check_members(models)
     first = models[0]
-    check_labels_known(first.labels, first.multilabel, split)
-    return split_metrics(ensemble_predict_proba(models, split.texts), split, first.labels, first.multilabel, ks)
+    check_scorable(split, first.labels, first.multilabel)
+    probs = average_scores([m.predict_proba(list(split.texts)) for m in models])
+    return split_metrics(probs, split, first.labels, first.multilabel, ks)
 
 
 def _check_members(models: Sequence) -> None:
