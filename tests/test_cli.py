@@ -65,6 +65,10 @@ def test_evaluate_reproduces_training_metrics(trained_run, user_files, data_dir)
     metrics = json.loads(proc.stdout)
     saved = json.loads((out / "metrics.json").read_text())["test"]
     assert metrics["accuracy"] == pytest.approx(saved["accuracy"])
+    # a saved run needs no training file: the test file alone gives the same metrics
+    alone = run(["evaluate", str(out), "--test", str(user_files / "test.csv"), "--text-column", "body",
+                 "--label-column", "topic", "--json"], data_dir)
+    assert json.loads(alone.stdout) == pytest.approx(metrics)
 
 
 def test_evaluate_several_runs_scores_their_average(trained_run, user_files, data_dir, tmp_path):
@@ -111,6 +115,10 @@ def test_predict_bad_input_file_names_the_line(trained_run, data_dir, tmp_path):
     proc = run(["predict", str(out), "--input", str(infile)], data_dir, check=False)
     assert proc.returncode == 2
     assert f"{infile}:2:" in proc.stderr and "Traceback" not in proc.stderr
+    # an empty line is refused, not skipped: skipping would shift later answers against their lines
+    infile.write_text("net profit shares dividend\n\nwheat grain tonnes\n")
+    proc = run(["predict", str(out), "--input", str(infile)], data_dir, check=False)
+    assert proc.returncode == 2 and f"{infile}:2: empty line" in proc.stderr and not proc.stdout
 
 
 def test_datasets_lists_the_named_corpora(data_dir):

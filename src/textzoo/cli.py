@@ -79,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print the metrics of the run in RUN_DIR on a labelled split. With several "
                                    "run folders, the metrics of their score average: the ensembles of the "
                                    "X-Transformer (one run per label representation) and LightXML (one run "
-                                   "per encoder) papers, or of any runs sharing one label vocabulary.")
+                                   "per encoder) papers, or of any runs sharing one label vocabulary. "
+                                   "The split comes from --dataset NAME, from --train FILE --test FILE, or "
+                                   "from --test FILE alone (your labelled file; no training file needed).")
     p.add_argument("run_dir", nargs="+", help="run folder(s) written by `textzoo train`")
     _add_corpus_options(p)
     p.add_argument("--split", default="test", choices=["train", "valid", "test"], help="split to score (default test)")
@@ -397,32 +399,52 @@ def cmd_evaluate(args) -> int:
     from .xmc.ensemble import ensemble_evaluate
 
     models = [Model.load(run) for run in args.run_dir]
-    corpus = _load_corpus(args)
-    split = corpus.splits.get(args.split)
-    if split is None:
-        from .errors import ConfigError
-
-        raise ConfigError(f"the corpus has no {args.split!r} split")
+    name, split = _evaluation_split(args)
     metrics = models[0].evaluate(split) if len(models) == 1 else ensemble_evaluate(models, split)
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:
         what = models[0].name if len(models) == 1 else \
             f"ensemble of {len(models)} runs ({', '.join(m.name for m in models)}; score average)"
-        print(f"{what} on {corpus.name} {args.split} ({len(split)} documents):")
+        print(f"{what} on {name} {args.split} ({len(split)} documents):")
         _print_metrics(metrics)
     return 0
 
 
+def _evaluation_split(args):
+    """``(corpus name, split)`` that ``evaluate`` scores: ``--split`` of the named corpus or of the
+    user's files; ``--test FILE`` alone is read on its own (a saved run needs no training file)."""
+    from .errors import ConfigError
+
+    if args.test and not args.train and not args.dataset:
+        from .data.readers import read_table
+
+        if args.split != "test":
+            raise ConfigError(f"--split {args.split}: with --test FILE alone only the test split is there; "
+                              "add --train FILE (and --valid FILE) to score another split")
+        split = read_table(args.test, text_column=args.text_column, label_column=args.label_column,
+                           multilabel_sep=args.label_sep, name="test")
+        return str(args.test), split
+    corpus = _load_corpus(args)
+    split = corpus.splits.get(args.split)
+    if split is None:
+        raise ConfigError(f"the corpus has no {args.split!r} split")
+    return corpus.name, split
+
+
 def cmd_predict(args) -> int:
     from .data.readers import decode_lines, read_lines
-    from .errors import ConfigError
+    from .errors import ConfigError, DataError
     from .models.base import Model
 
     texts = list(args.texts)
     if args.input:
         lines = decode_lines(sys.stdin.buffer.read(), "<stdin>") if args.input == "-" else read_lines(args.input)
-        texts += [line.strip() for line in lines if line.strip()]
+        empty = next((i for i, line in enumerate(lines) if not line.strip()), None)
+        if empty is not None:  # skipping it would shift every later answer against its input line
+            raise DataError("empty line: one text per line is expected, and each gets one answer line "
+                            "(remove the empty lines)", args.input if args.input != "-" else "<stdin>", empty + 1)
+        texts += [line.strip() for line in lines]
     if not texts:
         raise ConfigError("nothing to predict: give TEXT arguments or --input FILE")
     model = Model.load(args.run_dir)
