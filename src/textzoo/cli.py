@@ -262,7 +262,7 @@ def cmd_models(args) -> int:
 
     for name in available_models():
         cls = model_class(name)
-        doc = (cls.__module__ and sys.modules[cls.__module__].__doc__ or "").strip().splitlines()[0]
+        doc = " ".join((sys.modules[cls.__module__].__doc__ or "").strip().split("\n\n")[0].split())
         print(f"{name}: {doc}")
         print("  defaults: " + ", ".join(f"{k}={v}" for k, v in asdict(cls.Config()).items()))
     return 0
