@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import textzoo
@@ -95,6 +96,15 @@ def test_evaluate_several_runs_scores_their_average(trained_run, user_files, dat
         assert metrics == pytest.approx(expected)
     text = run(["evaluate", str(first), str(second), *files], data_dir).stdout
     assert "ensemble of 2 runs (textgcn, textgcn; score average)" in text
+    # predict --with: the same ensemble's answers, best labels and their mean scores
+    lines = run(["predict", str(first), *texts[:20], "--with", str(second), "--top-k", "2", "--json"],
+                data_dir).stdout.splitlines()
+    for line, row in zip(lines, average[:20]):
+        best = np.argsort(-row, kind="stable")[:2]
+        answer = json.loads(line)["prediction"]
+        assert [x["label"] for x in answer] == [models[0].labels[j] for j in best]
+        assert [x["score"] for x in answer] == pytest.approx(row[best].tolist(), abs=1e-6)
+    assert len(lines) == 20
 
 
 def test_predict_texts_and_file(trained_run, data_dir, tmp_path):

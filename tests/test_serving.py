@@ -167,6 +167,25 @@ def test_schemathesis_finds_no_server_error(server, tmp_path):
     assert "No issues found" in proc.stdout
 
 
+def test_an_ensemble_of_runs_answers_the_mean_of_their_scores(run_dir, small_r8, model, texts, tmp_path):
+    second = textzoo.create("textgcn", epochs=20, min_count=2, seed=1).fit(small_r8)
+    second_dir = second.save(tmp_path / "run-seed1")
+    mean = (model.predict_proba(texts) + second.predict_proba(texts)) / 2
+    order = np.argsort(-mean, axis=1, kind="stable")[:, :3]
+    with running_server([run_dir, second_dir], tmp_path / "server.log", startup_s=60) as running, \
+            httpx.Client(base_url=running.url, timeout=30) as client:
+        body = client.post("/v1/predict", json={"texts": texts, "top_k": 3}).json()
+        card = client.get("/v1/model").json()
+    assert body["model"] == "ensemble"
+    for prediction, best, row in zip(body["predictions"], order, mean):
+        assert [x["label"] for x in prediction["labels"]] == [model.labels[j] for j in best]
+        assert [x["score"] for x in prediction["labels"]] == pytest.approx(row[best].tolist(), abs=1e-6)
+    alone = model.predict_proba(texts)
+    assert not np.allclose(alone, mean, atol=1e-3)  # the members disagree: serving one of them would show
+    assert [m["run"] for m in card["config"]["members"]] == [str(run_dir), str(second_dir)]
+    assert card["config"]["members"][1]["config"]["seed"] == 1 and card["labels"] == model.labels
+
+
 # ----------------------------------------------------------------------------------- in process
 def test_limits_are_configurable(run_dir):
     app = create_app(run_dir, max_texts=2, max_chars=10, batching=False)

@@ -23,6 +23,7 @@ EPILOG = """examples:
   textzoo evaluate runs/xt-pifa runs/xt-neural runs/xt-text --dataset reuters21578   # ensemble
   textzoo predict runs/r8-textgcn "oil prices rose sharply" --top-k 3
   textzoo serve runs/r8-textgcn --port 8000
+  textzoo serve runs/xt-pifa runs/xt-neural runs/xt-text                          # ensemble
   textzoo report runs/ --out report.md
   textzoo export runs/r8-bert --format onnx --out r8-bert.onnx
 """
@@ -93,13 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="run folder written by `textzoo train`")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
     p.add_argument("--input", metavar="FILE", help="UTF-8 file with one text per line ('-' for stdin)")
+    p.add_argument("--with", dest="also", action="append", default=[], metavar="RUN_DIR",
+                   help="another run folder (repeatable): predict with the ensemble of RUN_DIR and these, "
+                   "the mean of their scores")
     p.add_argument("--top-k", type=_int_at_least(1), metavar="K", help="print the K best labels with probabilities")
     p.add_argument("--json", action="store_true", help="print one JSON object per text")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("serve", help="serve a saved run over HTTP (JSON API, OpenAPI page at /docs)",
-                       description="Serve the run in RUN_DIR: POST /v1/predict, GET /v1/model, GET /healthz, /docs.")
-    p.add_argument("run_dir", help="run folder written by `textzoo train`")
+                       description="Serve the run in RUN_DIR: POST /v1/predict, GET /v1/model, GET /healthz, /docs. "
+                                   "With several run folders (sharing one label vocabulary), serve their "
+                                   "ensemble: the mean of their scores, as `textzoo evaluate RUN RUN ...` scores it.")
+    p.add_argument("run_dir", nargs="+", help="run folder(s) written by `textzoo train`")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=_port, default=8000, help="port, 1 to 65535 (default 8000)")
     p.add_argument("--max-batch", type=_int_at_least(1), default=64, metavar="N",
@@ -396,11 +402,11 @@ def cmd_pretrain(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .models.base import Model
-    from .xmc.ensemble import ensemble_evaluate
+    from .xmc.ensemble import Ensemble
 
     models = [Model.load(run) for run in args.run_dir]
     name, split = _evaluation_split(args)
-    metrics = models[0].evaluate(split) if len(models) == 1 else ensemble_evaluate(models, split)
+    metrics = (models[0] if len(models) == 1 else Ensemble(models)).evaluate(split)
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:
@@ -436,6 +442,7 @@ def cmd_predict(args) -> int:
     from .data.readers import decode_lines, read_lines
     from .errors import ConfigError, DataError
     from .models.base import Model
+    from .xmc.ensemble import Ensemble
 
     texts = list(args.texts)
     if args.input:
@@ -447,7 +454,7 @@ def cmd_predict(args) -> int:
         texts += [line.strip() for line in lines]
     if not texts:
         raise ConfigError("nothing to predict: give TEXT arguments or --input FILE")
-    model = Model.load(args.run_dir)
+    model = Model.load(args.run_dir) if not args.also else Ensemble.load([args.run_dir, *args.also])
     results = model.predict(texts, top_k=args.top_k) if args.top_k else model.predict(texts)
     for text, result in zip(texts, results):
         if args.json:

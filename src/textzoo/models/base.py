@@ -211,14 +211,7 @@ class Model:
         """
         single = isinstance(texts, str)
         probs = self.predict_proba([texts] if single else texts)
-        if top_k is not None:
-            k = max(1, min(int(top_k), len(self.labels)))
-            order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-            out = [[(self.labels[j], float(row[j])) for j in idx] for idx, row in zip(order, probs)]
-        elif self.multilabel:
-            out = [[self.labels[j] for j in np.flatnonzero(row >= threshold)] for row in probs]
-        else:
-            out = [self.labels[j] for j in probs.argmax(axis=1)]
+        out = labels_of_scores(probs, self.labels, self.multilabel, top_k, threshold)
         return out[0] if single else out
 
     def evaluate(self, split: Split, ks: Sequence[int] = (1, 3, 5)) -> dict[str, float]:
@@ -379,6 +372,20 @@ def check_scorable(split: Split, labels: Sequence[str], multilabel: bool) -> Non
     """A clear error unless ``split`` is a non-empty labelled split whose labels are all in ``labels``."""
     _check_split(split, split.name, need_labels=True)
     check_labels_known(labels, multilabel, split)
+
+
+def labels_of_scores(probs: np.ndarray, labels: Sequence[str], multilabel: bool, top_k: int | None = None,
+                     threshold: float = 0.5) -> list:
+    """What :meth:`Model.predict` answers for the (n_docs, n_labels) scores ``probs``: one label per
+    text, the labels at or above ``threshold`` (multi-label), or with ``top_k`` the ``(label, score)``
+    pairs of the k best labels, best first."""
+    if top_k is not None:
+        k = max(1, min(int(top_k), len(labels)))
+        order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+        return [[(labels[j], float(row[j])) for j in idx] for idx, row in zip(order, probs)]
+    if multilabel:
+        return [[labels[j] for j in np.flatnonzero(row >= threshold)] for row in probs]
+    return [labels[j] for j in probs.argmax(axis=1)]
 
 
 def split_metrics(probs: np.ndarray, split: Split, labels: Sequence[str], multilabel: bool,

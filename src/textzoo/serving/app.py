@@ -80,7 +80,8 @@ class ModelInfo(BaseModel):
     multilabel: bool
     threshold: float
     labels: list[str]
-    config: dict[str, Any]
+    config: dict[str, Any] = Field(description="the run's configuration; for an ensemble {\"members\": [{run, "
+                                          "model, config, metrics}, ...]}")
     metrics: Optional[dict[str, Any]] = Field(None, description="metrics.json of the run (NaN as null)")
     info: dict[str, Any]
     limits: Limits
@@ -100,36 +101,52 @@ class Health(BaseModel):
 def create_app(run_dir: str | Path, *, max_texts: int = DEFAULT_MAX_TEXTS, max_chars: int = DEFAULT_MAX_CHARS,
                batch_window_ms: float = DEFAULT_BATCH_WINDOW_MS, max_batch: int = DEFAULT_MAX_BATCH,
                batching: bool = True, threshold: float = DEFAULT_THRESHOLD, device: str | None = None) -> FastAPI:
-    """A FastAPI app serving the run in ``run_dir`` (loaded once, here).
+    """A FastAPI app serving the run in ``run_dir`` (loaded once, here), or with a list of several
+    run folders their ensemble (:class:`textzoo.xmc.Ensemble`: the mean of their scores).
 
     ``device`` (Transformer and XMC models): where predictions run, e.g. ``cuda``; by default the
     run's own ``device`` setting, under which ``auto`` predicts on the CPU."""
     import textzoo
     from ..config import config_to_dict
     from ..models.base import read_run_config
+    from ..xmc.ensemble import Ensemble
 
     from ..data.corpus import MAX_DOCUMENT_CHARS
 
     if max_texts < 1 or not 1 <= max_chars <= MAX_DOCUMENT_CHARS:
         raise ValueError(f"max_texts must be >= 1 and max_chars in [1, {MAX_DOCUMENT_CHARS}]")
-    run_dir = Path(run_dir)
-    model = textzoo.load(run_dir)
+    run_dirs = [Path(run_dir)] if isinstance(run_dir, (str, Path)) else [Path(r) for r in run_dir]
+    members = [textzoo.load(r) for r in run_dirs]
     if device is not None:
-        set_prediction_device(model, device, run_dir)
-    meta = read_run_config(run_dir)
+        for member, folder in zip(members, run_dirs):
+            set_prediction_device(member, device, folder)
+    metas = [read_run_config(r) for r in run_dirs]
+    # worst case \\uXXXX\\uXXXX per character (12 bytes) plus JSON punctuation
+    max_body = max_texts * (12 * max_chars + 16) + 65_536
+    limits = Limits(max_texts=max_texts, max_chars=max_chars, max_body_bytes=max_body, batching=batching,
+                    max_batch=max_batch, batch_window_ms=batch_window_ms)
+    if len(members) == 1:
+        model, meta = members[0], metas[0]
+        model_info = ModelInfo(
+            model=model.name, textzoo_version=__version__, trained_with_version=meta.get("textzoo_version"),
+            multilabel=model.multilabel, threshold=threshold, labels=list(model.labels),
+            config=config_to_dict(model.config), metrics=_finite(model.metrics) if model.metrics else None,
+            info=_finite(dict(model.info)), limits=limits)
+        what = f"run `{run_dirs[0].name}`"
+    else:
+        model = Ensemble(members)
+        model_info = ModelInfo(
+            model=model.name, textzoo_version=__version__,
+            trained_with_version=", ".join(sorted({str(m.get("textzoo_version")) for m in metas})),
+            multilabel=model.multilabel, threshold=threshold, labels=list(model.labels),
+            config={"members": [{"run": str(r), "model": m.name, "config": config_to_dict(m.config),
+                                 "metrics": _finite(m.metrics) if m.metrics else None}
+                                for r, m in zip(run_dirs, members)]},
+            info={"combine": "mean of the members' scores"}, limits=limits)
+        what = "runs " + ", ".join(f"`{r.name}`" for r in run_dirs) + " (their score average)"
     n_labels = len(model.labels)
     labels = np.array(model.labels, dtype=object)
     batcher = MicroBatcher(model.predict_proba, max_batch=max_batch, window_ms=batch_window_ms, enabled=batching)
-    # worst case \\uXXXX\\uXXXX per character (12 bytes) plus JSON punctuation
-    max_body = max_texts * (12 * max_chars + 16) + 65_536
-    model_info = ModelInfo(
-        model=model.name, textzoo_version=__version__, trained_with_version=meta.get("textzoo_version"),
-        multilabel=model.multilabel, threshold=threshold, labels=list(model.labels),
-        config=config_to_dict(model.config), metrics=_finite(model.metrics) if model.metrics else None,
-        info=_finite(dict(model.info)),
-        limits=Limits(max_texts=max_texts, max_chars=max_chars, max_body_bytes=max_body, batching=batching,
-                      max_batch=max_batch, batch_window_ms=batch_window_ms),
-    )
 
     Text = Annotated[str, StringConstraints(min_length=1, max_length=max_chars, pattern=r"\S", strict=True)]
 
@@ -148,13 +165,13 @@ def create_app(run_dir: str | Path, *, max_texts: int = DEFAULT_MAX_TEXTS, max_c
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        log.info("serving %s model from %s (%d labels, batching %s)", model.name, run_dir, n_labels,
+        log.info("serving %s model from %s (%d labels, batching %s)", model.name, what, n_labels,
                  f"up to {max_batch} texts / {batch_window_ms} ms" if batching else "off")
         yield
         await batcher.aclose()
 
     app = FastAPI(title="textzoo", version=__version__, lifespan=lifespan,
-                  description=f"Text classification with the `{model.name}` model of run `{run_dir.name}`.")
+                  description=f"Text classification with the `{model.name}` model of {what}.")
     app.state.model = model
     app.state.batcher = batcher
 
@@ -306,7 +323,8 @@ def set_prediction_device(model, device: str, run_dir: Path) -> None:
 
 def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, *, access_log: bool = False,
           log_level: str = "info", keep_alive: float = 75.0, **options) -> None:
-    """Run the app for ``run_dir`` on uvicorn until interrupted; ``options`` go to :func:`create_app`.
+    """Run the app for ``run_dir`` (one run folder, or a list: their ensemble) on uvicorn until
+    interrupted; ``options`` go to :func:`create_app`.
 
     ``keep_alive``: seconds an idle connection stays open. Longer than clients' own idle expiry
     (httpx and most pools: 5 s) so that the server never closes a connection at the moment a client

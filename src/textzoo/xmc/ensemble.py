@@ -2,7 +2,8 @@
 
 X-Transformer averages the label scores of models trained on different label representations
 (PIFA-tfidf, PIFA-neural, text-emb) and encoders; LightXML averages three models with different
-encoders (BERT, RoBERTa, XLNet). Both ensembles are the plain mean of the members' score matrices.
+encoders (BERT, RoBERTa, XLNet). Both ensembles are the plain mean of the members' score matrices; :class:`Ensemble` answers as
+one model (any textzoo models sharing a label vocabulary, not only the XMC ones).
 """
 
 from __future__ import annotations
@@ -25,22 +26,55 @@ def average_scores(scores: Sequence[np.ndarray]) -> np.ndarray:
     return (out / len(scores)).astype(np.float32)
 
 
+class Ensemble:
+    """Trained models that share one label vocabulary, answering as one model: the mean of their
+    scores. It has the facade's prediction side (``predict_proba``, ``predict``, ``evaluate``), so
+    ``textzoo serve RUN RUN ...`` and ``textzoo predict RUN --with RUN`` serve it as they serve one run."""
+
+    name = "ensemble"
+
+    def __init__(self, models: Sequence):
+        _check_members(models)
+        self.models = list(models)
+        self.labels = list(models[0].labels)
+        self.multilabel = models[0].multilabel
+
+    @classmethod
+    def load(cls, run_dirs: Sequence) -> "Ensemble":
+        """The ensemble of the runs saved in ``run_dirs``."""
+        from ..models.base import Model
+
+        return cls([Model.load(run) for run in run_dirs])
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return average_scores([m.predict_proba(list(texts)) for m in self.models])
+
+    def predict(self, texts: Sequence[str] | str, top_k: int | None = None, threshold: float = 0.5):
+        """What :meth:`textzoo.models.base.Model.predict` answers, for the average of the scores."""
+        from ..models.base import labels_of_scores
+
+        single = isinstance(texts, str)
+        out = labels_of_scores(self.predict_proba([texts] if single else texts), self.labels, self.multilabel,
+                               top_k, threshold)
+        return out[0] if single else out
+
+    def evaluate(self, split, ks: Sequence[int] = (1, 3, 5)) -> dict[str, float]:
+        """The metrics of the score average on a labelled split (``textzoo evaluate RUN RUN ...``)."""
+        from ..models.base import check_scorable, split_metrics
+
+        check_scorable(split, self.labels, self.multilabel)
+        return split_metrics(self.predict_proba(split.texts), split, self.labels, self.multilabel, ks)
+
+
 def ensemble_predict_proba(models: Sequence, texts: Sequence[str]) -> np.ndarray:
     """Average ``predict_proba`` of trained textzoo models that share one label vocabulary."""
-    _check_members(models)
-    return average_scores([m.predict_proba(list(texts)) for m in models])
+    return Ensemble(models).predict_proba(texts)
 
 
 def ensemble_evaluate(models: Sequence, split, ks: Sequence[int] = (1, 3, 5)) -> dict[str, float]:
     """The metrics of the members' score average on a labelled split (what ``Model.evaluate`` gives
     for one model; ``textzoo evaluate RUN RUN ...``)."""
-    from ..models.base import check_scorable, split_metrics
-
-    _check_members(models)
-    first = models[0]
-    check_scorable(split, first.labels, first.multilabel)
-    probs = average_scores([m.predict_proba(list(split.texts)) for m in models])
-    return split_metrics(probs, split, first.labels, first.multilabel, ks)
+    return Ensemble(models).evaluate(split, ks)
 
 
 def _check_members(models: Sequence) -> None:
