@@ -20,7 +20,7 @@ import logging
 import math
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, Sequence
 
 import numpy as np
 from fastapi import FastAPI, Request
@@ -98,8 +98,8 @@ class Health(BaseModel):
     largest_batch: int = Field(description="most texts in one predict_proba call")
 
 
-def create_app(run_dir: str | Path, *, max_texts: int = DEFAULT_MAX_TEXTS, max_chars: int = DEFAULT_MAX_CHARS,
-               batch_window_ms: float = DEFAULT_BATCH_WINDOW_MS, max_batch: int = DEFAULT_MAX_BATCH,
+def create_app(run_dir: str | Path | Sequence[str | Path], *, max_texts: int = DEFAULT_MAX_TEXTS,
+               max_chars: int = DEFAULT_MAX_CHARS, batch_window_ms: float = DEFAULT_BATCH_WINDOW_MS, max_batch: int = DEFAULT_MAX_BATCH,
                batching: bool = True, threshold: float = DEFAULT_THRESHOLD, device: str | None = None) -> FastAPI:
     """A FastAPI app serving the run in ``run_dir`` (loaded once, here), or with a list of several
     run folders their ensemble (:class:`textzoo.xmc.Ensemble`: the mean of their scores).
@@ -126,24 +126,20 @@ def create_app(run_dir: str | Path, *, max_texts: int = DEFAULT_MAX_TEXTS, max_c
     limits = Limits(max_texts=max_texts, max_chars=max_chars, max_body_bytes=max_body, batching=batching,
                     max_batch=max_batch, batch_window_ms=batch_window_ms)
     if len(members) == 1:
-        model, meta = members[0], metas[0]
-        model_info = ModelInfo(
-            model=model.name, textzoo_version=__version__, trained_with_version=meta.get("textzoo_version"),
-            multilabel=model.multilabel, threshold=threshold, labels=list(model.labels),
-            config=config_to_dict(model.config), metrics=_finite(model.metrics) if model.metrics else None,
-            info=_finite(dict(model.info)), limits=limits)
+        model = members[0]
+        card = dict(trained_with_version=metas[0].get("textzoo_version"), config=config_to_dict(model.config),
+                    metrics=_finite(model.metrics) if model.metrics else None, info=_finite(dict(model.info)))
         what = f"run `{run_dirs[0].name}`"
     else:
         model = Ensemble(members)
-        model_info = ModelInfo(
-            model=model.name, textzoo_version=__version__,
-            trained_with_version=", ".join(sorted({str(m.get("textzoo_version")) for m in metas})),
-            multilabel=model.multilabel, threshold=threshold, labels=list(model.labels),
-            config={"members": [{"run": str(r), "model": m.name, "config": config_to_dict(m.config),
-                                 "metrics": _finite(m.metrics) if m.metrics else None}
-                                for r, m in zip(run_dirs, members)]},
-            info={"combine": "mean of the members' scores"}, limits=limits)
+        card = dict(trained_with_version=", ".join(sorted({str(m.get("textzoo_version")) for m in metas})),
+                    config={"members": [{"run": str(r), "model": m.name, "config": config_to_dict(m.config),
+                                         "metrics": _finite(m.metrics) if m.metrics else None}
+                                        for r, m in zip(run_dirs, members)]},
+                    metrics=None, info={"combine": "mean of the members' scores"})
         what = "runs " + ", ".join(f"`{r.name}`" for r in run_dirs) + " (their score average)"
+    model_info = ModelInfo(model=model.name, textzoo_version=__version__, multilabel=model.multilabel,
+                           threshold=threshold, labels=list(model.labels), limits=limits, **card)
     n_labels = len(model.labels)
     labels = np.array(model.labels, dtype=object)
     batcher = MicroBatcher(model.predict_proba, max_batch=max_batch, window_ms=batch_window_ms, enabled=batching)
@@ -321,7 +317,7 @@ def set_prediction_device(model, device: str, run_dir: Path) -> None:
     model.config = dataclasses.replace(model.config, device=str(where))
 
 
-def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, *, access_log: bool = False,
+def serve(run_dir: str | Path | Sequence[str | Path], host: str = "127.0.0.1", port: int = 8000, *, access_log: bool = False,
           log_level: str = "info", keep_alive: float = 75.0, **options) -> None:
     """Run the app for ``run_dir`` (one run folder, or a list: their ensemble) on uvicorn until
     interrupted; ``options`` go to :func:`create_app`.

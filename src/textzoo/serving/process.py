@@ -45,8 +45,8 @@ def _log_tail(log_path: Path, chars: int = 5000) -> str:
 def running_server(run_dir, log_path, *options: str, startup_s: float = 90.0, stop_s: float = 20.0,
                    quiet: bool = False, env: dict | None = None) -> Iterator[ServerProcess]:
     """Run ``python -m textzoo [-q] serve RUN_DIR --host 127.0.0.1 --port PORT OPTIONS`` on a free
-    port (``run_dir`` may be a list of run folders: their ensemble) with its output in ``log_path``, and yield a :class:`ServerProcess` once ``GET /healthz``
-    answers 200. A RuntimeError carrying the end of the server's log if it exits first or stays
+    port (``run_dir`` may be a list of run folders: their ensemble) with its output in ``log_path``,
+    and yield a :class:`ServerProcess` once ``GET /healthz`` answers 200. A RuntimeError carrying the end of the server's log if it exits first or stays
     silent for ``startup_s`` seconds. On exit the server gets SIGINT, and SIGKILL if it is still
     running ``stop_s`` seconds later. ``env`` adds to this process's environment (with
     ``HF_HUB_OFFLINE=1``: a served run never downloads)."""
