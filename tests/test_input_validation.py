@@ -192,7 +192,10 @@ def test_predict_input_checks(run, tmp_path, capsys, monkeypatch):
     (tmp_path / "nul.txt").write_bytes(b"oil prices\nprofit \x00rose\n")
     assert main(["predict", str(run), "--input", str(tmp_path / "nul.txt")]) == 2
     assert "nul.txt:2: NUL byte at column 8" in _error_line(capsys)
-    (tmp_path / "empty.txt").write_text("\n  \n")
+    (tmp_path / "blank.txt").write_text("oil prices\n  \n")
+    assert main(["predict", str(run), "--input", str(tmp_path / "blank.txt")]) == 2
+    assert "blank.txt:2: empty line" in _error_line(capsys)
+    (tmp_path / "empty.txt").write_bytes(b"")
     assert main(["predict", str(run), "--input", str(tmp_path / "empty.txt")]) == 2
     assert "nothing to predict" in _error_line(capsys)
 
