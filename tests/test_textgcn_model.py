@@ -106,8 +106,9 @@ def test_bad_config_values_are_refused():
 
 
 def test_blocked_sparse_product_equals_one_product():
-    """sparse_mm takes the CPU product in column blocks: the same numbers to the bit, gradients
-    included, for widths that are and are not a multiple of the block."""
+    """sparse_mm takes the CPU product in column blocks: the same numbers up to float rounding
+    (MKL's kernel, and so its rounding, depends on the width), gradients included, for widths that
+    are and are not a multiple of the block."""
     import scipy.sparse as sp
     import torch
 
@@ -117,9 +118,9 @@ def test_blocked_sparse_product_equals_one_product():
     a = _torch_csr(m + m.T)
     for columns in (7, 32, 200):
         x = torch.randn(300, columns, generator=torch.Generator().manual_seed(columns))
-        assert torch.equal(sparse_mm(a, x, block=32), torch.sparse.mm(a, x))
-        assert torch.equal(sparse_mm(a, x, block=3), torch.sparse.mm(a, x))
+        torch.testing.assert_close(sparse_mm(a, x, block=32), torch.sparse.mm(a, x))
+        torch.testing.assert_close(sparse_mm(a, x, block=3), torch.sparse.mm(a, x))
         assert torch.allclose(sparse_mm(a, x), torch.from_numpy(((m + m.T) @ x.numpy()).astype(np.float32)), atol=1e-5)
         w = x.clone().requires_grad_()
         _SparseMatmul.apply(a, a, w).square().sum().backward()
-        assert torch.equal(w.grad, torch.sparse.mm(a, 2 * torch.sparse.mm(a, x)))
+        torch.testing.assert_close(w.grad, torch.sparse.mm(a, 2 * torch.sparse.mm(a, x)))

@@ -95,8 +95,9 @@ def sparse_mm(a: torch.Tensor, x: torch.Tensor, block: int | None = None) -> tor
 
     Every non-zero of ``a`` reads a row of ``x``; at 200 columns (800 bytes a row, 49 MB for 20NG's
     61k nodes) those reads miss the caches, at 32 (128 bytes, 7.9 MB) far fewer do. Each output
-    column is computed as in one product, so the result is the same to the bit;
-    ``benchmarks/spmm.py`` measures the speed (BENCHMARKS.md). Other devices: one product.
+    column is the same sum as in one product; whether it is rounded the same way depends on the
+    kernel MKL picks for the width (to the bit on an AMD EPYC, up to 3e-6 on values near 10 on an
+    Intel Xeon). ``benchmarks/spmm.py`` measures the speed (BENCHMARKS.md). Other devices: one product.
     """
     block = SPMM_BLOCK if block is None else block
     if x.device.type != "cpu" or x.shape[1] <= block:
