@@ -94,7 +94,6 @@ elif [ "$PLAN" = 5 ]; then
   L5="--max-length 512"; [ "${QUICK:-0}" = 1 ] && L5=""
   timeout $T1 $B/xmc.py reuters --models lightxml $XMC $L5 $LXE $LX --json $RES/xmc_lightxml_512.json \
       > $RES/xmc_lightxml_512.log 2>&1 &
-  # (X-Transformer's three-member ensemble and the ALBERT union pretraining: CPU, see the header)
 else
   timeout $T1 $B/transformers.py --json $RES/accuracy_20ng_512.json accuracy --datasets 20ng --tag=-len512-bf16 \
       $DEV $L512 $BF --set restore_best=true --set best_by=val_acc > $RES/accuracy_20ng_512.log 2>&1 &
