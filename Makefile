@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA ?= $(abspath ../shared/data)
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean benchmarks-page
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	TEXTZOO_DATA=$(DATA) $(BIN)/python -m pytest -q
+
+benchmarks-page:  # BENCHMARKS.md from benchmarks/results/*.json (standard library only)
+	$(PYTHON) benchmarks/render.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

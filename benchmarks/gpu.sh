@@ -1,9 +1,23 @@
 #!/usr/bin/env bash
-# The Transformer benchmarks on a lent GPU machine, in one call (see BENCHMARKS.md, "GPU figures").
+# The Transformer and XMC benchmarks on a lent GPU machine, in one call (BENCHMARKS.md; the runs are
+# described in docs/notes/2026-11-27-transformer-finetuning.md).
 # Needs the kit of benchmarks/gpu_kit.sh in $KIT (default .gpu). Writes logs and JSON under
 # benchmarks/out/gpu and, when $OUT is set (the device tool's result folder), a copy there.
 #   QUICK=1 PY=.venv/bin/python bash benchmarks/gpu.sh    # a minutes-long smoke run of every step (CPU)
 set -u
+# SUITE names what a call runs (each fits one call of a 15-minute device budget):
+#   defaults     fine-tuning `bert` at the paper's defaults on mr, R8, R52 and 20ng, `albert` and `gpt`
+#                pretrained on mr and R52 against random init, X-Transformer (3 epochs), LightXML
+#                (8 epochs) and the TF-IDF baseline on Reuters, then training throughput against Trainer
+#   longer       (default) `bert` served on the GPU first (alone), then side by side: 20NG at length 512
+#                (bf16; lr 5e-5 and 1e-4), pretraining with a held-out loss (gpt/MR, albert/MR and
+#                albert/R52 with mean pooling), X-Transformer 5 epochs and LightXML 14
+#   seeds        seeds 1-2 of 20NG at length 512 and lr 1e-4, and the MR pretraining comparisons over
+#                fine-tuning seeds 0-2
+#   lightxml512  LightXML at its code's length for small corpora (512), alone on the GPU
+# ONLY=serve: the serving step alone.
+SUITE=${SUITE:-longer}
+case $SUITE in defaults|longer|seeds|lightxml512) ;; *) echo "SUITE must be defaults, longer, seeds or lightxml512" >&2; exit 2;; esac
 KIT=${KIT:-.gpu}
 PY=${PY:-python3}
 RES=benchmarks/out/gpu
@@ -26,17 +40,6 @@ export PYTHONPATH=$PWD/src:/tmp/tzsite TEXTZOO_DATA=/tmp/tzdata HF_HUB_OFFLINE=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee -a $RES/gpu.log
 "$PY" -c 'import torch, transformers, textzoo; print("torch", torch.__version__, "transformers", transformers.__version__,
       "cuda", torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_available() else "")' 2>&1 | tee -a $RES/gpu.log
-# PLAN=1: the runs of the first GPU session (BENCHMARKS.md, "GPU figures"); PLAN=3 (default): its
-# follow-ups cut to one call of a 15-minute device budget: `bert` served on the GPU first (alone),
-# then side by side 20NG at length 512 (bf16 autocast; lr 5e-5 and 1e-4), the pretraining
-# comparisons still under +2 (gpt/MR, albert/MR and albert/R52, held-out loss, ALBERT with mean
-# pooling), X-Transformer 5 epochs and LightXML 14; PLAN=4: seeds 1-2 of plan 3's 20NG at lr 1e-4,
-# and the MR pretraining comparisons over fine-tuning seeds 0-2. (Plan 2, never run, became plan 3.)
-# PLAN=5: the open target after plan 4 (session 6): LightXML at its code's length 512 for small
-# corpora, alone on the GPU (X-Transformer's paper ensemble, once here too, was measured on the CPU in
-# session 12; the ALBERT union pretraining once here too ran on the CPU in session 11: -0.72 on MR).
-# ONLY=serve: the serving phase alone.
-PLAN=${PLAN:-3}
 save() {  # results so far to the device tool's result folder (a cut call still returns them)
   [ -n "${OUT:-}" ] || return 0
   cp $RES/gpu.log $OUT/ 2>/dev/null
@@ -63,16 +66,16 @@ else
   LX="--swa-warmup 4 --swa-step 200"; DEV="--set device=cuda"; TF=""; XE="--epochs 3"; LXE="--epochs 8"
   L512="--set max_length=512 --set epochs=6"; SRV="--requests 256 --seconds 20 --repeats 2"; BF="--set autocast=bf16"
   HELD="--pretrain-set valid_fraction=0.05 --pretrain-set eval_steps=100 --pretrain-set keep_best=true"
-  if [ "$PLAN" = 4 ]; then T1=${T1_4:-320}; fi
-  if [ "$PLAN" = 5 ]; then T1=${T1_5:-450}; LX="--swa-warmup 6 --swa-step 200"; LXE="--epochs 12"; fi
-  if [ "$PLAN" = 3 ]; then T1=${T1_3:-320}; T2=${T2_3:-150}; LX="--swa-warmup 7 --swa-step 200"; XE="--epochs 5"; LXE="--epochs 14"
+  if [ "$SUITE" = seeds ]; then T1=${T1_SEEDS:-320}; fi
+  if [ "$SUITE" = lightxml512 ]; then T1=${T1_LX512:-450}; LX="--swa-warmup 6 --swa-step 200"; LXE="--epochs 12"; fi
+  if [ "$SUITE" = longer ]; then T1=${T1_LONGER:-320}; T2=${T2_LONGER:-150}; LX="--swa-warmup 7 --swa-step 200"; XE="--epochs 5"; LXE="--epochs 14"
     SRV="--requests 192 --seconds 10 --repeats 2"; fi
 fi
 B="$PY benchmarks"
-{ [ "$PLAN" = 3 ] || [ "${ONLY:-}" = serve ]; } && serve_phase
+{ [ "$SUITE" = longer ] || [ "${ONLY:-}" = serve ]; } && serve_phase
 [ "${ONLY:-}" = serve ] && { say "done (serve only)"; save; exit 0; }
-say "phase 1 (plan $PLAN): side by side on one GPU (each cut at $T1 s)"
-if [ "$PLAN" = 1 ]; then
+say "phase 1 ($SUITE): side by side on one GPU (each cut at $T1 s)"
+if [ "$SUITE" = defaults ]; then
   for d in $DS; do  # one process per corpus
     timeout $T1 $B/transformers.py --json $RES/accuracy_$d.json accuracy --datasets $d $DEV $ACC > $RES/accuracy_$d.log 2>&1 &
   done
@@ -80,7 +83,7 @@ if [ "$PLAN" = 1 ]; then
     timeout $T1 $B/transformers.py --json $RES/pretrain_$m.json pretrain --models $m --datasets mr R52 $PRE $DEV $FT \
         > $RES/pretrain_$m.log 2>&1 &
   done
-elif [ "$PLAN" = 4 ]; then  # the follow-ups of plan 3: more seeds where one seed decided
+elif [ "$SUITE" = seeds ]; then  # more seeds where the longer suite ran one
   for seed in 1 2; do  # one process per seed
     timeout $T1 $B/transformers.py --json $RES/accuracy_20ng_512_lr_s$seed.json accuracy --datasets 20ng \
         --tag=-len512-lr1e-4-bf16 --seeds $seed $DEV $L512 $BF --set lr=1e-4 --set restore_best=true --set best_by=val_acc \
@@ -90,7 +93,7 @@ elif [ "$PLAN" = 4 ]; then  # the follow-ups of plan 3: more seeds where one see
       --seeds 0 1 2 $PRE $HELD $DEV $FT > $RES/pretrain_gpt_mr_seeds.log 2>&1 &
   timeout $T1 $B/transformers.py --json $RES/pretrain_albert_mr_seeds.json pretrain --models albert --datasets mr --tag=-mean \
       --seeds 0 1 2 $PRE $HELD $DEV $FT --set pooling=mean > $RES/pretrain_albert_mr_seeds.log 2>&1 &
-elif [ "$PLAN" = 5 ]; then
+elif [ "$SUITE" = lightxml512 ]; then
   L5="--max-length 512"; [ "${QUICK:-0}" = 1 ] && L5=""
   timeout $T1 $B/xmc.py reuters --models lightxml $XMC $L5 $LXE $LX --json $RES/xmc_lightxml_512.json \
       > $RES/xmc_lightxml_512.log 2>&1 &
@@ -106,11 +109,11 @@ else
         $PRE $HELD $DEV $FT --set pooling=mean > $RES/pretrain_albert_$d.log 2>&1 &
   done
 fi
-if [ "$PLAN" = 1 ] || [ "$PLAN" = 3 ]; then
+if [ "$SUITE" = defaults ] || [ "$SUITE" = longer ]; then
   timeout $T1 $B/xmc.py reuters --models lightxml $XMC $LXE $LX --json $RES/xmc_lightxml.json > $RES/xmc_lightxml.log 2>&1 &
   timeout $T1 $B/xmc.py reuters --models xtransformer $XMC $XE --json $RES/xmc_xtransformer.json > $RES/xmc_xtransformer.log 2>&1 &
 fi
-[ "$PLAN" -ge 3 ] || timeout $T1 $B/xmc.py reuters --models tfidf $TF --json $RES/xmc_tfidf.json > $RES/xmc_tfidf.log 2>&1 &
+[ "$SUITE" != defaults ] || timeout $T1 $B/xmc.py reuters --models tfidf $TF --json $RES/xmc_tfidf.json > $RES/xmc_tfidf.log 2>&1 &
 wait
 # children of a benchmark cut by timeout; this also kills any other `textzoo train|pretrain` writing
 # under benchmarks/out on this machine, so do not run the QUICK smoke beside such runs
@@ -118,7 +121,7 @@ pkill -f "textzoo (train|pretrain) .*benchmarks/out/(runs|pretrained)" && sleep 
 say "phase 1 done"
 summary
 save
-if [ "$PLAN" = 1 ]; then
+if [ "$SUITE" = defaults ]; then
   say "phase 2: throughput against Trainer, alone on the GPU (cut at $T2 s)"
   timeout $T2 $B/transformers.py --json $RES/throughput.json throughput --dataset R8 $TP --threads 4 > $RES/throughput.log 2>&1
   tail -8 $RES/throughput.log | tee -a $RES/gpu.log

@@ -8,7 +8,7 @@ architecture with random weights, and look at what the pretrained [CLS] encodes.
     # GPT only: LM loss per token on MR training and validation sentences (pretrained on) and test sentences
     python benchmarks/pretrain_check.py lm FOLDER
 
-Used for issue 4 (BENCHMARKS.md, "`albert` and `gpt` pretrained by `textzoo pretrain`"); the
+Used for issue 4 (docs/notes/2026-12-04-pretraining-mr-r52.md); the
 full-size comparison is ``benchmarks/transformers.py pretrain``.
 """
 

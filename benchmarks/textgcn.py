@@ -8,7 +8,8 @@ is measured on its own. The validation split and the model are both seeded with 
     python benchmarks/textgcn.py --datasets 20ng --seeds 3 4 --append   # more seeds, same table
 
 Prints Markdown tables (accuracy against the paper, stage times and memory, inductive prediction on
-R8) and writes the raw results as JSON to --json.
+R8), writes the raw results as JSON to --json and records each dataset's row in
+benchmarks/results/textgcn.json (the data of BENCHMARKS.md; ``--no-results`` leaves it alone).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 PAPER = {"R8": (97.07, 0.10), "R52": (93.56, 0.18), "mr": (76.74, 0.20), "20ng": (86.34, 0.09)}
+NAMES = {"mr": "MR", "20ng": "20NG"}
 
 
 def one_run(dataset: str, seed: int, data_dir: str | None, inductive_check: bool) -> dict:
@@ -68,6 +70,8 @@ def main() -> None:
     parser.add_argument("--json", default="benchmarks/out/textgcn.json")
     parser.add_argument("--append", action="store_true",
                         help="keep the runs already in --json (other seeds) and add these")
+    parser.add_argument("--no-results", action="store_true",
+                        help="do not record the rows in benchmarks/results/textgcn.json")
     args = parser.parse_args()
 
     rows = []
@@ -97,6 +101,8 @@ def main() -> None:
         print(f"| {dataset} | {paper_s} | {statistics.mean(acc):.2f} ± {sd:.2f} | {len(runs)} | "
               f"{100 * mean('macro_f1'):.2f} | {mean('graph_s'):.1f} | {mean('train_s'):.1f} | "
               f"{mean('epochs'):.0f} | {max(r['peak_rss_mb'] for r in runs):.0f} |")
+        if not args.no_results:
+            record(dataset, runs, paper_s)
     checks = [r for r in rows if "inductive_agreement" in r]
     if checks:
         r = checks[0]
@@ -107,6 +113,21 @@ def main() -> None:
         print(f"| inductive path, same graph: test accuracy | {100 * r['inductive_same_graph_accuracy']:.2f} |")
         print(f"| graph without test docs, inductive test accuracy | {100 * r['inductive_unseen_graph_accuracy']:.2f} |")
         print(f"| inductive prediction time for {r['test_docs']} docs | {r['inductive_s']:.2f} s |")
+
+
+def record(dataset: str, runs: list[dict], paper: str) -> None:
+    """Put this dataset's row (per-seed accuracy, time, memory, command) into the results file."""
+    from results_io import hardware, record_row
+
+    graph = statistics.mean(r["graph_s"] for r in runs)
+    total = graph + statistics.mean(r["train_s"] for r in runs)
+    seeds = [r["seed"] for r in runs]
+    record_row("textgcn", {
+        "dataset": NAMES.get(dataset, dataset), "setting": "paper settings", "paper": paper,
+        "values": [round(100 * r["accuracy"], 2) for r in runs], "seeds": seeds, "hardware": hardware(),
+        "time": f"{total:.3g} s (graph {graph:.1f} s)", "peak_memory": f"{max(r['peak_rss_mb'] for r in runs):,.0f} MB",
+        "command": f"python benchmarks/textgcn.py --datasets {dataset} --seeds {' '.join(map(str, seeds))}",
+    }, defaults={"title": "TextGCN (Yao et al., AAAI 2019), test accuracy %, paper Table 2", "order": 10})
 
 
 if __name__ == "__main__":

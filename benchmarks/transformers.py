@@ -232,6 +232,8 @@ def accuracy(args) -> dict:
         rows[name] = {"accuracy": statistics.mean(accs), "sd": statistics.stdev(accs) if len(accs) > 1 else 0.0,
                       "per_seed": dict(zip(args.seeds, accs)), "bertgcn_bert_base": BERTGCN_BERT.get(key),
                       "target": TARGETS.get(key), "seconds": statistics.mean(seconds)}
+        if not args.no_results:
+            _record_bert(name, args, accs, seconds, [OUT / "runs" / f"bert-{name}{args.tag}-s{s}".lower() for s in args.seeds])
     lines = ["| corpus | MiniLM `bert` (ours), mean ± sd | seeds | BERT-base (BertGCN paper) | target | minutes per run |",
              "|---|---|---|---|---|---|"]
     for name, r in rows.items():
@@ -239,6 +241,26 @@ def accuracy(args) -> dict:
         lines.append(f"| {name} | {r['accuracy']:.2f} ± {r['sd']:.2f} | {per_seed} | {r['bertgcn_bert_base']} | "
                      f"{r['target']} | {r['seconds'] / 60:.0f} |")
     return {"rows": rows, "settings": args.set, "table": "\n".join(lines)}
+
+
+def _record_bert(name: str, args, accs: list[float], seconds: list[float], runs: list[Path]) -> None:
+    """This corpus's row of benchmarks/results/bert.json: per-seed accuracy, time, peak memory, command."""
+    import importlib.util
+
+    # loaded by path: this folder is kept off sys.path (see the top of the file)
+    spec = importlib.util.spec_from_file_location("results_io", HERE / "results_io.py")
+    results_io = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(results_io)
+    infos = [json.loads((run / "config.json").read_text()).get("info", {}) for run in runs]
+    peaks = [i.get("peak_cuda_mb") or i.get("peak_rss_mb") for i in infos]
+    key = next((k for k in BERTGCN_BERT if k.lower() == name.lower()), name)
+    results_io.record_row("bert", {
+        "dataset": {"mr": "MR", "20ng": "20NG"}.get(key, key), "setting": args.setting or ", ".join(args.set) or "paper defaults",
+        "paper": f"BERT-base (BertGCN): {BERTGCN_BERT.get(key, '-')}", "values": [round(a, 2) for a in accs],
+        "seeds": list(args.seeds), "hardware": results_io.hardware(), "time": f"{statistics.mean(seconds):.0f} s",
+        "peak_memory": f"{max(peaks):,.0f} MB" if all(peaks) else "-",
+        "command": "python benchmarks/transformers.py " + " ".join(sys.argv[1:]),
+    }, defaults={"title": "BERT: MiniLM `bert` fine-tuned, test accuracy %", "order": 40})
 
 
 def _sets(pairs: list[str]) -> list[str]:
@@ -331,6 +353,8 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="one run per seed; the table gives mean ± sd")
     p.add_argument("--tag", default="", help="suffix of the run folders and logs (runs with other settings)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="textzoo train --set")
+    p.add_argument("--setting", help="the row's setting in benchmarks/results/bert.json (default: the --set pairs)")
+    p.add_argument("--no-results", action="store_true", help="do not record the rows in benchmarks/results/bert.json")
     p = sub.add_parser("pretrain", help="textzoo pretrain, then fine-tune against random init")
     p.add_argument("--models", nargs="+", default=["albert", "gpt"])
     p.add_argument("--datasets", nargs="+", default=["mr", "R52"])

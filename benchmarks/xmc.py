@@ -21,7 +21,7 @@ evaluates on its test documents; propensities (A = 0.55, B = 1.5) come from the 
 Models: ``tfidf`` (one-vs-rest linear squared-hinge SVMs on the TF-IDF features, liblinear),
 ``pecos`` (PECOS XR-Linear with its default PIFA indexer, on the same TF-IDF matrices; PECOS runs in
 the interpreter given by --pecos-python, because libpecos 1.2.8 pins numpy/scipy versions older than
-textzoo's: install it in its own virtual environment, see BENCHMARKS.md), ``xtransformer`` and
+textzoo's: install it in its own virtual environment, see docs/notes/2026-11-28-xmc-reuters.md), ``xtransformer`` and
 ``lightxml`` (the offline MiniLM encoder).
 
 ``synthetic`` generates corpora whose label frequencies follow a Zipf law (exponent --zipf): each
