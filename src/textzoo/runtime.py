@@ -70,15 +70,17 @@ def apply_runtime(model, **settings) -> None:
     fields = {f.name for f in dataclasses.fields(model.config)}
     device = settings.pop("device", None)
     if device is not None:
-        where = resolve_device(str(device))
-        if "device" in fields:
-            settings["device"] = str(device)
-        elif where.type != "cpu":
+        if "device" not in fields and str(device) not in ("cpu", "auto"):
             raise ConfigError(f"model {model.name!r} computes on the CPU only; leave out the device option "
                               "(or give cpu)")
+        resolve_device(str(device))  # a one-line error for a device this machine lacks
+        if "device" in fields:
+            settings["device"] = str(device)
     settings = {k: v for k, v in settings.items() if k in fields}
     if settings:
         from .config import config_from_dict, config_to_dict
 
         model.config = config_from_dict(type(model.config), {**config_to_dict(model.config), **settings},
                                         "runtime settings")
+    if "device" in fields:  # also one given as a hyper-parameter (--set device=...)
+        resolve_device(str(model.config.device))
