@@ -7,8 +7,6 @@ import json
 import logging
 import math
 import sys
-import time
-from pathlib import Path
 
 from . import __version__
 

@@ -29,7 +29,6 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from .. import __version__
-from ..errors import ConfigError
 from .batching import MicroBatcher
 
 log = logging.getLogger(__name__)
