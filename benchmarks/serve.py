@@ -75,11 +75,7 @@ def model_batching_ratio(run: Path, texts: list[str], size: int, repeats: int, d
     calls of one text each (best of ``repeats``, interleaved), without HTTP."""
     import textzoo
 
-    model = textzoo.load(run)
-    if device:
-        from textzoo.serving.app import set_prediction_device
-
-        set_prediction_device(model, device, run)
+    model = textzoo.load(run, device=device)
     batch = texts[:size]
     model.predict_proba(batch[:2])  # warm-up
     one, together = [], []

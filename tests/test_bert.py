@@ -167,7 +167,7 @@ def test_save_load_predicts_identically_offline(tiny_bert, r8, tmp_path):
     run = tiny_bert.save(tmp_path / "run")
     assert {"model.safetensors", "tokenizer.json", "backbone_config.json", "config.json"} <= {
         p.name for p in run.iterdir()}
-    loaded = textzoo.load(run)
+    loaded = textzoo.load(run, eval_batch_size=TINY["eval_batch_size"])  # runtime: not saved, given anew
     np.testing.assert_array_equal(loaded.predict_proba(texts), before)
     assert loaded.predict(texts) == tiny_bert.predict(texts)
 

@@ -122,7 +122,7 @@ def test_bool_from_override_text():
         ({"hidden": True}, "hidden: expected int, got True (bool)"),
         ({"lr": "fast"}, "lr: expected float, got 'fast' (str)"),
         ({"name": 3}, "name: expected str, got 3 (int)"),
-        ({"ks": [1, "x"]}, "ks[1]: expected int, got 'x'"),
+        ({"ks": [1, "x"]}, "ks[1]: expected a valid integer, unable to parse string as an integer, got 'x'"),
         ({"window": [1, 2, 3]}, "window: expected tuple[int, int]"),
         ({"optim": 3}, "optim: expected Optim"),
     ],

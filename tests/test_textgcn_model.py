@@ -1,5 +1,5 @@
 """TextGCN end to end on a small slice of R8: training, transductive and inductive prediction,
-save/load, and the Python API of DESIGN.md."""
+save/load, and the Python API of docs/design.md."""
 
 import json
 

@@ -7,8 +7,6 @@ import json
 import logging
 import math
 import sys
-import time
-from pathlib import Path
 
 from . import __version__
 
@@ -62,9 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "epochs, --set checkpoint_every=N; BERT/ALBERT/GPT, LightXML, X-Transformer: every "
                    "checkpoint_steps updates, --set checkpoint_steps=N, and at every epoch end; "
                    "X-Transformer also after each stage); "
-                   "at the end the finished run replaces DIR whole. If DIR exists and --resume is not "
-                   "given, training starts afresh: its old checkpoints are deleted at once, and the run "
-                   "already in DIR stays loadable until the new run replaces it")
+                   "at the end the finished run replaces DIR whole. Without --resume, training starts "
+                   "afresh: old checkpoints are deleted at once. A finished run already in DIR is "
+                   "replaced only with --overwrite (it stays loadable until the new run replaces it)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the finished run in --out DIR (refused without this option)")
+    _add_device(p, "where a Transformer or XMC model trains and evaluates (default auto: the GPU when "
+                "there is one, else the CPU)")
     p.add_argument("--tensorboard", metavar="DIR",
                    help="also log the training curves (loss and validation metrics per epoch) and the "
                    "final test metrics as TensorBoard event files in DIR (needs the tensorboard package: "
@@ -87,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_corpus_options(p)
     p.add_argument("--split", default="test", choices=["train", "valid", "test"], help="split to score (default test)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    _add_device(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="predict labels for texts with a saved run",
@@ -99,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "the mean of their scores")
     p.add_argument("--top-k", type=_int_at_least(1), metavar="K", help="print the K best labels with probabilities")
     p.add_argument("--json", action="store_true", help="print one JSON object per text")
+    _add_device(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("serve", help="serve a saved run over HTTP (JSON API, OpenAPI page at /docs)",
@@ -113,8 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-window-ms", type=_float_at_least(0), default=3.0, metavar="MS",
                    help="how long to collect concurrent requests into one batch (default 3)")
     p.add_argument("--no-batching", action="store_true", help="predict each request on its own")
-    p.add_argument("--device", metavar="DEVICE", help="where a Transformer or XMC model predicts (cpu, cuda, "
-                   "cuda:1; default: the run's device setting, whose 'auto' predicts on the CPU)")
+    _add_device(p)
     p.add_argument("--keep-alive", type=_float_at_least(0), default=75.0, metavar="S",
                    help="seconds an idle connection stays open (default 75; keep it above your "
                    "clients' idle expiry, 5 s for most HTTP clients)")
@@ -204,6 +207,12 @@ def _float_at_least(low: float, below: float | None = None):
     return parse
 
 
+def _add_device(p: argparse.ArgumentParser, text: str = "where a Transformer or XMC model predicts (default "
+                "auto: the GPU when there is one, else the CPU; the device a run was trained on does not "
+                "matter)") -> None:
+    p.add_argument("--device", metavar="DEVICE", help=text + "; cpu, cuda, cuda:1, auto")
+
+
 def _add_data_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", metavar="DIR",
                    help="local mirror of the public corpora (default: $TEXTZOO_DATA, else download into the cache)")
@@ -275,92 +284,26 @@ def cmd_models(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .models.registry import model_class
+    from .config import parse_overrides
+    from .runs import train
 
     corpus = _load_corpus(args)
-    cls = model_class(args.model)
-    from .config import parse_overrides
-
-    overrides = parse_overrides(args.overrides)
-    if args.seed is not None and "seed" in getattr(cls.Config, "__dataclass_fields__", {}):
-        overrides = {"seed": args.seed, **overrides}
-    model = cls.from_settings(dataset=corpus.name, config_file=args.config, overrides=overrides)
-    out = Path(args.out or f"runs/{cls.name}-{corpus.name}".lower())
-    from .models.base import recover_run_folder
-
-    recover_run_folder(out)  # a save killed between its two renames
-    checkpoints = out / "checkpoints" if cls.supports_checkpoints else None
-    if args.resume and checkpoints is None:
-        from .errors import ConfigError
-
-        raise ConfigError(f"{cls.name} cannot resume an interrupted run; train without --resume")
-    finished = _finished_run(out, model, corpus.name, args.inductive) if args.resume else None
-    if finished is not None:
-        print(f"{out} already holds the finished run (no checkpoint left to resume); its test metrics:")
-        _print_metrics(finished.get("test", {}))
-        return 0
     s = corpus.summary()
-    print(f"{cls.name} on {corpus.name}: {s['train']} train / {s['valid']} valid / {s['test']} test "
+    print(f"{args.model} on {corpus.name}: {s['train']} train / {s['valid']} valid / {s['test']} test "
           f"documents, {s['labels']} labels", file=sys.stderr)
-    start = time.perf_counter()
-    import contextlib
-
-    tb_context = contextlib.nullcontext()
-    if args.tensorboard:
-        from .training.tensorboard import tensorboard_logging
-
-        tb_context = tensorboard_logging(args.tensorboard)
-    with tb_context as tb:
-        if args.inductive:
-            model.fit(corpus.train, corpus.valid, labels=corpus.labels, checkpoint_dir=checkpoints,
-                      resume=args.resume)
-        else:
-            model.fit(corpus, checkpoint_dir=checkpoints, resume=args.resume)
-        import os
-
-        if int(os.environ.get("RANK", "0")) != 0:  # torchrun: only rank 0 evaluates and writes the run
-            return 0
-        model.info.update({"dataset": corpus.name, "inductive": bool(args.inductive)})
-        metrics = {"test": model.evaluate(corpus.test)}
-        if corpus.valid is not None:
-            metrics["valid"] = model.evaluate(corpus.valid)
-        if tb is not None:
-            tb.add_metrics("test", metrics["test"])
-    metrics["seconds"] = round(time.perf_counter() - start, 2)
-    model.metrics = metrics
-    model.save(out)
-    try:  # the plots go beside the metrics; a failed plot must not lose the finished run
-        from .report import write_model_plots
-
-        write_model_plots(out, model, corpus.test, train=corpus.train)
-    except Exception as exc:  # noqa: BLE001
-        log.warning("could not write the plots of %s: %s", out, exc)
-    print(f"\ntest metrics ({corpus.name}, {len(corpus.test)} documents):")
-    _print_metrics(metrics["test"])
-    print(f"saved to {out}")
+    result = train(args.model, corpus, args.out, config_file=args.config, overrides=parse_overrides(args.overrides),
+                   seed=args.seed, inductive=args.inductive, resume=args.resume, overwrite=args.overwrite,
+                   tensorboard=args.tensorboard, device=args.device)
+    if result.already_finished:
+        print(f"{result.out} already holds the finished run (no checkpoint left to resume); its test metrics:")
+    elif result.out is None:  # a torchrun rank other than 0
+        return 0
+    else:
+        print(f"\ntest metrics ({corpus.name}, {len(corpus.test)} documents):")
+    _print_metrics(result.metrics.get("test", {}))
+    if not result.already_finished:
+        print(f"saved to {result.out}")
     return 0
-
-
-def _finished_run(out: Path, model, dataset: str, inductive: bool) -> dict | None:
-    """The metrics of the finished run in ``out`` if it has ``model``'s settings and no checkpoint
-    is left to resume; None otherwise (then ``--resume`` trains: from a checkpoint or afresh)."""
-    from .config import config_to_dict
-    from .errors import ModelFileError
-    from .models.base import RESUMABLE_CONFIG_CHANGES, _read_json, read_run_config
-    from .training.checkpoint import has_checkpoint
-
-    if has_checkpoint(out / "checkpoints") or not (out / "metrics.json").is_file():
-        return None
-    try:
-        meta, metrics = read_run_config(out), _read_json(out / "metrics.json")
-    except ModelFileError:
-        return None
-    now = {k: v for k, v in config_to_dict(model.config).items() if k not in RESUMABLE_CONFIG_CHANGES}
-    then = {k: v for k, v in meta["config"].items() if k not in RESUMABLE_CONFIG_CHANGES}
-    info = meta.get("info", {})
-    same = (meta["model"] == model.name and json.loads(json.dumps(now)) == then
-            and info.get("dataset") == dataset and bool(info.get("inductive")) == bool(inductive))
-    return metrics if same and isinstance(metrics, dict) else None
 
 
 def cmd_report(args) -> int:
@@ -404,7 +347,7 @@ def cmd_evaluate(args) -> int:
     from .models.base import Model
     from .xmc.ensemble import Ensemble
 
-    models = [Model.load(run) for run in args.run_dir]
+    models = [Model.load(run, device=args.device) for run in args.run_dir]
     name, split = _evaluation_split(args)
     metrics = (models[0] if len(models) == 1 else Ensemble(models)).evaluate(split)
     if args.json:
@@ -454,7 +397,8 @@ def cmd_predict(args) -> int:
         texts += [line.strip() for line in lines]
     if not texts:
         raise ConfigError("nothing to predict: give TEXT arguments or --input FILE")
-    model = Model.load(args.run_dir) if not args.also else Ensemble.load([args.run_dir, *args.also])
+    model = Model.load(args.run_dir, device=args.device) if not args.also else \
+        Ensemble.load([args.run_dir, *args.also], device=args.device)
     results = model.predict(texts, top_k=args.top_k) if args.top_k else model.predict(texts)
     for text, result in zip(texts, results):
         if args.json:

@@ -1,24 +1,17 @@
 """Typed configuration: build model/training config dataclasses from dicts, files and ``--set``.
 
 Every model's settings are a dataclass (defined next to the model). This module fills one from
-plain values, checking each key against the dataclass's fields and each value against the
-field's type annotation, so that a typo or a wrong value fails at once with a message that names
-the key, where it came from (a file name, ``--set``) and what would have been valid.
+plain values with pydantic (a ``TypeAdapter`` over the dataclass, lax mode), after checking each
+key against the dataclass's fields, so that a typo or a wrong value fails at once with one line
+that names the key, where it came from (a file name, ``--set``) and what would have been valid.
 
 Precedence in :func:`merge_config`: dataclass defaults < ``base`` < config file < ``--set``.
 
-Supported annotations: ``int``, ``float``, ``bool``, ``str``, ``pathlib.Path``, ``Optional[X]`` /
-``X | None``, other unions (first member that accepts the value wins, an exact type match first),
-``Literal[...]``, ``tuple[X, ...]``, ``tuple[X, Y]``, ``list[X]``, ``set[X]``, ``dict[K, V]``,
-``enum.Enum`` subclasses, nested dataclasses (given as a mapping, merged key by key across
-layers) and ``Any``. Conversions (everything else is an error):
-
-- float fields take ints and numeric strings (YAML 1.1 reads ``5e-5`` as a string);
-- int fields take ints and strings of digits, never floats or bools;
-- bool fields take bools, 0/1 and the strings true/false, yes/no, on/off, 1/0 (any case);
-- sequence fields take lists/tuples, a comma-separated string ("1,3,5"), or a single value;
-- str fields take only strings; a ``--set`` value that YAML reads as another type (``name=1``,
-  ``name=yes``) falls back to its literal text.
+Conversions are pydantic's lax ones (``"5e-5"`` for a float, ``"3"`` for an int, ``true/yes/on/1``
+for a bool, a list for a tuple), plus: a bool is never a number; a sequence field also takes a
+comma-separated string ("1,3,5") or a single value; a ``--set`` value that YAML reads as another
+type (``name=1``, ``name=yes``) keeps its literal text for a str field; nested dataclasses are
+given as mappings and merge key by key across layers.
 """
 
 from __future__ import annotations
@@ -26,14 +19,15 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import functools
 import json
-import re
 import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path, PurePath
 from typing import Any, Iterable, Literal, TypeVar, Union
 
+import pydantic
 import yaml
 
 from .errors import ConfigError
@@ -47,47 +41,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0"}
-_INT_RE = re.compile(r"[+-]?\d+")
-
-
-class _Invalid(Exception):
-    """Internal: a value does not fit a type (turned into ConfigError with field and source)."""
-
-    def __init__(self, path: str, expected: str, value: Any, hint: str = ""):
-        self.path, self.expected, self.value, self.hint = path, expected, value, hint
-        super().__init__(path)
-
-
-class _UnknownKey(Exception):
-    """Internal: a key that is not a field (turned into ConfigError with the source)."""
-
-    def __init__(self, cls: type, key: Any, valid: Iterable[str], prefix: str):
-        self.cls, self.key, self.valid, self.prefix = cls, key, sorted(valid), prefix
-        super().__init__(key)
-
-
-@dataclasses.dataclass
-class _Partial:
-    """A nested dataclass value given as a mapping: converted values, resolved at the end."""
-
-    cls: type
-    values: dict[str, Any]
-    base: Any = None  # an instance of ``cls`` this partial updates, if any
-
-
-@dataclasses.dataclass
-class _Layer:
-    values: Mapping[str, Any]
-    source: str
-    raw: Mapping[str, Any] | None = None  # literal --set text, for str fields
-
-
-# --------------------------------------------------------------------------------------------
-# Type names and conversion
-# --------------------------------------------------------------------------------------------
+_SEQUENCES = (tuple, list, set, frozenset)
 
 
 def _prefix(source: str) -> str:
@@ -99,8 +53,7 @@ def _type_name(tp: Any) -> str:
         return "None"
     if tp is Any:
         return "any value"
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in args)
     if origin in (Union, types.UnionType):
@@ -119,286 +72,102 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _init_fields(cls: type) -> dict[str, dataclasses.Field]:
-    return {f.name: f for f in dataclasses.fields(cls) if f.init}
+@functools.lru_cache(maxsize=None)
+def _adapter(cls: type) -> pydantic.TypeAdapter:
+    return pydantic.TypeAdapter(cls)
 
 
-def _split_sequence(value: str) -> list[str]:
-    text = value.strip()
-    return [] if not text else [part.strip() for part in text.split(",")]
-
-
-def _convert_sequence(value: Any, tp: Any, origin: Any, args: tuple, path: str) -> Any:
-    if isinstance(value, str):
-        items = _split_sequence(value)
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        items = list(value)
-    elif isinstance(value, Mapping):
-        raise _Invalid(path, _type_name(tp), value)
-    else:
-        items = [value]
-    if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
-        if len(items) != len(args):
-            raise _Invalid(path, _type_name(tp), value, f"needs exactly {len(args)} items")
-        return tuple(_convert(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(items, args)))
-    elem = args[0] if args else Any
-    converted = [_convert(v, elem, f"{path}[{i}]") for i, v in enumerate(items)]
-    return origin(converted)
-
-
-def _convert(value: Any, tp: Any, path: str, raw: Any = None) -> Any:
-    """Return ``value`` converted to annotation ``tp`` or raise :class:`_Invalid`."""
-    if tp is Any or tp is object:
-        return value
-    if tp is None or tp is type(None):
-        if value is None:
-            return None
-        raise _Invalid(path, "None", value)
-    origin = typing.get_origin(tp)
+def _unwrap(tp: Any) -> Any:
+    """``X`` of ``Optional[X]``; other annotations as they are."""
     args = typing.get_args(tp)
-
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        members = [a for a in args if a is not type(None)]
-        for member in members:  # an exact match first, so int | float keeps 3 an int
-            if isinstance(member, type) and type(value) is member:
-                return value
-        for member in members:
-            try:
-                return _convert(value, member, path, raw)
-            except _Invalid:
-                continue
-        raise _Invalid(path, _type_name(tp), value)
-
-    if origin is Literal:
-        for option in args:
-            if type(value) is type(option) and value == option:
-                return option
-        for option in args:  # 1 for a float option, "1" for an int option
-            if isinstance(option, float) and type(value) is int and value == option:
-                return option
-            if isinstance(value, str) and not isinstance(option, str) and value.strip() == str(option):
-                return option
-        hint = ""
-        if isinstance(value, str):
-            close = difflib.get_close_matches(value, [str(o) for o in args], n=1)
-            hint = f"did you mean {close[0]!r}?" if close else ""
-        raise _Invalid(path, _type_name(tp), value, hint)
-
-    if origin in (tuple, list, set, frozenset) or tp in (tuple, list, set, frozenset):
-        return _convert_sequence(value, tp, origin or tp, args, path)
-
-    if origin is dict or tp is dict:
-        if not isinstance(value, Mapping):
-            raise _Invalid(path, _type_name(tp), value)
-        key_tp, val_tp = args if args else (Any, Any)
-        return {_convert(k, key_tp, f"{path}.{k}"): _convert(v, val_tp, f"{path}.{k}") for k, v in value.items()}
-
-    if origin is not None:  # another generic (Callable, Sequence[...]): accept as given
-        return value
-
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        if isinstance(value, tp):
-            return value
-        if isinstance(value, Mapping):
-            return _Partial(tp, _convert_fields(tp, value, prefix=path + ".", raw=raw))
-        raise _Invalid(path, f"{tp.__name__} (a mapping of its fields)", value)
-
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-            return value.strip().lower() in _TRUE
-        raise _Invalid(path, "bool (true/false)", value)
-
-    if tp is int:
-        if isinstance(value, bool):
-            raise _Invalid(path, "int", value)
-        if isinstance(value, int):
-            return int(value)
-        if isinstance(value, str) and _INT_RE.fullmatch(value.strip()):
-            return int(value.strip())
-        hint = "a whole number is needed" if isinstance(value, float) else ""
-        raise _Invalid(path, "int", value, hint)
-
-    if tp is float:
-        if isinstance(value, bool):
-            raise _Invalid(path, "float", value)
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                pass
-        raise _Invalid(path, "float", value)
-
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        hint = "quote it to keep it as text" if isinstance(value, (bool, int, float)) or value is None else ""
-        raise _Invalid(path, "str", value, hint)
-
-    if isinstance(tp, type) and issubclass(tp, PurePath):
-        if isinstance(value, (str, PurePath)):
-            return tp(value)
-        raise _Invalid(path, "path (a string)", value)
-
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        if isinstance(value, tp):
-            return value
-        for member in tp:
-            if value == member.value or value == member.name:
-                return member
-        raise _Invalid(path, "one of " + ", ".join(repr(m.value) for m in tp), value)
-
-    if isinstance(tp, type):
-        if isinstance(value, tp):
-            return value
-        raise _Invalid(path, _type_name(tp), value)
-    return value  # an annotation this module does not understand (a TypeVar, a string): as given
+    if typing.get_origin(tp) in (Union, types.UnionType) and len(args) == 2 and type(None) in args:
+        return next(a for a in args if a is not type(None))
+    return tp
 
 
-def _invalid_to_error(err: _Invalid, source: str) -> ConfigError:
-    shown = repr(err.value)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
-    msg = f"{_prefix(source)}{err.path}: expected {err.expected}, got {shown} ({type(err.value).__name__})"
-    if err.hint:
-        msg += f"; {err.hint}"
-    return ConfigError(msg)
+def _is_dataclass_type(tp: Any) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
 
 
-def _unknown_key_error(err: _UnknownKey, source: str) -> ConfigError:
-    key = err.key
-    close = difflib.get_close_matches(key, err.valid, n=1) if isinstance(key, str) else []
-    suggestion = f" (did you mean {err.prefix + close[0]!r}?)" if close else ""
-    return ConfigError(
-        f"{_prefix(source)}unknown key {err.prefix + str(key)!r} for {err.cls.__name__}{suggestion}; "
-        f"valid keys: {', '.join(err.valid)}"
-    )
-
-
-def _convert_fields(
-    cls: type, values: Mapping[str, Any], prefix: str = "", raw: Mapping | None = None
-) -> dict[str, Any]:
-    """Check the keys of ``values`` against ``cls`` and convert each value to its field's type.
-
-    Raises :class:`_UnknownKey` or :class:`_Invalid`; the caller adds the source.
-    """
+def _prepare(cls: type, values: Any, source: str, prefix: str = "", raw: Any = None) -> dict[str, Any]:
+    """Check the keys of ``values`` against ``cls`` (recursively for nested dataclasses) and apply
+    the conversions pydantic lacks (see the module docstring); pydantic does the rest."""
     if not isinstance(values, Mapping):
-        raise _Invalid(prefix.rstrip(".") or "config", f"a mapping of {cls.__name__} keys", values)
+        raise ConfigError(f"{_prefix(source)}{prefix.rstrip('.') or 'config'}: expected a mapping of "
+                          f"{cls.__name__} keys, got {type(values).__name__}")
     hints = _hints(cls)
-    fields = _init_fields(cls)
+    fields = sorted(f.name for f in dataclasses.fields(cls) if f.init)
     out: dict[str, Any] = {}
     for key, value in values.items():
         if key not in fields:
-            raise _UnknownKey(cls, key, fields, prefix)
-        path = f"{prefix}{key}"
-        raw_value = raw.get(key) if isinstance(raw, Mapping) else None
-        try:
-            out[key] = _convert(value, hints[key], path, raw_value if isinstance(raw_value, Mapping) else None)
-        except _Invalid:
-            if isinstance(raw_value, str) and raw_value != value:
-                try:
-                    out[key] = _convert(raw_value, hints[key], path)
-                    continue
-                except _Invalid:
-                    pass
-            raise
+            close = difflib.get_close_matches(key, fields, n=1) if isinstance(key, str) else []
+            hint = f" (did you mean {prefix + close[0]!r}?)" if close else ""
+            raise ConfigError(f"{_prefix(source)}unknown key {prefix + str(key)!r} for {cls.__name__}{hint}; "
+                              f"valid keys: {', '.join(fields)}")
+        tp = _unwrap(hints[key])
+        origin = typing.get_origin(tp) or tp
+        text = raw.get(key) if isinstance(raw, Mapping) else None
+        if _is_dataclass_type(tp) and isinstance(value, Mapping):
+            value = _prepare(tp, value, source, f"{prefix}{key}.", text)
+        elif tp is str and isinstance(text, str) and not isinstance(value, str) and value is not None:
+            value = text  # --set name=007: the text as written
+        elif origin in _SEQUENCES and value is not None and not isinstance(value, (*_SEQUENCES, Mapping)):
+            value = [p.strip() for p in value.split(",")] if isinstance(value, str) and value.strip() else \
+                ([] if isinstance(value, str) else [value])
+        elif tp in (int, float) and isinstance(value, bool):
+            raise ConfigError(f"{_prefix(source)}{prefix}{key}: expected {_type_name(hints[key])}, "
+                              f"got {value!r} (bool)")
+        out[key] = value
     return out
 
 
-# --------------------------------------------------------------------------------------------
-# Building instances
-# --------------------------------------------------------------------------------------------
-
-
-def _merge(old: Any, new: Any) -> Any:
-    if isinstance(new, _Partial):
-        if isinstance(old, _Partial) and old.cls is new.cls:
-            values = dict(old.values)
-            for k, v in new.values.items():
-                values[k] = _merge(values.get(k), v)
-            return _Partial(new.cls, values, old.base)
-        if isinstance(old, new.cls):
-            return _Partial(new.cls, new.values, old)
+def _deep_merge(old: Any, new: Any) -> Any:
+    if isinstance(old, dict) and isinstance(new, dict):
+        return {**old, **{k: _deep_merge(old.get(k), v) for k, v in new.items()}}
     return new
 
 
-def _field_default(field: dataclasses.Field) -> Any:
-    if field.default is not dataclasses.MISSING:
-        return field.default
-    if field.default_factory is not dataclasses.MISSING:
-        return field.default_factory()
-    return dataclasses.MISSING
+def _error(cls: type, err: pydantic.ValidationError, sources: dict[str, str], all_sources: str) -> ConfigError:
+    """One line for the first error pydantic found: the field, what it expects, what it got."""
+    first = err.errors(include_url=False)[0]
+    loc, value, reason = first["loc"], first.get("input"), first["msg"]
+    path, tp = ".".join(str(p) for p in loc[:1]), _hints(cls).get(str(loc[0])) if loc else None
+    for part in loc[1:]:  # list indices and nested fields; a union member's tag ends the path
+        if isinstance(part, int):
+            path, tp = path + f"[{part}]", None
+        elif tp is not None and _is_dataclass_type(_unwrap(tp)) and part in _hints(_unwrap(tp)):
+            path, tp = path + f".{part}", _hints(_unwrap(tp))[part]
+        else:
+            break
+    source = sources.get(str(loc[0]), all_sources) if loc else all_sources
+    if first["type"] == "value_error":  # raised by __post_init__
+        where = f" ({path})" if path else ""
+        return ConfigError(f"{_prefix(all_sources)}invalid {cls.__name__}{where}: {reason.removeprefix('Value error, ')}")
+    if first["type"] == "missing":
+        return ConfigError(f"{_prefix(source)}missing required key(s) for {cls.__name__}: {path}")
+    expected = _type_name(tp) if tp is not None else reason.removeprefix("Input should be ")
+    shown = repr(value)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    msg = f"{_prefix(source)}{path}: expected {expected}, got {shown} ({type(value).__name__})"
+    options = typing.get_args(_unwrap(tp)) if typing.get_origin(_unwrap(tp)) is Literal else ()
+    close = difflib.get_close_matches(value, [str(o) for o in options], n=1) if isinstance(value, str) else []
+    return ConfigError(msg + (f"; did you mean {close[0]!r}?" if close else ""))
 
 
-def _resolve(value: Any, source: str, path: str) -> Any:
-    """Instantiate partials inside containers (e.g. a ``list[SubConfig]`` field)."""
-    if isinstance(value, _Partial):
-        return _instantiate(value.cls, value.values, source, value.base, path + ".")
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return type(value)(_resolve(v, source, f"{path}[{i}]") for i, v in enumerate(value))
-    if isinstance(value, dict):
-        return {k: _resolve(v, source, f"{path}.{k}") for k, v in value.items()}
-    return value
-
-
-def _instantiate(cls: type[T], values: Mapping[str, Any], source: str, base: Any = None, prefix: str = "") -> T:
-    fields = _init_fields(cls)
-    kwargs: dict[str, Any] = {}
-    if base is not None:
-        kwargs.update({name: getattr(base, name) for name in fields})
-    for name, value in values.items():
-        if isinstance(value, _Partial):
-            nested_base = value.base
-            if nested_base is None:
-                current = kwargs.get(name, _field_default(fields[name]))
-                nested_base = current if isinstance(current, value.cls) else None
-            value = _instantiate(value.cls, value.values, source, nested_base, f"{prefix}{name}.")
-        kwargs[name] = _resolve(value, source, prefix + name)
-    missing = [
-        name
-        for name, f in fields.items()
-        if name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    ]
-    if missing:
-        raise ConfigError(
-            f"{_prefix(source)}missing required key(s) for {cls.__name__}: "
-            + ", ".join(prefix + m for m in missing)
-        )
-    try:
-        return cls(**kwargs)
-    except ConfigError as err:
-        raise ConfigError(f"{_prefix(source)}{err}") from err
-    except ValueError as err:
-        where = f" ({prefix.rstrip('.')})" if prefix else ""
-        raise ConfigError(f"{_prefix(source)}invalid {cls.__name__}{where}: {err}") from err
-
-
-def _build(cls: type[T], layers: list[_Layer]) -> T:
-    _hints(cls)  # fail early (TypeError) if cls is not a dataclass
+def _build(cls: type[T], layers: list[tuple[Any, str, Any]]) -> T:
+    """Validate the merge of ``layers`` (``(values, source, raw --set text)``) as a ``cls``."""
+    _hints(cls)  # a TypeError if cls is not a dataclass
     merged: dict[str, Any] = {}
-    for layer in layers:
-        try:
-            converted = _convert_fields(cls, layer.values, raw=layer.raw)
-        except _Invalid as err:
-            raise _invalid_to_error(err, layer.source) from None
-        except _UnknownKey as err:
-            raise _unknown_key_error(err, layer.source) from None
-        for key, value in converted.items():
-            merged[key] = _merge(merged.get(key), value)
-    sources = " < ".join(layer.source for layer in layers if layer.source and layer.values)
-    return _instantiate(cls, merged, sources)
-
-
-# --------------------------------------------------------------------------------------------
-# Public API
-# --------------------------------------------------------------------------------------------
+    sources: dict[str, str] = {}
+    for values, source, raw in layers:
+        prepared = _prepare(cls, values, source, raw=raw)
+        merged = _deep_merge(merged, prepared)
+        sources.update({k: source for k in prepared})
+    all_sources = " < ".join(source for values, source, _ in layers if source and values)
+    try:
+        return _adapter(cls).validate_python(merged)
+    except pydantic.ValidationError as err:
+        raise _error(cls, err, sources, all_sources) from None
 
 
 def config_from_dict(cls: type[T], values: Mapping[str, Any] | None, source: str = "") -> T:
@@ -408,7 +177,7 @@ def config_from_dict(cls: type[T], values: Mapping[str, Any] | None, source: str
     ``ValueError`` from ``__post_init__`` all raise :class:`ConfigError`; its message starts with
     ``source`` (a file name, ``"--set"``) when given.
     """
-    return _build(cls, [_Layer(values or {}, source)])
+    return _build(cls, [(values or {}, source, None)])
 
 
 def _split_override(item: Any) -> tuple[list[str], str]:
@@ -514,19 +283,19 @@ def merge_config(
     ``key=value`` strings, or an already parsed dict). Nested dataclass fields merge key by key.
     Errors name the layer they come from ("base", the file name, "--set").
     """
-    layers: list[_Layer] = []
+    layers: list[tuple[Any, str, Any]] = []
     if base is not None:
         if dataclasses.is_dataclass(base) and not isinstance(base, type):
             base = config_to_dict(base)
-        layers.append(_Layer(base, "base"))
+        layers.append((base, "base", None))
     if file is not None:
-        layers.append(_Layer(load_config_file(file), str(file)))
+        layers.append((load_config_file(file), str(file), None))
     if overrides is not None:
         if isinstance(overrides, Mapping):
-            layers.append(_Layer(overrides, "--set"))
+            layers.append((overrides, "--set", None))
         else:
             parsed, raw = _overrides(overrides)
-            layers.append(_Layer(parsed, "--set", raw))
+            layers.append((parsed, "--set", raw))
     return _build(cls, layers)
 
 

@@ -28,14 +28,13 @@ uses it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 import torch
@@ -47,6 +46,8 @@ from ..config import config_from_dict, config_to_dict, merge_config
 from ..data.corpus import MAX_DOCUMENT_CHARS, Corpus, Split, check_labels_known, infer_label_vocabulary
 from ..errors import ConfigError, DataError, ModelFileError
 from ..metrics import classification_metrics, multilabel_metrics
+from ..runs.identity import fingerprint_id, model_fingerprint
+from ..runtime import apply_runtime, hyper_parameters, without_runtime
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,6 @@ METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.jsonl"
 #: files a run folder must never hold: formats that can execute code when read (textzoo never reads them)
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib")
-#: config keys that may differ between an interrupted run and its resumption
-RESUMABLE_CONFIG_CHANGES = frozenset({"checkpoint_every", "checkpoint_steps"})
 _EXTRA_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
@@ -148,8 +147,9 @@ class Model:
         ``supports_checkpoints = False`` warns and trains without). Without ``resume`` any checkpoint already there is deleted
         and training starts afresh; with ``resume=True`` training continues from the newest
         checkpoint (or starts afresh if there is none) and ends with the same model as an
-        uninterrupted run. Resuming needs the same data, labels and config (``checkpoint_every``
-        may differ); anything else is a :class:`ConfigError`.
+        uninterrupted run. Resuming needs the same data, labels and hyper-parameters (runtime
+        settings such as ``checkpoint_every`` or ``device`` may differ); anything else is a
+        :class:`ConfigError`. ``_fit`` gets the opened checkpoints as its ``run`` argument.
         """
         if resume and checkpoint_dir is None:
             raise ConfigError("resume=True needs checkpoint_dir (the folder holding the checkpoints)")
@@ -174,21 +174,21 @@ class Model:
         _check_texts(unlabelled, "unlabelled")
         start = time.perf_counter()
         self.history = []
-        self._checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
-        self._resume = bool(resume)
+        fingerprint = self._fingerprint(train, valid, unlabelled)
+        self.info["fingerprint"] = fingerprint_id(fingerprint)
+        run = self._open_checkpoint(fingerprint, None if checkpoint_dir is None else Path(checkpoint_dir), resume)
         from ..training.memory import track_peak_memory
 
-        try:
-            with track_peak_memory(self.info):  # peak_rss_mb (and peak_cuda_mb) of this fit
-                self._fit(train, valid, unlabelled)
-        finally:
-            self._checkpoint_dir, self._resume = None, False
+        with track_peak_memory(self.info):  # peak_rss_mb (and peak_cuda_mb) of this fit
+            self._fit(train, valid, unlabelled, run)
         self.info["train_seconds"] = round(time.perf_counter() - start, 3)
         self.info["train_docs"] = len(train)
         self.fitted = True
         return self
 
-    def _fit(self, train: Split, valid: Split | None, unlabelled: list[str]) -> None:
+    def _fit(self, train: Split, valid: Split | None, unlabelled: list[str], run) -> None:
+        """Train; ``run`` (:class:`~textzoo.training.checkpoint.RunCheckpoints`) writes the
+        checkpoints and holds the one to resume from."""
         raise NotImplementedError
 
     # ----------------------------------------------------------------------------- prediction
@@ -227,8 +227,9 @@ class Model:
     def _restore(self, state: State) -> None:
         raise NotImplementedError
 
-    def save(self, path: str | Path) -> Path:
-        """Write the run folder ``path`` atomically (see the module docstring)."""
+    def save(self, path: str | Path, also: Callable[[Path], None] | None = None) -> Path:
+        """Write the run folder ``path`` atomically (see the module docstring); ``also(folder)``
+        adds files (the plots) to the new folder before it is swapped in."""
         self._require_fitted()
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -246,20 +247,25 @@ class Model:
             atomic_write_json(tmp / CONFIG_FILE, {
                 "model": self.name,
                 "textzoo_version": __version__,
-                "config": config_to_dict(self.config),
+                "config": hyper_parameters(self.config),  # runtime settings are not saved
                 "labels": self.labels,
                 "multilabel": self.multilabel,
                 "extra_files": sorted(state.extra),
                 "info": self.info,
             })
+            if also is not None:
+                also(tmp)
 
         write_folder(path, write)  # concurrent saves to one folder are unsupported
         log.info("saved %s run to %s", self.name, path)
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "Model":
+    def load(cls, path: str | Path, **runtime) -> "Model":
         """Restore a saved run; it predicts exactly as the model that was saved.
+
+        ``runtime``: runtime settings (``device="cpu"``, ``eval_batch_size=...``; see
+        :mod:`textzoo.runtime`); runtime keys an older ``config.json`` holds are ignored.
 
         Reads only JSON and safetensors, and refuses (:class:`ModelFileError`) a folder holding
         pickle files, a config naming an unknown model, truncated or malformed files and tensors of
@@ -278,7 +284,7 @@ class Model:
         if klass.name != meta["model"]:
             raise ModelFileError(f"{path}: holds a {meta['model']!r} model, not {klass.name!r}")
         try:
-            model = klass(config_from_dict(klass.Config, meta["config"], str(config_file)))
+            model = klass(config_from_dict(klass.Config, without_runtime(meta["config"]), str(config_file)))
         except ConfigError as exc:
             raise ModelFileError(str(exc)) from None
         model.labels = list(meta["labels"])
@@ -302,53 +308,36 @@ class Model:
             model.history = _read_history(path / HISTORY_FILE)
         model._restore(State(tensors=tensors, extra=extra, source=path))
         model.fitted = True
+        apply_runtime(model, **runtime)
         return model
 
     # ----------------------------------------------------------------------------- checkpoints
-    # A subclass's ``_fit`` calls ``run = self._open_checkpoint(...)`` before training and uses the
-    # returned :class:`~textzoo.training.checkpoint.RunCheckpoints`: ``run.callback(weights,
+    # A subclass's ``_fit`` gets ``run`` (opened by ``fit``) and uses this :class:`~textzoo.training.checkpoint.RunCheckpoints`: ``run.callback(weights,
     # optimizer)`` as the EpochLoop's ``checkpoint`` argument (the loop's keep-best snapshot must be
     # a dict named like ``weights``), ``run.write(...)`` for checkpoints inside an epoch or between
     # stages, and, when ``run.resuming``, ``run.restore(loop, weights, optimizer)`` right before
     # ``loop.run()`` (the weights, the loop, the optimiser and, last, the RNG states).
-    _checkpoint_dir: Path | None = None
-    _resume: bool = False
-
     def _fingerprint(self, train: Split, valid: Split | None, unlabelled: list[str]) -> dict:
-        """What a resumed run must share with the interrupted one: model, config, labels, data."""
-        digest = hashlib.blake2b(digest_size=16)
-        for split in [train] + ([valid] if valid is not None else []):
-            for text, label in zip(split.texts, split.labels):
-                digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
-                digest.update(json.dumps(label).encode() + b"\0")
-            digest.update(b"\1")
-        for text in unlabelled:
-            digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
-        config = {k: v for k, v in config_to_dict(self.config).items() if k not in RESUMABLE_CONFIG_CHANGES}
-        return {"model": self.name, "config": config, "labels": list(self.labels),
-                "multilabel": self.multilabel,
-                "documents": [len(train), 0 if valid is None else len(valid), len(unlabelled)],
-                "data": digest.hexdigest()}
+        """What a resumed run must share with the interrupted one (:mod:`textzoo.runs.identity`)."""
+        return model_fingerprint(self, train, valid, unlabelled, self.labels, self.multilabel)
 
-    def _open_checkpoint(self, train: Split, valid: Split | None, unlabelled: list[str]):
+    def _open_checkpoint(self, fingerprint: dict, folder: Path | None, resume: bool):
         """The :class:`~textzoo.training.checkpoint.RunCheckpoints` of this fit: it writes nothing
-        without ``checkpoint_dir`` and holds the checkpoint to resume from, if any. Without resume,
+        without ``folder`` and holds the checkpoint to resume from, if any. Without resume,
         old checkpoints are deleted."""
         from ..training.checkpoint import RunCheckpoints, check_same_run, clear_checkpoints, load_checkpoint
 
-        folder = self._checkpoint_dir
-        now = self._fingerprint(train, valid, unlabelled)
-        run = RunCheckpoints(folder, now, None, self.info)
+        run = RunCheckpoints(folder, fingerprint, None, self.info)
         if folder is None:
             return run
-        if not self._resume:
+        if not resume:
             clear_checkpoints(folder)
             return run
         found = load_checkpoint(folder)
         if found is None:
             log.info("no checkpoint in %s: training starts at epoch 1", folder)
             return run
-        check_same_run(folder, found[1].get("fingerprint"), now, "run",
+        check_same_run(folder, found[1].get("fingerprint"), fingerprint, "run",
                        "resume with the same data and settings, or train without resume")
         run.found = found
         return run
@@ -428,6 +417,8 @@ def read_run_config(path: Path) -> dict:
         raise ModelFileError(f"{file}: 'extra_files' must list plain file names (no folders)")
     if not isinstance(meta.get("info", {}), dict):
         raise ModelFileError(f"{file}: 'info' must be a JSON object")
+    if not isinstance(meta.get("multilabel", False), bool):
+        raise ModelFileError(f"{file}: 'multilabel' must be true or false, found {meta['multilabel']!r}")
     return meta
 
 

@@ -16,7 +16,7 @@ embeddings without ELMo.
 
 Tokens are the whitespace-separated words of a text (the corpora are pre-tokenised), cut to
 ``max_tokens``. The biLM runs in stateless mode; ``cache_token_embeddings`` keeps the char-CNN output
-of every token seen so far (the CNN is most of a biLM step, see DESIGN.md), and ``cache_activations``
+of every token seen so far (the CNN is most of a biLM step, see docs/design.md), and ``cache_activations``
 keeps the biLM layers of each training and validation text so the biLM runs once per text and not
 once per epoch (it is frozen and deterministic, so this gives the same model).
 
@@ -43,6 +43,7 @@ from ..data.corpus import Split
 from ..errors import ConfigError, ModelFileError
 from ..training import EarlyStopping, EpochLoop, seed_everything
 from .base import Model, State
+from ..training.checkpoint import RunCheckpoints
 from .elmo_bilm import BOS_TOKEN, EOS_TOKEN, BiLM, BiLMOptions, ScalarMix, load_release, token_char_ids
 
 log = logging.getLogger(__name__)
@@ -247,10 +248,9 @@ class ELMo(Model):
         return out
 
     # ------------------------------------------------------------------------------ training
-    def _fit(self, train: Split, valid: Split | None, unlabelled: list[str]) -> None:
+    def _fit(self, train: Split, valid: Split | None, unlabelled: list[str], run: RunCheckpoints) -> None:
         cfg: ELMoConfig = self.config
         seed_everything(cfg.seed)
-        run = self._open_checkpoint(train, valid, unlabelled)
         self._load_bilm()
         train_tokens = [self._tokens(t) for t in train.texts]
         counts = Counter(t for toks in train_tokens for t in toks)
@@ -316,7 +316,7 @@ class ELMo(Model):
             try:
                 rng.setstate(extra["batch_rng"])
             except (KeyError, TypeError, ValueError) as exc:
-                raise ModelFileError(f"{self._checkpoint_dir}: the checkpoint cannot be restored "
+                raise ModelFileError(f"{run.folder}: the checkpoint cannot be restored "
                                      f"(batch order: {exc})") from None
         self.history = loop.run()
         self.net.eval()

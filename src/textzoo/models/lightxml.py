@@ -25,7 +25,7 @@ What the paper (Section 3) and the authors' code define, and this file implement
   16, and stochastic weight averaging from epoch ``swa_warmup`` every ``swa_step`` updates
   (:mod:`textzoo.xmc.finetune`, with ``torch.optim.swa_utils``). The paper trains 20 epochs with
   maximum length 512 for the smaller data sets.
-* **Ensembles** (Section 4): three encoders, scores averaged: :func:`textzoo.xmc.ensemble_predict_proba`.
+* **Ensembles** (Section 4): three encoders, scores averaged: :class:`textzoo.xmc.Ensemble`.
 * **Resuming** (``fit(..., checkpoint_dir=DIR, resume=True)``, ``textzoo train lightxml --resume``):
   checkpoints every ``checkpoint_steps`` updates and at each epoch end hold the network (the label
   clusters too, so a resumed run does not cluster again), AdamW, the schedule, the SWA average, the
@@ -59,6 +59,7 @@ from ..xmc.indexer import ClusterIndex, balanced_hierarchical_kmeans
 from ..xmc.labels import label_matrix, pifa
 from ..xmc.tfidf import fit_tfidf
 from .base import State
+from ..training.checkpoint import RunCheckpoints
 from .transformer_base import MINILM, BertStyleClassifier, TransformerConfig, _Net
 
 log = logging.getLogger(__name__)
@@ -165,9 +166,8 @@ class LightXML(BertStyleClassifier):
         return self._scores(ids, mask), None, None
 
     # ---------------------------------------------------------------- training
-    def _fit(self, train: Split, valid: Split | None, unlabelled: list[str]) -> None:
+    def _fit(self, train: Split, valid: Split | None, unlabelled: list[str], run: RunCheckpoints) -> None:
         cfg = self.config
-        run = self._open_checkpoint(train, valid, unlabelled)
         seed_everything(cfg.seed)
         y = label_matrix(train.labels, self.labels)
         self._members = None

@@ -29,11 +29,6 @@ def available_models() -> list[str]:
     return sorted(_MODELS)
 
 
-def register(name: str, target: str) -> None:
-    """Register ``"package.module:Class"`` under ``name`` (for plug-ins and tests)."""
-    _MODELS[name.lower()] = target
-
-
 def model_class(name: str) -> type["Model"]:
     """The class registered under ``name`` (case-insensitive)."""
     key = name.lower()

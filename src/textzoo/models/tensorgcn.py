@@ -114,6 +114,7 @@ from ..graphs.syntactic import parse_corpus, syntactic_graph
 from ..graphs.textgcn import adjacency, build_textgcn_graph, normalize_adjacency, tfidf_rows
 from ..training import EarlyStopping, EpochLoop, seed_everything
 from .base import State
+from ..training.checkpoint import RunCheckpoints
 from .textgcn import TextGCN, _digest, _glorot, _SparseMatmul, _torch_csr
 
 log = logging.getLogger(__name__)
@@ -343,14 +344,13 @@ class TensorGCN(TextGCN):
         return graph, adjs, a_hats
 
     # ------------------------------------------------------------------------------ training
-    def _fit(self, train: Split, valid: Split | None, unlabelled: list[str]) -> None:
+    def _fit(self, train: Split, valid: Split | None, unlabelled: list[str], run: RunCheckpoints) -> None:
         cfg: TensorGCNConfig = self.config
         if self.multilabel:
             raise ConfigError("tensorgcn handles single-label data only (the paper's setting)")
         texts = train.texts + (valid.texts if valid is not None else []) + unlabelled
         n_train, n_valid = len(train), 0 if valid is None else len(valid)
         n_docs = len(texts)
-        run = self._open_checkpoint(train, valid, unlabelled)
         targets = self._targets(train, valid)
         graph, adjs, a_hats = self._build_graphs(texts, n_train, targets[:n_train].numpy())
 

@@ -50,6 +50,7 @@ from ..errors import ConfigError
 from ..graphs.textgcn import adjacency, build_textgcn_graph, normalize_adjacency, tfidf_rows
 from ..training import EarlyStopping, EpochLoop, seed_everything
 from .base import Model, State
+from ..training.checkpoint import RunCheckpoints
 
 log = logging.getLogger(__name__)
 
@@ -152,14 +153,13 @@ class TextGCN(Model):
     supports_checkpoints = True
 
     # ------------------------------------------------------------------------------ training
-    def _fit(self, train: Split, valid: Split | None, unlabelled: list[str]) -> None:
+    def _fit(self, train: Split, valid: Split | None, unlabelled: list[str], run: RunCheckpoints) -> None:
         cfg: TextGCNConfig = self.config
         seed_everything(cfg.seed)
         generator = torch.Generator().manual_seed(cfg.seed)
         texts = train.texts + (valid.texts if valid is not None else []) + unlabelled
         n_train, n_valid = len(train), 0 if valid is None else len(valid)
         n_docs = len(texts)
-        run = self._open_checkpoint(train, valid, unlabelled)
 
         start = time.perf_counter()
         cleaned = clean_documents(texts, remove_stopwords=cfg.remove_stopwords, min_count=cfg.min_count)

@@ -69,6 +69,8 @@ from ..errors import ConfigError, ModelFileError
 from ..training import EpochLoop, seed_everything
 from ..training.checkpoint import BatchPosition
 from .base import Model, State
+from ..runtime import resolve_device
+from ..training.checkpoint import RunCheckpoints
 
 log = logging.getLogger(__name__)
 
@@ -108,16 +110,6 @@ def resolve_pretrained(name: str) -> str:
     return str(path) if name.startswith("~") else name
 
 
-def resolve_device(setting: str) -> torch.device:
-    """A ``device`` setting: ``auto`` is CUDA when available (the LOCAL_RANK-th GPU under
-    torchrun), else the CPU; anything else is a torch device name (``cpu``, ``cuda:1``, ...)."""
-    if setting != "auto":
-        return torch.device(setting)
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return torch.device("cpu")
-
-
 @dataclass
 class TransformerConfig:
     """Fine-tuning settings shared by the Transformer classifiers (defaults: BERT, Section A.3)."""
@@ -140,7 +132,7 @@ class TransformerConfig:
     group_by_length: bool = True
     eval_batch_size: int = 64
     autocast: Literal["none", "bf16", "fp16"] = "none"
-    compile: bool = False             # torch.compile the model (slow first steps; see DESIGN.md)
+    compile: bool = False             # torch.compile the model (slow first steps; see docs/design.md)
     device: str = "auto"              # auto: cuda if available (LOCAL_RANK under torchrun), else cpu
     restore_best: bool = False        # keep the best epoch by `best_by` (papers: the last epoch)
     best_by: Literal["val_loss", "val_acc"] = "val_loss"   # val_acc: BertGCN's finetune_bert.py
@@ -180,11 +172,6 @@ def _dist():
         dist.init_process_group(backend=backend)
         log.info("torch.distributed: rank %d of %d (%s)", dist.get_rank(), dist.get_world_size(), backend)
     return dist.get_rank(), dist.get_world_size()
-
-
-def is_main_process() -> bool:
-    """True outside torchrun and on rank 0."""
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _all_reduce_grads(params: list[nn.Parameter], world: int) -> None:
@@ -360,12 +347,11 @@ class TransformerClassifier(Model):
     def _lm_weight(self) -> float:
         return float(getattr(self.config, self.lm_weight_field)) if self.lm_weight_field else 0.0
 
-    def _fit(self, train: Split, valid: Split | None, unlabelled: list[str]) -> None:
+    def _fit(self, train: Split, valid: Split | None, unlabelled: list[str], run: RunCheckpoints) -> None:
         cfg = self.config
         if cfg.best_by == "val_acc" and self.multilabel:
             raise ConfigError("best_by=val_acc needs a single-label corpus; use best_by=val_loss")
         rank, world = _dist()
-        run = self._open_checkpoint(train, valid, unlabelled)
         seed_everything(cfg.seed)
         backbone, hf_tok = self._load_backbone()
         self._prepare_tokenizer(hf_tok, backbone)
@@ -557,11 +543,11 @@ class TransformerClassifier(Model):
         return out, loss / max(1, len(seqs))
 
     def _prediction_device(self) -> torch.device:
-        """The device predictions run on (the configured one; the CPU under ``auto``), with the
+        """The device predictions run on (:func:`textzoo.runtime.resolve_device`), with the
         network moved there once and kept there. Moving ~100 MB of weights there and back on every
         call cost more than the forward pass of a short text, and a served model answers a request
         per call."""
-        device = self._device() if self.config.device != "auto" else torch.device("cpu")
+        device = self._device()
         if next(self.net.parameters()).device != device:
             self.net.to(device)
         return device

@@ -24,7 +24,7 @@ labels outside the beam score 0. ``combine="ranker"`` (an option; the product is
 PECOS's default) scores the beam's labels by post(ranker label score) alone.
 
 Ensembles (Section 4.3): models over different label representations and encoders, scores averaged:
-:func:`textzoo.xmc.ensemble_predict_proba`.
+:class:`textzoo.xmc.Ensemble`.
 
 Resuming (``fit(..., checkpoint_dir=DIR, resume=True)``, ``textzoo train xtransformer --resume``):
 a checkpoint is written after each stage and, inside the matcher's fine-tuning, every
@@ -62,6 +62,7 @@ from ..xmc.labels import label_matrix, label_text_embeddings, pifa
 from ..xmc.ranker import beam_scores, to_dense, train_rankers
 from ..xmc.tfidf import fit_tfidf, tfidf_from_state, tfidf_state
 from .base import State
+from ..training.checkpoint import RunCheckpoints
 from .transformer_base import MINILM, BertStyleClassifier, PooledHead, TransformerConfig, _Net
 
 log = logging.getLogger(__name__)
@@ -151,9 +152,8 @@ class XTransformer(BertStyleClassifier):
         return torch.clamp(1.0 - signs * logits, min=0.0).pow(2).mean()
 
     # ---------------------------------------------------------------- training
-    def _fit(self, train: Split, valid: Split | None, unlabelled: list[str]) -> None:
+    def _fit(self, train: Split, valid: Split | None, unlabelled: list[str], run: RunCheckpoints) -> None:
         cfg = self.config
-        run = self._open_checkpoint(train, valid, unlabelled)
         # the last stage the checkpoint to resume from finished: None, indexer, matcher or ranker
         done = run.extra.get("stage") if run.resuming else None
         if done not in _STAGES:

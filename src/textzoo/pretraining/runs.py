@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Iterable
 
 from .._io import recover_run_folder
-from ..config import config_to_dict
+from ..runs.identity import fingerprint as run_fingerprint
+from ..runtime import without_runtime
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +27,13 @@ SUMMARY = "pretraining.json"  #: the finished folder's summary, which holds the 
 
 
 def fingerprint(model: str, config, texts: Iterable[str], free: Iterable[str] = ()) -> dict:
-    """What a resumed pretraining must share with the interrupted one: the model, the settings
-    (all but the ``free`` ones: checkpoint interval, progress bars) and a digest of the texts."""
+    """What a resumed pretraining must share with the interrupted one (:mod:`textzoo.runs.identity`):
+    the model, the hyper-parameters (not the runtime settings nor the ``free`` ones, e.g. progress
+    bars) and a digest of the texts."""
     digest = hashlib.sha256()
     for text in texts:
         digest.update(text.encode("utf-8") + b"\n")
-    conf = {k: v for k, v in config_to_dict(config).items() if k not in set(free)}
-    return {"model": model, "config": conf, "corpus_sha256": digest.hexdigest()}
+    return run_fingerprint(model, config, free, corpus_sha256=digest.hexdigest())
 
 
 def finished(out: Path, fp: dict) -> bool:
@@ -41,7 +42,10 @@ def finished(out: Path, fp: dict) -> bool:
         summary = json.loads((out / SUMMARY).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(summary, dict) and summary.get("fingerprint") == fp
+    saved = summary.get("fingerprint") if isinstance(summary, dict) else None
+    if isinstance(saved, dict) and isinstance(saved.get("config"), dict):  # older folders recorded runtime keys
+        saved = {**saved, "config": without_runtime(saved["config"])}
+    return saved == fp
 
 
 def open_run(out: Path, fp: dict, resume: bool) -> tuple[Path, tuple | None, bool]:

@@ -29,7 +29,6 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from .. import __version__
-from ..errors import ConfigError
 from .batching import MicroBatcher
 
 log = logging.getLogger(__name__)
@@ -104,8 +103,8 @@ def create_app(run_dir: str | Path | Sequence[str | Path], *, max_texts: int = D
     """A FastAPI app serving the run in ``run_dir`` (loaded once, here), or with a list of several
     run folders their ensemble (:class:`textzoo.xmc.Ensemble`: the mean of their scores).
 
-    ``device`` (Transformer and XMC models): where predictions run, e.g. ``cuda``; by default the
-    run's own ``device`` setting, under which ``auto`` predicts on the CPU."""
+    ``device`` (Transformer and XMC models): where predictions run, e.g. ``cuda``; by default
+    ``auto`` (:func:`textzoo.runtime.resolve_device`)."""
     import textzoo
     from ..config import config_to_dict
     from ..models.base import read_run_config
@@ -116,10 +115,7 @@ def create_app(run_dir: str | Path | Sequence[str | Path], *, max_texts: int = D
     if max_texts < 1 or not 1 <= max_chars <= MAX_DOCUMENT_CHARS:
         raise ValueError(f"max_texts must be >= 1 and max_chars in [1, {MAX_DOCUMENT_CHARS}]")
     run_dirs = [Path(run_dir)] if isinstance(run_dir, (str, Path)) else [Path(r) for r in run_dir]
-    members = [textzoo.load(r) for r in run_dirs]
-    if device is not None:
-        for member, folder in zip(members, run_dirs):
-            set_prediction_device(member, device, folder)
+    members = [textzoo.load(r, device=device) for r in run_dirs]
     metas = [read_run_config(r) for r in run_dirs]
     # worst case \\uXXXX\\uXXXX per character (12 bytes) plus JSON punctuation
     max_body = max_texts * (12 * max_chars + 16) + 65_536
@@ -298,23 +294,6 @@ def _finite(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
-
-
-def set_prediction_device(model, device: str, run_dir: Path) -> None:
-    """Point ``model``'s predictions at ``device``, or say why it cannot be."""
-    import dataclasses
-
-    import torch
-
-    if not hasattr(model.config, "device"):
-        raise ConfigError(f"{run_dir}: model {model.name!r} predicts on the CPU only; leave out the device option")
-    try:
-        where = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise ConfigError(f"device {device!r} is not a torch device name (cpu, cuda, cuda:1, ...)") from None
-    if where.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r}: this machine has no CUDA GPU that PyTorch can use; serve on the CPU")
-    model.config = dataclasses.replace(model.config, device=str(where))
 
 
 def serve(run_dir: str | Path | Sequence[str | Path], host: str = "127.0.0.1", port: int = 8000, *, access_log: bool = False,

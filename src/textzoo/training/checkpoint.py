@@ -38,6 +38,7 @@ from safetensors.torch import load_file, save_file
 
 from .._io import atomic_write_json, usual_permissions
 from ..errors import ConfigError, ModelFileError
+from ..runtime import without_runtime
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +198,7 @@ def check_same_run(folder: Path, saved: dict | None, now: dict, what: str, remed
     for key in sorted(set(saved) | set(now), key=lambda k: (k != "model", k == "config", k)):
         old, new = saved.get(key), now.get(key)
         if key == "config" and isinstance(old, dict) and isinstance(new, dict):
+            old, new = without_runtime(old), without_runtime(new)  # older checkpoints recorded them
             diffs += [change(k, old.get(k), new.get(k)) for k in new if old.get(k) != new.get(k)]
             diffs += [change(k, old[k], None) for k in old if k not in new]
         elif old != new:

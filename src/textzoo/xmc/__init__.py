@@ -8,9 +8,9 @@
 * :mod:`.ensemble` ensembles by score averaging.
 """
 
-from .ensemble import Ensemble, average_scores, ensemble_evaluate, ensemble_predict_proba
+from .ensemble import Ensemble, average_scores, ensemble_evaluate
 from .indexer import ClusterIndex, balanced_hierarchical_kmeans
 from .labels import label_matrix, label_text_embeddings, pifa
 
 __all__ = ["ClusterIndex", "balanced_hierarchical_kmeans", "label_matrix", "pifa", "label_text_embeddings",
-           "Ensemble", "average_scores", "ensemble_evaluate", "ensemble_predict_proba"]
+           "Ensemble", "average_scores", "ensemble_evaluate"]

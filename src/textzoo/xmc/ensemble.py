@@ -40,11 +40,11 @@ class Ensemble:
         self.multilabel = models[0].multilabel
 
     @classmethod
-    def load(cls, run_dirs: Sequence) -> "Ensemble":
-        """The ensemble of the runs saved in ``run_dirs``."""
+    def load(cls, run_dirs: Sequence, **runtime) -> "Ensemble":
+        """The ensemble of the runs saved in ``run_dirs`` (``runtime``: as for ``Model.load``)."""
         from ..models.base import Model
 
-        return cls([Model.load(run) for run in run_dirs])
+        return cls([Model.load(run, **runtime) for run in run_dirs])
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return average_scores([m.predict_proba(list(texts)) for m in self.models])
@@ -64,11 +64,6 @@ class Ensemble:
 
         check_scorable(split, self.labels, self.multilabel)
         return split_metrics(self.predict_proba(split.texts), split, self.labels, self.multilabel, ks)
-
-
-def ensemble_predict_proba(models: Sequence, texts: Sequence[str]) -> np.ndarray:
-    """Average ``predict_proba`` of trained textzoo models that share one label vocabulary."""
-    return Ensemble(models).predict_proba(texts)
 
 
 def ensemble_evaluate(models: Sequence, split, ks: Sequence[int] = (1, 3, 5)) -> dict[str, float]:
