@@ -19,6 +19,9 @@ module does the rest, the same way for the three papers:
   ``warmup`` of the steps then a linear decay to 0, gradient clipping at ``max_grad_norm``,
   ``grad_accum`` micro-batches per update (``batch_size`` is the batch of one update), optional
   ``autocast`` (bf16 on CPU and GPU; fp16 on GPU with loss scaling) and optional ``torch.compile``.
+  The batches, parameter groups, schedule, autocast and update are :mod:`textzoo.training.engine`'s,
+  shared with the XMC models and pretraining; the backbone and device set-up is
+  :mod:`textzoo.models.hf_backbone`'s (:meth:`TransformerClassifier._setup_network`).
 * **Losses.** Single-label: softmax + cross-entropy. Multi-label: one sigmoid per label + binary
   cross-entropy (mean over labels), labels predicted at probability >= 0.5.
 * **Data parallel** (``torchrun --nproc_per_node N -m textzoo train ...``): when ``WORLD_SIZE`` > 1
