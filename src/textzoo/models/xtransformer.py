@@ -63,7 +63,8 @@ from ..xmc.ranker import beam_scores, to_dense, train_rankers
 from ..xmc.tfidf import fit_tfidf, tfidf_from_state, tfidf_state
 from .base import State
 from ..training.checkpoint import RunCheckpoints
-from .transformer_base import MINILM, BertStyleClassifier, PooledHead, TransformerConfig, _Net
+from .bert_style import BertStyleClassifier, PooledHead
+from .transformer_base import MINILM, TransformerConfig
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,9 @@ class XTransformerConfig(TransformerConfig):
             raise ValueError("cluster_size, beam_size, index_max_iter and ranker_max_iter must be >= 1")
         if self.ranker_C <= 0 or self.ranker_threshold < 0:
             raise ValueError("ranker_C must be > 0 and ranker_threshold >= 0")
+        if self.restore_best or self.best_by != "val_loss":
+            raise ValueError("restore_best and best_by are not used by xtransformer (its matcher keeps the last "
+                             "epoch's weights, as the paper); drop these settings")
 
 
 class XTransformer(BertStyleClassifier):
@@ -164,13 +168,7 @@ class XTransformer(BertStyleClassifier):
         t0 = time.perf_counter()
         self.vectorizer, x = fit_tfidf(train.texts, ngram_max=cfg.tfidf_ngram_max, min_df=cfg.tfidf_min_df,
                                        max_features=cfg.tfidf_max_features)
-        backbone, hf_tok = self._load_backbone()
-        self._prepare_tokenizer(hf_tok, backbone)
-        self.tokenizer = hf_tok.backend_tokenizer
-        torch.manual_seed(cfg.seed)
-        self.net = _Net(backbone, self._build_head(backbone, n_labels))
-        device = self._device()
-        self.net.to(device)
+        device = self._setup_network()
         seqs = self._encode(train.texts)
         weights = self.net.state_dict()  # live tensors, as checkpointed
 

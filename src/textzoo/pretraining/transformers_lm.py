@@ -51,6 +51,11 @@ Interrupted runs (``checkpoint_steps``, ``textzoo pretrain --resume``): every ``
 updates (500 by default) a checkpoint goes to ``OUT/checkpoints``, and ``--resume`` continues from
 the last one to the same weights an uninterrupted run ends with (:func:`pretrain_model`).
 
+Layout: the objectives are one class each in :mod:`textzoo.pretraining.objectives` (with the
+tokenizer each trains, :mod:`~textzoo.pretraining.tokenizer_training`, its masking,
+:mod:`~textzoo.pretraining.masking`, and its sentence pairs, :mod:`~textzoo.pretraining.pairs`); this
+module drives any of them, with the optimiser, schedule and update of :mod:`textzoo.training.engine`.
+
 The corpus is a text file with one document per line (blank lines are skipped), or a list of
 strings. Segments for NSP/SOP are built from sentences (split after ``.``, ``!``, ``?``;
 :func:`split_sentences`).
@@ -58,7 +63,8 @@ strings. Segments for NSP/SOP are built from sentences (split after ``.``, ``!``
 The objectives and their rates are the papers'; the architecture defaults are small (4 layers of
 256, the papers use BERT-base: 12 layers of 768) so that pretraining is feasible on a CPU; set
 ``hidden``, ``layers``, ``heads``, ``intermediate`` for larger models. The optimiser is BERT's for
-all three (AdamW, lr 1e-4, weight decay 0.01, 1% linear warm-up then linear decay, Section A.2);
+all three (AdamW, lr 1e-4, weight decay 0.01 off biases and LayerNorm weights, 1% linear warm-up
+then linear decay, Section A.2);
 ALBERT used LAMB with batch 4096 (Section 4.1) and GPT a cosine decay from 2.5e-4 (Section 4.1),
 both sized for large batches on accelerators. Dropout is 0.1 for all three (``dropout``; ALBERT's
 Section 4.9 drops it for its largest models).
@@ -66,34 +72,30 @@ Section 4.9 drops it for its largest models).
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .._io import atomic_write_json, write_folder
 from ..config import config_to_dict, merge_config
 from ..errors import ConfigError, DataError, ModelFileError
+from ..training import engine
 from . import runs
+from .masking import mask_tokens, ngram_mask, ngram_probs, word_starts  # noqa: F401 - the public names
+from .objectives import OBJECTIVES, objective
+from .pairs import make_pairs, split_segments, split_sentences  # noqa: F401
+from .tokenizer_training import SPECIALS, train_tokenizer  # noqa: F401
 
 log = logging.getLogger(__name__)
 
-#: special tokens of each tokenizer kind: (pad, unk, cls/bos, sep/eos, mask)
-SPECIALS = {
-    "wordpiece": {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"},
-    "unigram": {"pad": "<pad>", "unk": "<unk>", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"},
-    "bytebpe": {"eos": "<|endoftext|>"},
-}
-KIND = {"bert": "wordpiece", "albert": "unigram", "gpt": "bytebpe"}
+#: the tokenizer kind each model's pretraining trains
+KIND = {name: o.tokenizer_kind for name, o in OBJECTIVES.items()}
 
 
 @dataclass
@@ -148,297 +150,6 @@ class PretrainConfig:
             raise ValueError("keep_best needs held-out documents: set valid_fraction (e.g. 0.05)")
 
 
-# --------------------------------------------------------------------------------- tokenizers
-def train_tokenizer(kind: Literal["wordpiece", "unigram", "bytebpe"], texts: Sequence[str],
-                    vocab_size: int = 8000, min_frequency: int = 2):
-    """A ``transformers.PreTrainedTokenizerFast`` trained on ``texts`` with ``tokenizers``.
-
-    wordpiece: BERT's (lower-cased, BERT pre-tokenizer); unigram: SentencePiece's Unigram model over
-    Metaspace pieces (ALBERT); bytebpe: GPT-2's byte-level BPE.
-
-    WordPiece and byte-level BPE give the same vocabulary for the same texts in every run; the
-    Unigram trainer of ``tokenizers`` does not (two runs on MR's 7,108 sentences differed in 27 of
-    8,000 pieces and in the scores, with ``TOKENIZERS_PARALLELISM=false`` too), so an ALBERT run is
-    reproduced exactly only from its saved ``tokenizer.json`` (``init_from``, or fine-tuning the folder).
-    """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    sp = SPECIALS[kind]
-    if kind == "wordpiece":
-        tok = Tokenizer(models.WordPiece(unk_token=sp["unk"]))
-        tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        tok.decoder = decoders.WordPiece()
-        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                            special_tokens=list(sp.values()))
-    elif kind == "unigram":
-        tok = Tokenizer(models.Unigram())
-        tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
-        tok.pre_tokenizer = pre_tokenizers.Metaspace()
-        tok.decoder = decoders.Metaspace()
-        trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=list(sp.values()),
-                                          unk_token=sp["unk"])
-    elif kind == "bytebpe":
-        tok = Tokenizer(models.BPE())
-        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        tok.decoder = decoders.ByteLevel()
-        trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                      special_tokens=list(sp.values()),
-                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    else:
-        raise ConfigError(f"unknown tokenizer kind {kind!r}")
-    texts = list(texts)
-    tok.train_from_iterator(texts, trainer=trainer)
-    if kind == "wordpiece":
-        tok = _same_wordpiece_every_run(tok, texts, vocab_size, min_frequency, list(sp.values()))
-    if kind in ("wordpiece", "unigram"):  # [CLS] A [SEP] (B [SEP]) for users of the saved folder
-        cls_id, sep_id = tok.token_to_id(sp["cls"]), tok.token_to_id(sp["sep"])
-        tok.post_processor = processors.TemplateProcessing(
-            single=f"{sp['cls']} $A {sp['sep']}", pair=f"{sp['cls']} $A {sp['sep']} $B:1 {sp['sep']}:1",
-            special_tokens=[(sp["cls"], cls_id), (sp["sep"], sep_id)])
-        return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token=sp["unk"], pad_token=sp["pad"],
-                                       cls_token=sp["cls"], sep_token=sp["sep"], mask_token=sp["mask"])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=sp["eos"], eos_token=sp["eos"],
-                                   unk_token=sp["eos"])
-
-
-def _same_wordpiece_every_run(tok, texts: list[str], vocab_size: int, min_frequency: int, specials: list[str]):
-    """``tok`` trained again so that the same texts give the same vocabulary in every process.
-
-    ``tokenizers``' WordPiece trainer (its BPE trainer with the ``##`` prefix) numbers the
-    continuing-subword characters (``##e``) in hash-map order, and those ids break ties between
-    equally frequent merges, so the vocabulary and the token ids differed from one run to the next
-    (huggingface/tokenizers#1794; still so in 0.23). Listing those characters, sorted, after the
-    special tokens gives them fixed ids. The merges are the trainer's; the listed characters then
-    become plain vocabulary entries again (they were in the vocabulary anyway), not special tokens.
-    """
-    from tokenizers import Tokenizer, models, trainers
-
-    continuing = sorted(t for t in tok.get_vocab(with_added_tokens=False) if t.startswith("##") and len(t) == 3)
-    fixed = Tokenizer(models.WordPiece(unk_token=tok.model.unk_token))
-    fixed.normalizer, fixed.pre_tokenizer = tok.normalizer, tok.pre_tokenizer
-    fixed.train_from_iterator(texts, trainer=trainers.WordPieceTrainer(
-        vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=specials + continuing))
-    out = Tokenizer(models.WordPiece(vocab=fixed.get_vocab(with_added_tokens=False), unk_token=tok.model.unk_token))
-    out.normalizer, out.pre_tokenizer, out.decoder = tok.normalizer, tok.pre_tokenizer, tok.decoder
-    out.add_special_tokens(specials)
-    return out
-
-
-# --------------------------------------------------------------------------------- masking
-def mask_tokens(ids: torch.Tensor, special: torch.Tensor, mask_id: int, vocab_size: int,
-                generator: torch.Generator, prob: float = 0.15) -> tuple[torch.Tensor, torch.Tensor]:
-    """BERT's masked LM input (Section 3.1): ``(inputs, labels)``.
-
-    Each non-special token is chosen with probability ``prob``; a chosen token becomes [MASK] 80% of
-    the time, a random token 10% and stays unchanged 10%. ``labels`` holds the original id at the
-    chosen positions and -100 elsewhere (ignored by the loss).
-    """
-    chosen = (torch.rand(ids.shape, generator=generator) < prob) & ~special
-    labels = ids.masked_fill(~chosen, -100)
-    u = torch.rand(ids.shape, generator=generator)
-    inputs = ids.clone()
-    inputs[chosen & (u < 0.8)] = mask_id
-    rand = chosen & (u >= 0.8) & (u < 0.9)
-    inputs[rand] = torch.randint(vocab_size, ids.shape, generator=generator)[rand]
-    return inputs, labels
-
-
-def ngram_probs(max_n: int = 3) -> np.ndarray:
-    """ALBERT's span-length distribution: p(n) proportional to 1/n for n = 1..max_n (Section 4.1)."""
-    p = 1.0 / np.arange(1, max_n + 1)
-    return p / p.sum()
-
-
-def ngram_mask(ids: torch.Tensor, special: torch.Tensor, mask_id: int, vocab_size: int,
-               rng: np.random.Generator, prob: float = 0.15, max_n: int = 3,
-               word_start: torch.Tensor | None = None,
-               spans_out: list | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """ALBERT's n-gram masking (Section 4.1, after Joshi et al.'s SpanBERT): ``(inputs, labels)``.
-
-    The masking units are words (with ``word_start``, True where a token begins a word, e.g. a
-    SentencePiece piece starting with "▁"; as in ALBERT's ``create_pretraining_data.py``) or single
-    tokens (without it). Per sequence, spans of n consecutive units (never across a special token),
-    n drawn with p(n) proportional to 1/n for n <= ``max_n``, are masked at a random free place until
-    ``round(prob * non-special tokens)`` tokens are covered. Spans never overlap; a drawn n is kept
-    and only its place redrawn among the free ones (so the span lengths follow p(n)), except that a
-    span longer than the tokens left in the budget (or with no free place) is shortened, as
-    ALBERT's code does. Each
-    masked token then gets BERT's 80/10/10 treatment. ``spans_out`` collects the span lengths in
-    units (for tests).
-    """
-    p = ngram_probs(max_n)
-    inputs, labels = ids.clone(), torch.full_like(ids, -100)
-    special_np = special.numpy()
-    starts_np = None if word_start is None else word_start.numpy()
-    for row in range(ids.shape[0]):
-        cand = np.flatnonzero(~special_np[row])
-        if not len(cand):
-            continue
-        budget = max(1, int(round(prob * len(cand))))
-        gap = np.ones(len(cand), dtype=bool)             # a special token (or the start) precedes
-        gap[1:] = np.diff(cand) != 1
-        new_unit = np.ones(len(cand), dtype=bool) if starts_np is None else (gap | starts_np[row, cand])
-        unit_first = np.flatnonzero(new_unit)             # index into cand of each unit's first token
-        n_units = len(unit_first)
-        tok_csum = np.concatenate([unit_first, [len(cand)]])   # unit u covers cand[tok_csum[u]:tok_csum[u+1]]
-        segment = np.cumsum(gap[unit_first])              # units of one segment are adjacent
-        covered = np.zeros(n_units, dtype=bool)
-        n_cov = 0
-        while n_cov < budget:
-            n = int(rng.choice(max_n, p=p)) + 1
-            placed = False
-            while n >= 1 and not placed:
-                m = n_units - n + 1
-                if m > 0:
-                    ok = (tok_csum[n:n + m] - tok_csum[:m]) <= budget - n_cov
-                    for k in range(n):
-                        ok &= ~covered[k:k + m] & (segment[k:k + m] == segment[:m])
-                    free = np.flatnonzero(ok)
-                    if len(free):
-                        u = int(free[rng.integers(len(free))])
-                        covered[u:u + n] = True
-                        n_cov += int(tok_csum[u + n] - tok_csum[u])
-                        placed = True
-                        if spans_out is not None:
-                            spans_out.append(n)
-                        break
-                n -= 1  # no free place (or over budget) for n units: shorten, as ALBERT's code does
-            if not placed:
-                break
-        token_covered = np.repeat(covered, np.diff(tok_csum))
-        pos = torch.from_numpy(cand[token_covered])
-        if not len(pos):
-            continue
-        labels[row, pos] = ids[row, pos]
-        u = rng.random(len(pos))
-        to_mask, to_rand = pos[torch.from_numpy(u < 0.8)], pos[torch.from_numpy((u >= 0.8) & (u < 0.9))]
-        inputs[row, to_mask] = mask_id
-        inputs[row, to_rand] = torch.from_numpy(rng.integers(vocab_size, size=len(to_rand))).long()
-    return inputs, labels
-
-
-# --------------------------------------------------------------------------------- sentence pairs
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-_WORD = re.compile(r"\w")
-
-
-def split_sentences(doc: str) -> list[str]:
-    """``doc``'s sentences: split after ``.``, ``!``, ``?`` followed by white space.
-
-    A piece without any letter or digit (an ellipsis written ``. . .``, a closing quote or bracket
-    after the full stop, as in MR's tokenised sentences) is not a sentence: it stays with the
-    sentence before it (or after it, at the start), so it cannot form a sentence pair of its own.
-    """
-    out: list[str] = []
-    pending = ""
-    for piece in _SENTENCE_END.split(doc):
-        if not piece:
-            continue
-        if not _WORD.search(piece):
-            if out:
-                out[-1] = f"{out[-1]} {piece}"
-            else:
-                pending = f"{pending} {piece}".strip()
-            continue
-        out.append(f"{pending} {piece}".strip() if pending else piece)
-        pending = ""
-    if pending:
-        out.append(pending)
-    return out
-
-
-def split_segments(doc_sentences: list[list[int]], budget: int) -> list[list[list[int]]]:
-    """Group a document's tokenised sentences into chunks of at most ``budget`` tokens.
-
-    A sentence longer than ``budget`` (or a text without sentence punctuation) is first cut into
-    pieces of ``budget`` tokens, so no text is lost.
-    """
-    chunks, cur, size = [], [], 0
-    pieces = [s[i:i + budget] for s in doc_sentences for i in range(0, len(s), budget)]
-    for sent in pieces:
-        if cur and size + len(sent) > budget:
-            chunks.append(cur)
-            cur, size = [], 0
-        cur.append(sent)
-        size += len(sent)
-    if cur:
-        chunks.append(cur)
-    return chunks
-
-
-def make_pairs(docs: list[list[list[int]]], objective: Literal["nsp", "sop"], budget: int,
-               rng: np.random.Generator, pair_prob: float = 0.5, short_seq_prob: float = 0.0,
-               single: Literal["alone", "random", "split"] = "alone"):
-    """``(a, b, label)`` token pairs from documents given as lists of tokenised sentences.
-
-    Each chunk of a document (sentences filling at most ``budget`` tokens) with two sentences or
-    more is split at a random sentence boundary into A and B.
-
-    * ``nsp`` (BERT, Section 3.1): with probability ``pair_prob`` B is replaced by a segment of the
-      same length from another document, label 1 ("not next"); otherwise label 0 ("is next").
-    * ``sop`` (ALBERT, Section 4.1): with probability ``pair_prob`` A and B are swapped, label 1;
-      otherwise label 0. Both segments always come from the same document.
-
-    A chunk of one sentence (``single``, see the module docstring): ``alone`` gives ``(a, [], -100)``,
-    one segment and no pair label; ``random`` pairs it with a segment of a random other document,
-    label 1 (BERT's and ALBERT's ``create_pretraining_data.py``); ``split`` cuts it at a random token
-    into A and B and treats them as two sentences.
-
-    The labels follow ``transformers``' ``next_sentence_label`` and ``sentence_order_label``.
-    """
-    pairs = []
-    flat_docs = [[t for s in d for t in s] for d in docs]
-    non_empty = np.flatnonzero([len(f) > 0 for f in flat_docs])
-
-    def other_segment(d: int, length: int) -> list[int]:
-        """``length`` tokens at a random place of a random other document."""
-        if len(non_empty) < 2:
-            raise DataError("next-sentence prediction needs at least two non-empty documents")
-        o = d
-        while o == d:  # a random other document (BERT's create_pretraining_data.py)
-            o = int(non_empty[rng.integers(len(non_empty))])
-        other = flat_docs[o]
-        start = int(rng.integers(0, max(1, len(other) - length + 1)))
-        return other[start:start + length]
-
-    for d, doc in enumerate(docs):
-        limit = budget
-        if short_seq_prob and rng.random() < short_seq_prob:
-            limit = int(rng.integers(2, budget + 1))
-        for chunk in split_segments(doc, limit):
-            if len(chunk) >= 2:
-                cut = int(rng.integers(1, len(chunk)))
-                a = [t for s in chunk[:cut] for t in s]
-                b = [t for s in chunk[cut:] for t in s]
-            elif single == "alone":
-                if chunk[0]:
-                    pairs.append((list(chunk[0]), [], -100))
-                continue
-            elif single == "random":
-                a = list(chunk[0])
-                if a:  # B fills the chunk's budget (create_pretraining_data.py's target_b_length)
-                    b = other_segment(d, max(1, limit - len(a)))
-                    pairs.append((a[:budget - len(b)], b, 1))
-                continue
-            else:
-                tokens = chunk[0]
-                if len(tokens) < 2:
-                    continue
-                cut = int(rng.integers(1, len(tokens)))
-                a, b = tokens[:cut], tokens[cut:]
-            label = 0
-            if rng.random() < pair_prob:
-                label = 1
-                if objective == "sop":
-                    a, b = b, a
-                else:
-                    b = other_segment(d, len(b))
-            pairs.append((a, b, label))
-    return pairs
-
-
 # --------------------------------------------------------------------------------- pretraining
 def read_corpus(corpus) -> list[str]:
     """Documents of a text file (one per line) or of a list of strings; blank ones dropped."""
@@ -457,40 +168,19 @@ def read_corpus(corpus) -> list[str]:
     return docs
 
 
-def _build_model(model: str, cfg: PretrainConfig, vocab: int, tok):
-    import transformers as tf
-
-    common = dict(vocab_size=vocab, hidden_size=cfg.hidden, num_hidden_layers=cfg.layers,
-                  num_attention_heads=cfg.heads, intermediate_size=cfg.intermediate,
-                  max_position_embeddings=cfg.max_length, hidden_dropout_prob=cfg.dropout,
-                  attention_probs_dropout_prob=cfg.dropout, pad_token_id=tok.pad_token_id)
-    if model == "bert":
-        return tf.BertForPreTraining(tf.BertConfig(**common))
-    if model == "albert":
-        conf = tf.AlbertConfig(embedding_size=cfg.embedding_size, num_hidden_groups=1, inner_group_num=1,
-                               classifier_dropout_prob=cfg.dropout, **common)
-        conf.bos_token_id, conf.eos_token_id = tok.cls_token_id, tok.sep_token_id
-        return tf.AlbertForPreTraining(conf)
-    return tf.GPT2LMHeadModel(tf.GPT2Config(
-        vocab_size=vocab, n_positions=cfg.max_length, n_embd=cfg.hidden, n_layer=cfg.layers,
-        n_head=cfg.heads, n_inner=cfg.intermediate, resid_pdrop=cfg.dropout, embd_pdrop=cfg.dropout,
-        attn_pdrop=cfg.dropout, bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id))
-
-
-#: model_type of each model's checkpoints and the class holding its pretraining heads
-PRETRAINING_CLASS = {"bert": ("bert", "BertForPreTraining"), "albert": ("albert", "AlbertForPreTraining"),
-                     "gpt": ("gpt2", "GPT2LMHeadModel")}
-
-
 def load_for_pretraining(model: str, source: str, max_length: int):
     """``(network with pretraining heads, tokenizer)`` of checkpoint ``source`` (folder or hub name),
     to continue pretraining it (``init_from``)."""
     import transformers as tf
 
-    model_type, cls = PRETRAINING_CLASS[model]
+    from ..models.hf_backbone import hub_kwargs
+
+    obj = objective(model)
+    model_type = obj.model_type
+    hub = hub_kwargs(source, source, model, field="init_from")
     try:
-        conf = tf.AutoConfig.from_pretrained(source)
-        tok = tf.AutoTokenizer.from_pretrained(source)
+        conf = tf.AutoConfig.from_pretrained(source, **hub)
+        tok = tf.AutoTokenizer.from_pretrained(source, **hub)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"init_from={source!r}: no checkpoint to continue pretraining ({exc}); give a folder "
                           f"that `textzoo pretrain {model}` wrote, or a hub name") from exc
@@ -500,93 +190,11 @@ def load_for_pretraining(model: str, source: str, max_length: int):
     limit = getattr(conf, "max_position_embeddings", None) or getattr(conf, "n_positions", None)
     if limit is not None and max_length > limit:
         raise ConfigError(f"max_length={max_length} exceeds the {limit} positions of init_from={source!r}")
-    if model != "gpt" and (tok.mask_token_id is None or tok.cls_token_id is None or tok.sep_token_id is None):
-        raise ConfigError(f"init_from={source!r}: its tokenizer lacks [CLS], [SEP] or [MASK]")
-    if model == "gpt" and tok.eos_token_id is None:
-        raise ConfigError(f"init_from={source!r}: its tokenizer has no end-of-text token")
-    net = getattr(tf, cls).from_pretrained(source)
+    obj.check_tokenizer(tok, source)
+    net = getattr(tf, obj.pretraining_class).from_pretrained(source, **hub)
     log.info("continuing the pretraining of %s (%d parameters, tokenizer of %d entries)", source,
              sum(p.numel() for p in net.parameters()), len(tok))
     return net, tok
-
-
-def _examples(model: str, docs: list[str], tok, cfg: PretrainConfig, rng: np.random.Generator):
-    backend = tok.backend_tokenizer
-    if model == "gpt":  # contiguous blocks of the token stream, documents separated by <|endoftext|>
-        eos = tok.eos_token_id
-        stream = []
-        for enc in backend.encode_batch(docs, add_special_tokens=False):
-            stream.extend(enc.ids + [eos])
-        L = cfg.max_length
-        return [stream[i:i + L] for i in range(0, max(1, len(stream) - 1), L) if len(stream[i:i + L]) > 1]
-    sentences = [split_sentences(d) for d in docs]
-    flat = [s for d in sentences for s in d]
-    encoded = iter(e.ids for e in backend.encode_batch(flat, add_special_tokens=False))
-    tokenised = [[next(encoded) for _ in d] for d in sentences]
-    return make_pairs(tokenised, "nsp" if model == "bert" else "sop", cfg.max_length - 3, rng,
-                      cfg.pair_prob, cfg.short_seq_prob, cfg.single_segment)
-
-
-def word_starts(tok) -> torch.Tensor:
-    """Per vocabulary id: does the token begin a word? (a SentencePiece/Metaspace piece with "▁")"""
-    pieces = tok.convert_ids_to_tokens(list(range(len(tok))))
-    return torch.tensor([p.startswith("\u2581") for p in pieces], dtype=torch.bool)
-
-
-def _collate(model: str, items, tok, cfg: PretrainConfig, gen: torch.Generator, rng: np.random.Generator,
-             word_lut: torch.Tensor | None = None):
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    if model == "gpt":
-        width = max(len(x) for x in items)
-        ids = torch.full((len(items), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, x in enumerate(items):
-            ids[i, :len(x)] = torch.tensor(x)
-            mask[i, :len(x)] = 1
-        return {"input_ids": ids, "attention_mask": mask, "labels": ids.masked_fill(mask == 0, -100)}
-    # [CLS] A [SEP] B [SEP], or [CLS] A [SEP] for a one-segment example (B empty)
-    seqs = [[tok.cls_token_id] + a + [tok.sep_token_id] + (b + [tok.sep_token_id] if b else []) for a, b, _ in items]
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-    types, mask = torch.zeros_like(ids), torch.zeros_like(ids)
-    for i, (s, (a, _, _)) in enumerate(zip(seqs, items)):
-        ids[i, :len(s)] = torch.tensor(s)
-        mask[i, :len(s)] = 1
-        types[i, len(a) + 2:len(s)] = 1
-    special = (ids == tok.cls_token_id) | (ids == tok.sep_token_id) | (mask == 0)
-    if model == "bert":
-        inputs, labels = mask_tokens(ids, special, tok.mask_token_id, len(tok), gen, cfg.mask_prob)
-        key = "next_sentence_label"
-    else:
-        inputs, labels = ngram_mask(ids, special, tok.mask_token_id, len(tok), rng, cfg.mask_prob, cfg.max_ngram,
-                                    word_start=None if word_lut is None else word_lut[ids])
-        key = "sentence_order_label"
-    return {"input_ids": inputs, "attention_mask": mask, "token_type_ids": types, "labels": labels,
-            key: torch.tensor([lab for _, _, lab in items])}
-
-
-def pretraining_loss(model: str, net, batch: dict, parts: dict | None = None) -> torch.Tensor:
-    """The pretraining loss of a batch from :func:`_collate`.
-
-    GPT: ``transformers``' causal LM loss. BERT and ALBERT: the mean masked-LM cross-entropy plus
-    the mean NSP/SOP cross-entropy over the examples that have a pair label (one-segment examples
-    have -100); ``transformers``' own loss would be NaN for a batch without any pair label.
-    ``parts`` (a dict), when given, receives the two terms (``mlm``; ``pair``, None without labels).
-    """
-    if model == "gpt":
-        return net(**batch).loss
-    key = "next_sentence_label" if model == "bert" else "sentence_order_label"
-    inputs = {k: v for k, v in batch.items() if k not in ("labels", key)}
-    out = net(**inputs)
-    pair_logits = out.seq_relationship_logits if model == "bert" else out.sop_logits
-    mlm = F.cross_entropy(out.prediction_logits.flatten(0, 1).float(), batch["labels"].flatten(), ignore_index=-100)
-    labelled = batch[key] != -100
-    pair = F.cross_entropy(pair_logits.float(), batch[key], ignore_index=-100, reduction="sum")
-    pair = pair / labelled.sum().clamp(min=1)
-    if parts is not None:
-        parts["mlm"] = mlm.item()
-        parts["pair"] = pair.item() if labelled.any() else None
-    return mlm + pair
 
 
 def hold_out(docs: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
@@ -608,18 +216,19 @@ def heldout_batches(model: str, docs: list[str], tok, cfg: PretrainConfig) -> li
         return []
     rng = np.random.default_rng([cfg.seed, 2])
     gen = torch.Generator().manual_seed(cfg.seed + 2)
-    examples = _examples(model, docs, tok, cfg, rng)
-    word_lut = word_starts(tok) if model == "albert" else None
-    return [_collate(model, examples[i:i + cfg.batch_size], tok, cfg, gen, rng, word_lut)
+    obj = objective(model)
+    examples, word_lut = obj.examples(docs, tok, cfg, rng), obj.word_lut(tok)
+    return [obj.collate(examples[i:i + cfg.batch_size], tok, cfg, gen, rng, word_lut)
             for i in range(0, len(examples), cfg.batch_size)]
 
 
 @torch.no_grad()
 def heldout_loss(model: str, net, batches: list[dict], device) -> float:
-    """The pretraining loss (:func:`pretraining_loss`) averaged over ``batches``, in eval mode."""
+    """The pretraining loss (:meth:`Objective.loss`) averaged over ``batches``, in eval mode."""
     was_training = net.training
     net.eval()
-    losses = [pretraining_loss(model, net, {k: v.to(device) for k, v in b.items()}).item() for b in batches]
+    loss = objective(model).loss
+    losses = [loss(net, {k: v.to(device) for k, v in b.items()}).item() for b in batches]
     net.train(was_training)
     return float(np.mean(losses))
 
@@ -643,8 +252,7 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
     from ..training import seed_everything
     from ..training.checkpoint import RunCheckpoints
 
-    if model not in KIND:
-        raise ConfigError(f"no pretraining for {model!r}")
+    obj = objective(model)
     cfg = merge_config(PretrainConfig, base={}, file=config_file, overrides=overrides or {})
     out = Path(out)
     seed_everything(cfg.seed)
@@ -662,30 +270,24 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(folder / TOKENIZER)
-        net = _build_model(model, cfg, len(tok), tok)
+        net = obj.build(cfg, len(tok), tok)
     else:
-        tok = train_tokenizer(KIND[model], docs, cfg.vocab_size, cfg.min_frequency)
-        log.info("trained a %s tokenizer of %d entries in %.1f s", KIND[model], len(tok), time.perf_counter() - t0)
-        net = _build_model(model, cfg, len(tok), tok)
-    examples = _examples(model, docs, tok, cfg, rng)
+        tok = obj.train_tokenizer(docs, cfg)
+        log.info("trained a %s tokenizer of %d entries in %.1f s", obj.tokenizer_kind, len(tok),
+                 time.perf_counter() - t0)
+        net = obj.build(cfg, len(tok), tok)
+    examples = obj.examples(docs, tok, cfg, rng)
     if not examples:
         raise DataError("the corpus yields no pretraining examples (documents too short)")
-    from ..models.transformer_base import resolve_device
+    from ..models.hf_backbone import resolve_device
 
     device = resolve_device(cfg.device)
     net = net.to(device)
-    params = list(net.named_parameters())
-    groups = [{"params": [p for n, p in params if not (n.endswith("bias") or "LayerNorm" in n or ".ln_" in n)],
-               "weight_decay": cfg.weight_decay},
-              {"params": [p for n, p in params if n.endswith("bias") or "LayerNorm" in n or ".ln_" in n],
-               "weight_decay": 0.0}]
-    optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
-    per_epoch = math.ceil(len(examples) / cfg.batch_size)
+    optimizer = engine.adamw(net, cfg.lr, cfg.weight_decay, device=device)
+    per_epoch = -(-len(examples) // cfg.batch_size)
     total = per_epoch * cfg.epochs if cfg.max_steps <= 0 else min(cfg.max_steps, per_epoch * cfg.epochs)
-    warm = max(1, int(round(cfg.warmup * total)))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / max(1, total - warm)))
-    word_lut = word_starts(tok) if model == "albert" else None
+    scheduler = engine.warmup_schedule(optimizer, max(1, int(round(cfg.warmup * total))), total)
+    word_lut = obj.word_lut(tok)
     held = heldout_batches(model, held_docs, tok, cfg)
     heldout, best = [], None  # best: (loss, step, weights on the CPU) under keep_best
     history, step, order, start, seconds_before = [], 0, None, 0, 0.0
@@ -738,16 +340,11 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
         for i in range(start, len(order), cfg.batch_size):
             if step >= total:
                 break
-            batch = _collate(model, [examples[j] for j in order[i:i + cfg.batch_size]], tok, cfg, gen, rng,
-                             word_lut)
+            batch = obj.collate([examples[j] for j in order[i:i + cfg.batch_size]], tok, cfg, gen, rng, word_lut)
             parts: dict = {}
-            loss = pretraining_loss(model, net, {k: v.to(device) for k, v in batch.items()}, parts)
+            loss = obj.loss(net, {k: v.to(device) for k, v in batch.items()}, parts)
             loss.backward()
-            if cfg.max_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            engine.update(optimizer, scheduler, list(net.parameters()), cfg.max_grad_norm)
             step += 1
             value = loss.item()
             history.append({"step": step, "loss": round(value, 5),
@@ -791,3 +388,22 @@ def pretrain_albert(corpus, out, config_file=None, overrides=None, resume: bool 
 def pretrain_gpt(corpus, out, config_file=None, overrides=None, resume: bool = False) -> Path:
     """Byte-level BPE + causal LM (GPT, Section 3.1)."""
     return pretrain_model("gpt", corpus, out, config_file, overrides, resume=resume)
+
+
+# ---------------------------------------------------------------- the objectives by model name
+def _build_model(model: str, cfg: PretrainConfig, vocab: int, tok):
+    return objective(model).build(cfg, vocab, tok)
+
+
+def _examples(model: str, docs: list[str], tok, cfg: PretrainConfig, rng: np.random.Generator):
+    return objective(model).examples(docs, tok, cfg, rng)
+
+
+def _collate(model: str, items, tok, cfg: PretrainConfig, gen: torch.Generator, rng: np.random.Generator,
+             word_lut: torch.Tensor | None = None):
+    return objective(model).collate(items, tok, cfg, gen, rng, word_lut)
+
+
+def pretraining_loss(model: str, net, batch: dict, parts: dict | None = None) -> torch.Tensor:
+    """The pretraining loss of a batch from :func:`_collate` (:meth:`Objective.loss`)."""
+    return objective(model).loss(net, batch, parts)

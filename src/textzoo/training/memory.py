@@ -37,13 +37,15 @@ def _reset_hwm() -> bool:
         return False
 
 
-def _rusage_mb() -> float | None:
+def rusage_peak_mb(children: bool = False) -> float | None:
+    """The peak resident set size in MB of this process since it started (``children``: of its
+    largest finished child process), from ``getrusage``; None where there is none (Windows)."""
     try:
         import resource
     except ImportError:  # Windows
         return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0  # bytes / kB
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0, 1)  # bytes / kB
 
 
 @contextlib.contextmanager
@@ -58,7 +60,7 @@ def track_peak_memory(info: dict) -> Iterator[None]:
     try:
         yield
     finally:
-        peak = _hwm_mb() if scoped else _rusage_mb()
+        peak = _hwm_mb() if scoped else rusage_peak_mb()
         if peak is not None:
             info["peak_rss_mb"] = round(peak, 1)
             info["peak_rss_scope"] = "fit" if scoped else "process"

@@ -1,10 +1,13 @@
 """The fine-tuning loop of the XMC Transformers (LightXML's network, X-Transformer's matcher).
 
-It reuses the pieces of :mod:`textzoo.models.transformer_base`: length-grouped batches with dynamic
+It uses the shared pieces of :mod:`textzoo.training.engine`: length-grouped batches with dynamic
 padding, AdamW with weight decay on all weights but biases and LayerNorm gains, a linear warm-up
-then linear decay (constant when ``warmup`` is 0 and ``decay`` is off), gradient clipping, and the
-shared :class:`~textzoo.training.EpochLoop` (history rows, progress bars). The model supplies
-``loss(batch_indices, input_ids, attention_mask)``.
+then linear decay (constant when ``warmup`` is 0 and ``decay`` is off), ``grad_accum``
+micro-batches per update, ``autocast`` (bf16 on CPU and GPU, fp16 with loss scaling on GPU),
+``compile``, gradient clipping, and the shared :class:`~textzoo.training.EpochLoop` (history rows,
+progress bars). The model supplies ``loss(batch_indices, input_ids, attention_mask)``, the mean loss
+of those documents; with ``grad_accum`` the update's loss is the mean of the micro-batches' losses
+weighted by their sizes (the batch's mean when the model's loss is a mean over documents).
 
 Stochastic weight averaging (Izmailov et al. 2018) as LightXML's code applies it: after
 ``swa_warmup`` epochs, the running average of the weights is updated every ``swa_step`` updates
@@ -33,8 +36,8 @@ import torch.nn as nn
 from tqdm.auto import tqdm
 
 from ..errors import ModelFileError
-from ..models.transformer_base import _no_decay, length_grouped_batches, pad_batch
-from ..training import EpochLoop
+from ..training import EpochLoop, engine
+from ..training.engine import length_grouped_batches, pad_batch
 from ..training.checkpoint import BatchPosition, RunCheckpoints
 
 log = logging.getLogger(__name__)
@@ -46,31 +49,21 @@ def finetune(net: nn.Module, seqs: list[list[int]], pad_id: int, loss_fn: Callab
              progress: bool = True, checkpoints: RunCheckpoints | None = None) -> list[dict]:
     """Train ``net`` in place on the token sequences ``seqs``; returns the history rows.
 
-    ``cfg`` supplies lr, weight_decay, adam_eps, batch_size, epochs, warmup, max_grad_norm,
-    group_by_length, seed and checkpoint_steps. With ``swa`` the averaged weights are copied into
-    ``net`` at the end (if at least one average was taken; otherwise a warning says so and the last
+    ``cfg`` supplies lr, weight_decay, adam_eps, batch_size, grad_accum, epochs, warmup,
+    max_grad_norm, autocast, compile, group_by_length, seed and checkpoint_steps. With ``swa`` the
+    averaged weights are copied into ``net`` at the end (if at least one average was taken; otherwise a warning says so and the last
     weights stay). With ``checkpoints`` it writes checkpoints and, when ``checkpoints`` resumes from
     one this loop wrote (its extra state has ``"finetune"``), continues from it (module docstring).
     """
-    named = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW([
-        {"params": [p for n, p in named if not _no_decay(n)], "weight_decay": cfg.weight_decay},
-        {"params": [p for n, p in named if _no_decay(n)], "weight_decay": 0.0}], lr=cfg.lr, eps=cfg.adam_eps)
-    steps_per_epoch = math.ceil(len(seqs) / cfg.batch_size)
-    total = steps_per_epoch * cfg.epochs
-    warm = int(round(cfg.warmup * total))
-
-    def schedule(step: int) -> float:
-        if step < warm:
-            return (step + 1) / max(1, warm)
-        if not decay:
-            return 1.0
-        return max(0.0, (total - step) / max(1, total - warm))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    optimizer = engine.adamw(net, cfg.lr, cfg.weight_decay, cfg.adam_eps, device)
+    total = math.ceil(len(seqs) / cfg.batch_size) * cfg.epochs
+    scheduler = engine.warmup_schedule(optimizer, int(round(cfg.warmup * total)), total, decay=decay)
+    scaler = engine.grad_scaler(cfg.autocast)
+    if cfg.compile:  # in place: the state dict keeps its keys
+        net.backbone.compile(dynamic=True)
     lengths = np.array([len(s) for s in seqs])
     rng = np.random.default_rng(cfg.seed)
-    params = [p for _, p in named]
+    params = [p for p in net.parameters() if p.requires_grad]
     averaged = torch.optim.swa_utils.AveragedModel(net) if swa else None
     counter = {"step": 0, "averages": 0}
     weights = net.state_dict()  # live tensors (parameters and buffers), as checkpointed
@@ -86,21 +79,21 @@ def finetune(net: nn.Module, seqs: list[list[int]], pad_id: int, loss_fn: Callab
         bar = tqdm(batches[first:], desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
                    disable=not progress, dynamic_ncols=True, initial=first, total=len(batches))
         for step, batch in enumerate(bar, start=first):
-            ids, mask = pad_batch([seqs[i] for i in batch], pad_id)
-            tokens += int(mask.sum())
-            loss = loss_fn(batch, ids.to(device), mask.to(device))
-            loss.backward()
-            if cfg.max_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            scheduler.step()
+            step_loss = 0.0
+            for micro in (m for m in np.array_split(batch, cfg.grad_accum) if len(m)):
+                ids, mask = pad_batch([seqs[i] for i in micro], pad_id)
+                tokens += int(mask.sum())
+                with engine.autocast(cfg.autocast, device):
+                    loss = loss_fn(micro, ids.to(device), mask.to(device)) * (len(micro) / len(batch))
+                engine.backward(loss, scaler)
+                step_loss += float(loss.detach())
+            engine.update(optimizer, scheduler, params, cfg.max_grad_norm, scaler)
             counter["step"] += 1
             if averaged is not None and epoch >= swa_warmup and counter["step"] % swa_step == 0:
                 averaged.update_parameters(net)
                 counter["averages"] += 1
-            total_loss += float(loss.detach()) * len(batch)
-            bar.set_postfix(loss=f"{float(loss.detach()):.4f}", refresh=False)
+            total_loss += step_loss * len(batch)
+            bar.set_postfix(loss=f"{step_loss:.4f}", refresh=False)
             if writes and every and counter["step"] % every == 0 and step + 1 < len(batches):
                 write_checkpoint(loop, order.at(epoch, step + 1, loss=total_loss, tokens=tokens))
         bar.close()
@@ -114,12 +107,13 @@ def finetune(net: nn.Module, seqs: list[list[int]], pad_id: int, loss_fn: Callab
         """At an epoch's end (``position`` None) or between two updates of an epoch."""
         swa_tensors = {} if averaged is None else {f"swa.{k}": v for k, v in averaged.state_dict().items()}
         checkpoints.write(loop, weights, optimizer, tensors=swa_tensors, extra={"finetune": {
-            "scheduler": scheduler.state_dict(), "counter": dict(counter), **order.state(position)}})
+            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler is not None else None,
+            "counter": dict(counter), **order.state(position)}})
 
     loop = EpochLoop(epochs=cfg.epochs, train_epoch=train_epoch, validate=validate, progress=progress,
                      description=description, checkpoint=write_checkpoint if writes else None)
     if checkpoints is not None and checkpoints.resuming and "finetune" in checkpoints.extra:
-        _resume(checkpoints, loop, weights, optimizer, scheduler, averaged, counter, order)
+        _resume(checkpoints, loop, weights, optimizer, scheduler, scaler, averaged, counter, order)
     history = loop.run()
     if averaged is not None:
         if counter["averages"]:
@@ -133,7 +127,7 @@ def finetune(net: nn.Module, seqs: list[list[int]], pad_id: int, loss_fn: Callab
     return history
 
 
-def _resume(checkpoints: RunCheckpoints, loop: EpochLoop, weights: dict, optimizer, scheduler,
+def _resume(checkpoints: RunCheckpoints, loop: EpochLoop, weights: dict, optimizer, scheduler, scaler,
             averaged, counter: dict, order: BatchPosition) -> None:
     """Put back what :func:`finetune` checkpointed: weights, loop, AdamW and the global RNGs
     (:meth:`RunCheckpoints.restore`), then the schedule, counters, SWA average, batch order and position."""
@@ -143,6 +137,8 @@ def _resume(checkpoints: RunCheckpoints, loop: EpochLoop, weights: dict, optimiz
             averaged.load_state_dict({k: checkpoints.tensor(f"swa.{k}", tuple(v.shape), v.dtype)
                                       for k, v in averaged.state_dict().items()})
         scheduler.load_state_dict(state["scheduler"])
+        if scaler is not None and state.get("scaler") is not None:
+            scaler.load_state_dict(state["scaler"])
         counter.update({k: int(state["counter"][k]) for k in counter})
         order.restore(state, loop, checkpoints.info)
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:
