@@ -42,6 +42,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from ..data.cleaning import clean_documents, clean_new_documents
@@ -52,6 +53,23 @@ from ..training import EarlyStopping, EpochLoop, seed_everything
 from .base import Model, State
 
 log = logging.getLogger(__name__)
+
+
+class InductiveLogits(nn.Module):
+    """The inductive pass of the module docstring: TF-IDF rows ``[batch, n_words]`` to logits."""
+
+    def __init__(self, w0_words, w1, word_hidden, word_degree):
+        super().__init__()
+        self.register_buffer("w0", w0_words.float())
+        self.register_buffer("w1", w1.float())
+        self.register_buffer("hidden_w1", (word_hidden.float() @ w1.float()).contiguous())  # H W1
+        self.register_buffer("inv_sqrt_word_degree", torch.rsqrt(word_degree.double()).float())
+
+    def forward(self, tfidf: torch.Tensor) -> torch.Tensor:
+        degree = 1.0 + tfidf.sum(dim=1, keepdim=True)                        # d
+        a = tfidf * torch.rsqrt(degree) * self.inv_sqrt_word_degree          # a_w
+        h = torch.relu(a @ self.w0)                                          # layer 1
+        return (h @ self.w1) / degree + a @ self.hidden_w1                   # layer 2
 
 
 @dataclass
@@ -295,19 +313,32 @@ class TextGCN(Model):
     def predict_proba_inductive(self, texts: list[str]) -> np.ndarray:
         """Probabilities for documents placed in the trained graph as new nodes (module docstring)."""
         self._require_fitted()
-        t = self._tensors
-        cleaned = clean_new_documents(texts, self._word_index, self.config.remove_stopwords)
-        x = tfidf_rows(cleaned, self._word_index, t["idf"].numpy().astype(np.float64))
-        degree = 1.0 + np.asarray(x.sum(axis=1)).ravel()
-        scale_rows = sp.diags(1.0 / np.sqrt(degree))
-        scale_cols = sp.diags(1.0 / np.sqrt(t["word_degree"].numpy().astype(np.float64)))
-        a_new = _torch_csr((scale_rows @ x @ scale_cols).tocsr())
-        w0_words = t["w0"][t["w0"].shape[0] - len(self.vocabulary):]
+        x = self._tfidf(texts)
+        scores, chunk = self._inductive_logits(), 256  # dense TF-IDF rows, 256 documents at a time
         with torch.no_grad():
-            h = torch.relu(torch.sparse.mm(a_new, w0_words))
-            logits = (h @ t["w1"]) / torch.from_numpy(degree.astype(np.float32))[:, None]
-            logits = logits + torch.sparse.mm(a_new, t["word_hidden"] @ t["w1"])
-            return self._proba(logits).numpy()
+            out = [self._proba(scores(torch.from_numpy(x[i:i + chunk].toarray().astype(np.float32)))).numpy()
+                   for i in range(0, x.shape[0], chunk)]
+        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), dtype=np.float32)
+
+    def _tfidf(self, texts: list[str]) -> sp.csr_matrix:
+        """TF-IDF rows of new documents over the vocabulary (counts of cleaned words times idf)."""
+        cleaned = clean_new_documents(texts, self._word_index, self.config.remove_stopwords)
+        return tfidf_rows(cleaned, self._word_index, self._tensors["idf"].numpy().astype(np.float64)).tocsr()
+
+    def _inductive_logits(self) -> "InductiveLogits":
+        t = self._tensors
+        return InductiveLogits(t["w0"][t["w0"].shape[0] - len(self.vocabulary):], t["w1"], t["word_hidden"],
+                               t["word_degree"]).eval()
+
+    def onnx_export(self):
+        """TF-IDF rows of new documents to probabilities: the inductive pass (:mod:`textzoo.export`)."""
+        from ..export import OnnxGraph, Probabilities
+
+        return OnnxGraph(Probabilities(self._inductive_logits(), self.multilabel),
+                         lambda texts: {"tfidf": self._tfidf(texts).toarray().astype(np.float32)},
+                         dynamic_axes={"tfidf": {0: "batch"}, "probabilities": {0: "batch"}},
+                         side=dict(vocabulary=list(self.vocabulary), idf=self._tensors["idf"].tolist(),
+                                   remove_stopwords=bool(self.config.remove_stopwords)))
 
     # ------------------------------------------------------------------------------ persistence
     def _state(self) -> State:
