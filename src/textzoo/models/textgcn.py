@@ -56,20 +56,26 @@ log = logging.getLogger(__name__)
 
 
 class InductiveLogits(nn.Module):
-    """The inductive pass of the module docstring: TF-IDF rows ``[batch, n_words]`` to logits."""
+    """The inductive pass of the module docstring: TF-IDF rows ``[batch, n_words]`` to logits.
+
+    The rows may be dense (the ONNX graph) or a sparse CSR tensor (``predict``: each row's answer is
+    then the same whatever the batch, as micro-batched serving needs). With ``r = d^-1/2`` per row
+    and ``c = deg_w^-1/2`` per word, ``sum_w a_w M[w] = r * (tfidf @ (c * M))``: only products with
+    the TF-IDF rows, which both layouts support."""
 
     def __init__(self, w0_words, w1, word_hidden, word_degree):
         super().__init__()
-        self.register_buffer("w0", w0_words.float())
+        c = torch.rsqrt(word_degree.double())[:, None]
+        self.register_buffer("ones", torch.ones(len(word_degree), 1))
+        self.register_buffer("c_w0", (c * w0_words.double()).float())                          # c * W0
+        self.register_buffer("c_hidden_w1", (c * (word_hidden.double() @ w1.double())).float())  # c * H W1
         self.register_buffer("w1", w1.float())
-        self.register_buffer("hidden_w1", (word_hidden.float() @ w1.float()).contiguous())  # H W1
-        self.register_buffer("inv_sqrt_word_degree", torch.rsqrt(word_degree.double()).float())
 
     def forward(self, tfidf: torch.Tensor) -> torch.Tensor:
-        degree = 1.0 + tfidf.sum(dim=1, keepdim=True)                        # d
-        a = tfidf * torch.rsqrt(degree) * self.inv_sqrt_word_degree          # a_w
-        h = torch.relu(a @ self.w0)                                          # layer 1
-        return (h @ self.w1) / degree + a @ self.hidden_w1                   # layer 2
+        degree = 1.0 + tfidf @ self.ones                                  # d
+        r = torch.rsqrt(degree)
+        h = torch.relu(r * (tfidf @ self.c_w0))                            # layer 1
+        return (h @ self.w1) / degree + r * (tfidf @ self.c_hidden_w1)    # layer 2
 
 
 @dataclass
@@ -313,12 +319,9 @@ class TextGCN(Model):
     def predict_proba_inductive(self, texts: list[str]) -> np.ndarray:
         """Probabilities for documents placed in the trained graph as new nodes (module docstring)."""
         self._require_fitted()
-        x = self._tfidf(texts)
-        scores, chunk = self._inductive_logits(), 256  # dense TF-IDF rows, 256 documents at a time
+        x = self._tfidf(texts).astype(np.float32)
         with torch.no_grad():
-            out = [self._proba(scores(torch.from_numpy(x[i:i + chunk].toarray().astype(np.float32)))).numpy()
-                   for i in range(0, x.shape[0], chunk)]
-        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), dtype=np.float32)
+            return self._proba(self._inductive_logits()(_torch_csr(x))).numpy()
 
     def _tfidf(self, texts: list[str]) -> sp.csr_matrix:
         """TF-IDF rows of new documents over the vocabulary (counts of cleaned words times idf)."""
