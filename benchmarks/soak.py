@@ -18,7 +18,15 @@ asyncio clients (``--clients``) send ``--requests`` requests in all:
 * malformed ones (``--malformed``, 1%, drawn by a seeded RNG): cut-off JSON, bytes that are not
   UTF-8, a JSON list instead of an object, an unknown field, ``texts`` not a list, an empty text,
   a text of white space, more texts than allowed, a text over the character limit, ``top_k`` of 0
-  or a string or a boolean, a body over the size limit. Each must answer 400, 413 or 422.
+  or a string or a boolean, a body over the size limit; and hostile ones (issue 25): a body of a
+  million unknown keys (8.9 MB), one unknown key of 10^7 characters, a UTF-8 byte-order mark, a
+  UTF-16 body, JSON nested 100,000 deep. Each must answer 400, 413 or 422 with a body under 1 KB
+  (no input echoed).
+* a text holding U+0085 (NEL) in 1 well-formed request of 50: valid by the schema, answered 200.
+
+Beside them, ``--slow-clients`` connections (20) each send half a request header and stall, again
+and again: each must be closed by the server (``--request-timeout``, 10 s by default), and a probe
+times ``GET /healthz`` every 0.25 s throughout (its slowest answer is reported).
 
 The server's resident memory (``/proc/PID/status`` VmRSS, Linux) is sampled every 0.2 s. The
 reference is the RSS when the warm-up (the first ``--warmup`` requests, 10% by default) is done;
@@ -70,9 +78,72 @@ def malformed_request(rng: random.Random, limits: dict) -> tuple[str, bytes, str
         "top_k string": lambda: json.dumps({"texts": ["oil"], "top_k": "3"}).encode(),
         "top_k boolean": lambda: json.dumps({"texts": ["oil"], "top_k": True}).encode(),
         "body too large": lambda: b" " * (limits["max_body_bytes"] + 1),
+        "a million keys": lambda: _cached("keys", lambda: ('{"texts": ["oil"], ' + ", ".join(
+            f'"k{i}": 0' for i in range(1_000_000)) + "}").encode()),
+        "a key of 10^7 characters": lambda: _cached("key", lambda: json.dumps({"texts": ["oil"], "k" * 10**7: 1}).encode()),
+        "UTF-8 byte-order mark": lambda: b"\xef\xbb\xbf" + json.dumps({"texts": ["oil"]}).encode(),
+        "UTF-16 body": lambda: json.dumps({"texts": ["oil prices"]}).encode("utf-16"),
+        "nested 100,000 deep": lambda: b'{"texts": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
     }
     kind = rng.choice(sorted(kinds))
     return kind, kinds[kind](), "application/json"
+
+
+_BODIES: dict[str, bytes] = {}
+
+
+def _cached(key: str, make) -> bytes:
+    if key not in _BODIES:
+        _BODIES[key] = make()
+    return _BODIES[key]
+
+
+async def slow_headers(url: str, stop: asyncio.Event, n: int, counts: dict) -> None:
+    """``n`` connections at a time that send half a request header and wait for the server to close them."""
+    host, port = url.rsplit("/", 1)[-1].split(":")
+
+    async def one():
+        while not stop.is_set():
+            try:
+                reader, writer = await asyncio.open_connection(host, int(port))
+            except OSError:
+                counts["refused"] += 1
+                await asyncio.sleep(1)
+                continue
+            counts["opened"] += 1
+            writer.write(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: appl")
+            t0 = time.perf_counter()
+            try:
+                while not stop.is_set():
+                    try:
+                        if await asyncio.wait_for(reader.read(1024), 0.5) == b"":
+                            counts["closed"] += 1
+                            counts["closed_after_s"] = max(counts["closed_after_s"], time.perf_counter() - t0)
+                            break
+                    except asyncio.TimeoutError:
+                        continue
+            except OSError:
+                counts["closed"] += 1
+            finally:
+                writer.close()
+
+    await asyncio.gather(*(one() for _ in range(n)))
+
+
+async def probe_health(client, stop: asyncio.Event, out: dict) -> None:
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        try:
+            ok = (await client.get("/healthz")).status_code == 200
+        except Exception:  # noqa: BLE001 - counted
+            ok = False
+        out["max_s"] = max(out["max_s"], time.perf_counter() - t0)
+        out["n"] += 1
+        out["failed"] += not ok
+        try:
+            await asyncio.wait_for(stop.wait(), 0.25)
+        except asyncio.TimeoutError:
+            pass
 
 
 async def soak(args, url: str, pid: int, texts: list[str]) -> dict:
@@ -92,6 +163,8 @@ async def soak(args, url: str, pid: int, texts: list[str]) -> dict:
             else:
                 n = rng.randint(1, 4)
                 body = {"texts": [texts[(i * 4 + j) % len(texts)] for j in range(n)]}
+                if rng.random() < 0.02:
+                    body["texts"][0] = body["texts"][0][:200] + "\u0085" + body["texts"][0][200:]
                 if rng.random() < 0.5:
                     body["top_k"] = rng.randint(1, 5)
                 plan.append(("good", body))
@@ -152,17 +225,22 @@ async def soak(args, url: str, pid: int, texts: list[str]) -> dict:
                             "answer": None if answer is None else answer.text[:300]})
                 else:
                     rows["bad_kinds"][item[1]] = rows["bad_kinds"].get(item[1], 0) + 1
-                    if status in (400, 413, 422):
+                    if status in (400, 413, 422) and len(answer.content) < 1024:
                         rows["bad_ok"] += 1
                     else:
                         rows["bad_wrong"].append({"request": i, "kind": item[1], "status": status})
                 state["done"] += 1
 
-        sampling = asyncio.create_task(sampler())
-        await asyncio.gather(*(worker() for _ in range(args.clients)))
-        seconds = time.perf_counter() - start
-        stop.set()
-        await sampling
+        slow = {"opened": 0, "closed": 0, "refused": 0, "closed_after_s": 0.0}
+        health_probe = {"max_s": 0.0, "n": 0, "failed": 0}
+        async with httpx.AsyncClient(base_url=url, timeout=120) as prober:
+            side = [asyncio.create_task(sampler()), asyncio.create_task(probe_health(prober, stop, health_probe))]
+            if args.slow_clients:
+                side.append(asyncio.create_task(slow_headers(url, stop, args.slow_clients, slow)))
+            await asyncio.gather(*(worker() for _ in range(args.clients)))
+            seconds = time.perf_counter() - start
+            stop.set()
+            await asyncio.gather(*side)
         final_rss = rss_bytes(pid)
         health = (await client.get("/healthz")).json()
     after = [b for _, done, b in rss if warm["at"] is not None and done >= warm["at"]]
@@ -183,7 +261,10 @@ async def soak(args, url: str, pid: int, texts: list[str]) -> dict:
         "rss_final_mb": round(final_rss / 2**20, 1) if final_rss else None,
         "growth_after_warm": round(max(after) / warm["rss"] - 1, 4) if after and warm["rss"] else None,
         "rss_samples": [(round(t, 2), d, round(b / 2**20, 1)) for t, d, b in rss[:: max(1, len(rss) // 200)]],
-        "healthz": health,
+        "healthz": health, "status_5xx": sum(v for k, v in rows["status"].items() if k.startswith("5")),
+        "healthz_max_ms": round(1000 * health_probe["max_s"], 1), "healthz_probes": health_probe["n"],
+        "healthz_failed": health_probe["failed"], "slow_header_connections": slow,
+        "rss_peak_mb": round(max(b for _, _, b in rss) / 2**20, 1) if rss else None,
     }
 
 
@@ -219,6 +300,13 @@ def table(r: dict, max_growth: float) -> str:
         ("server RSS at the end (MiB)", str(r["rss_final_mb"])),
         ("growth after warm-up", "n/a" if r["growth_after_warm"] is None else f"{100 * r['growth_after_warm']:+.1f}%"),
         ("model calls / texts (from /healthz)", f"{r['healthz']['model_calls']:,} / {r['healthz']['texts']:,}"),
+        ("5xx answers", str(r["status_5xx"])),
+        ("GET /healthz during the run: slowest (ms) / probes / failed",
+         f"{r['healthz_max_ms']} / {r['healthz_probes']} / {r['healthz_failed']}"),
+        ("slow-header connections: opened / closed by the server / slowest close (s)",
+         f"{r['slow_header_connections']['opened']} / {r['slow_header_connections']['closed']} / "
+         f"{r['slow_header_connections']['closed_after_s']:.1f}"),
+        ("server RSS, peak (MiB)", str(r["rss_peak_mb"])),
         ("checks", "PASS" if all(checks.values()) else "FAIL: " + ", ".join(k for k, v in checks.items() if not v)),
     ]
     width = max(len(k) for k, _ in rows)
@@ -231,7 +319,9 @@ def checks_of(r: dict, max_growth: float) -> dict[str, bool]:
     return {
         "all requests sent": r["requests_done"] == r["requests_planned"],
         "no failed well-formed request": r["well_formed_failed"] == 0 and r["well_formed_ok"] == r["well_formed"],
-        "every malformed request got 4xx": r["malformed_4xx"] == r["malformed"],
+        "every malformed request got a small 4xx": r["malformed_4xx"] == r["malformed"],
+        "no 5xx": r["status_5xx"] == 0,
+        "/healthz always answered within 1 s": r["healthz_failed"] == 0 and r["healthz_max_ms"] < 1000,
         f"RSS growth after warm-up <= {max_growth:.0%}": r["growth_after_warm"] is not None
         and r["growth_after_warm"] <= max_growth,
     }
@@ -250,6 +340,8 @@ def main() -> int:
     p.add_argument("--max-growth", type=float, default=0.10, help="allowed RSS growth after warm-up (default 0.10)")
     p.add_argument("--max-seconds", type=float, default=1800, help="stop sending after this long (default 1800)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--slow-clients", type=int, default=20,
+                   help="connections kept sending half a header (default 20; 0: none)")
     p.add_argument("--data-dir", default=os.environ.get("TEXTZOO_DATA"), help="public corpora (default $TEXTZOO_DATA)")
     p.add_argument("--server-arg", action="append", default=[], help="extra option for textzoo serve (repeatable)")
     p.add_argument("--json", type=Path, default=HERE / "out" / "soak.json")

@@ -10,7 +10,7 @@ import torch
 
 import textzoo
 from textzoo.cli import main
-from textzoo.export import onnx_inputs
+from textzoo.export import exportable_models, onnx_inputs
 
 from tiny_transformers import tiny_checkpoint
 
@@ -101,11 +101,37 @@ def test_textgcn_inductive_export_matches_pytorch(r8, test_texts, tmp_path):
 
 def test_export_refuses_other_models_and_formats(tmp_path, capsys):
     from textzoo.errors import ConfigError
-    from textzoo.export import _kind
 
     with pytest.raises(SystemExit):
         main(["-q", "export", str(tmp_path), "--format", "torchscript"])
     assert "invalid choice" in capsys.readouterr().err
-    with pytest.raises(ConfigError, match="supports bert, albert, gpt and textgcn"):
-        _kind(textzoo.create("elmo"))
+    assert exportable_models() == ["albert", "bert", "gpt", "textgcn"]
+    for name in ("elmo", "tensorgcn", "lightxml", "xtransformer"):  # scores outside a fixed-shape graph
+        with pytest.raises(ConfigError, match=f"supports albert, bert, gpt, textgcn runs, not '{name}'"):
+            textzoo.create(name).onnx_export()
     assert main(["-q", "export", str(tmp_path / "missing")]) == 2
+
+
+def test_export_of_an_xmc_run_is_refused_in_one_line(reuters, reuters_bert_dir, tmp_path, capsys):
+    """LightXML exported with exit status 0 a graph whose scores differed from predict_proba by 0.38."""
+    tiny = dict(TINY, feature_layers=2, hidden_dim=16, swa_warmup=1, swa_step=2)
+    run = textzoo.create("lightxml", pretrained=str(reuters_bert_dir), **tiny).fit(reuters.train.head(48)).save(
+        tmp_path / "run")
+    capsys.readouterr()
+    assert main(["-q", "export", str(run), "--out", str(tmp_path / "x.onnx")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "supports albert, bert, gpt, textgcn runs, not 'lightxml'" in err
+    assert not (tmp_path / "x.onnx").exists() and not list(tmp_path.glob(".x.onnx*"))
+
+
+def test_multilabel_bert_export_gives_a_score_per_label(reuters, reuters_bert_dir, tmp_path):
+    """A multi-label run: one sigmoid score per label (X-Transformer's graph had shape (3, 1) for 61)."""
+    model = textzoo.create("bert", pretrained=str(reuters_bert_dir), **TINY).fit(reuters.train.head(48))
+    assert model.multilabel
+    run = model.save(tmp_path / "run")
+    out = tmp_path / "ml.onnx"
+    assert main(["-q", "export", str(run), "--out", str(out)]) == 0
+    loaded, texts = textzoo.load(run), reuters.test.texts[:12]
+    probs = run_session(out, onnx_inputs(loaded, texts))
+    assert probs.shape == (len(texts), len(loaded.labels))
+    np.testing.assert_allclose(probs, loaded.predict_proba(texts), atol=1e-4, rtol=0)

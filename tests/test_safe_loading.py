@@ -142,3 +142,73 @@ def test_command_line_reports_one_line(run):
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
     assert "model.pkl" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture
+def alarm():
+    """Fail a test that would hang (a blocking open or read) after 10 s instead of waiting forever."""
+    import signal
+
+    def hung(*_):
+        raise TimeoutError("loading the run hung")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+@pytest.mark.parametrize("name", ["config.json", "vocabulary.json", "metrics.json", "history.jsonl",
+                                  "model.safetensors"])
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero"])
+def test_files_that_are_not_regular_files_are_refused_at_once(run, name, kind, alarm):
+    import time
+
+    os.remove(run / name)
+    if kind == "fifo":
+        os.mkfifo(run / name)  # no writer: a blocking open would wait forever
+    else:
+        os.symlink("/dev/zero", run / name)  # endless zeros: an unbounded read exhausts memory
+    start = time.monotonic()
+    _fails(run, str(run / name), "FIFO" if kind == "fifo" else "character device", "not a regular file")
+    assert time.monotonic() - start < 5
+
+
+def test_fifo_config_is_refused_by_the_command_line(run):
+    os.remove(run / "config.json")
+    os.mkfifo(run / "config.json")
+    proc = subprocess.run([sys.executable, "-m", "textzoo", "predict", str(run), "some text"],
+                          capture_output=True, text=True, timeout=60)  # hung forever before
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "config.json: is a FIFO" in proc.stderr
+
+
+def test_a_symlink_to_a_regular_file_is_read(run):
+    os.replace(run / "vocabulary.json", run / "words.data")
+    os.symlink("words.data", run / "vocabulary.json")
+    assert textzoo.load(run).predict(["crude oil prices"])
+
+
+def test_files_over_their_size_limit_are_refused_before_reading(run, alarm):
+    from textzoo.runfiles import LIMITS
+
+    with open(run / "config.json", "ab") as handle:  # sparse: no disk space, no read
+        handle.truncate(LIMITS["config.json"] + 1)
+    _fails(run, str(run / "config.json"), "over the limit of")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("name", ["w1", "idf", "doc_proba"])
+def test_non_finite_weights_are_refused(run, name, value):
+    tensors = load_file(str(run / "model.safetensors"))
+    tensors[name].view(-1)[0] = value
+    save_file(tensors, str(run / "model.safetensors"))
+    _fails(run, str(run / "model.safetensors"), repr(name), "NaN or infinite")
+
+
+def test_an_unexpected_tensor_is_refused(run):
+    tensors = load_file(str(run / "model.safetensors"))
+    tensors["backdoor"] = torch.zeros(3)
+    save_file(tensors, str(run / "model.safetensors"))
+    _fails(run, str(run / "model.safetensors"), "unexpected tensors ['backdoor']")

@@ -121,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-alive", type=_float_at_least(0), default=75.0, metavar="S",
                    help="seconds an idle connection stays open (default 75; keep it above your "
                    "clients' idle expiry, 5 s for most HTTP clients)")
+    p.add_argument("--request-timeout", type=_float_at_least(0.1), default=10.0, metavar="S",
+                   help="seconds a client has to send its request headers, and most seconds between two "
+                   "chunks of a body (default 10); slower connections are closed")
+    p.add_argument("--max-connections", type=_int_at_least(1), metavar="N", help="open connections beyond "
+                   "which requests get 503 (default 1000, fewer if the open-file limit is lower)")
     p.add_argument("--max-texts", type=_int_at_least(1), default=64, metavar="N", help="most texts per request (default 64)")
     p.add_argument("--max-chars", type=_int_at_least(1, _max_document_chars()), default=20000, metavar="N",
                    help="most characters per text (default 20000, at most 1000000)")
@@ -421,6 +426,7 @@ def cmd_serve(args) -> int:
           batch_window_ms=args.batch_window_ms, batching=not args.no_batching, max_texts=args.max_texts,
           device=args.device,
           max_chars=args.max_chars, access_log=args.verbose > 0, keep_alive=args.keep_alive,
+          request_timeout=args.request_timeout, max_connections=args.max_connections,
           log_level="warning" if args.quiet else ("debug" if args.verbose > 1 else "info"))
     return 0
 

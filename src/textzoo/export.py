@@ -30,6 +30,9 @@ documents given to ``fit``, the paper's transductive setting) keep their stored 
 run folder.
 
 :func:`onnx_inputs` computes the inputs from raw texts exactly as described, for a loaded run.
+Each model that can be exported says how in its own ``onnx_export()`` (an :class:`OnnxGraph`); the
+others (``elmo``, ``tensorgcn``, ``lightxml``, ``xtransformer``: their scores need steps outside
+a fixed-shape graph, such as a beam over label clusters) refuse in one line naming those that can.
 The export uses torch's TorchScript-based ONNX exporter (opset 17) and checks the file with
 ``onnx.checker``. Needs ``pip install 'textzoo[export]'`` (onnx; onnxruntime to run it).
 """
@@ -39,8 +42,9 @@ from __future__ import annotations
 import json
 import logging
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -55,68 +59,49 @@ OPSET = 17
 FORMATS = ("onnx",)
 
 
-class _TransformerScores(nn.Module):
-    """``(input_ids, attention_mask) -> probabilities`` through a fitted Transformer classifier."""
+@dataclass
+class OnnxGraph:
+    """What a model's ``onnx_export()`` returns: the module to trace and how to feed it.
 
-    def __init__(self, model):
+    ``module`` maps the named ``inputs(texts)`` (numpy arrays, in this order) to ``probabilities``
+    ``[batch, n_labels]``; ``dynamic_axes`` names the variable axes of inputs and output; ``side``
+    is what the JSON side file adds to the common keys (tokenizer, vocabulary, ...)."""
+
+    module: nn.Module
+    inputs: Callable[[list[str]], dict[str, np.ndarray]]
+    dynamic_axes: dict[str, dict[int, str]]
+    side: dict = field(default_factory=dict)
+
+
+class Probabilities(nn.Module):
+    """``logits(*inputs)`` to probabilities: softmax, or a sigmoid per label for multi-label runs."""
+
+    def __init__(self, logits: nn.Module, multilabel: bool):
         super().__init__()
-        self.net = model.net            # registered: its parameters become the graph's weights
-        self._model = [model]           # a list: not a submodule
-        self.multilabel = model.multilabel
+        self.logits, self.multilabel = logits, multilabel
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        logits, _, _ = self._model[0]._forward(input_ids, attention_mask)
-        logits = logits.float()
-        return torch.sigmoid(logits) if self.multilabel else torch.softmax(logits, dim=1)
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        z = self.logits(*inputs).float()
+        return torch.sigmoid(z) if self.multilabel else torch.softmax(z, dim=1)
 
 
-class _TextGCNInductive(nn.Module):
-    """TextGCN's inductive prediction from TF-IDF rows (the equations of textgcn.py's docstring)."""
+def exportable_models() -> list[str]:
+    """Registered models whose class provides its own ``onnx_export``."""
+    from .models.base import Model
+    from .models.registry import available_models, model_class
 
-    def __init__(self, model):
-        super().__init__()
-        t = model._tensors
-        n_words = len(model.vocabulary)
-        w1 = t["w1"].float()
-        self.register_buffer("w0", t["w0"][t["w0"].shape[0] - n_words:].float().clone())
-        self.register_buffer("w1", w1.clone())
-        self.register_buffer("hidden_w1", (t["word_hidden"].float() @ w1).contiguous())
-        self.register_buffer("inv_sqrt_word_degree", torch.rsqrt(t["word_degree"].double()).float())
-        self.multilabel = model.multilabel
-
-    def forward(self, tfidf: torch.Tensor) -> torch.Tensor:
-        degree = 1.0 + tfidf.sum(dim=1, keepdim=True)                       # d
-        a = tfidf * torch.rsqrt(degree) * self.inv_sqrt_word_degree         # a_w
-        h = torch.relu(a @ self.w0)                                         # layer 1
-        logits = (h @ self.w1) / degree + a @ self.hidden_w1                # layer 2
-        return torch.sigmoid(logits) if self.multilabel else torch.softmax(logits, dim=1)
+    return [n for n in available_models() if model_class(n).onnx_export is not Model.onnx_export]
 
 
-def _kind(model) -> str:
-    from .models.textgcn import TextGCN
-    from .models.transformer_base import TransformerClassifier
-
-    if isinstance(model, TransformerClassifier):
-        return "transformer"
-    if isinstance(model, TextGCN):
-        return "textgcn"
-    raise ConfigError(f"ONNX export supports bert, albert, gpt and textgcn runs, not {model.name!r}")
+def refusal(model) -> ConfigError:
+    """The one-line error of a model that cannot be exported."""
+    return ConfigError(f"ONNX export supports {', '.join(exportable_models())} runs, not {model.name!r}: "
+                       "its scores need steps outside a fixed-shape graph")
 
 
 def onnx_inputs(model, texts: Sequence[str]) -> dict[str, np.ndarray]:
     """The ONNX graph's inputs for ``texts``, computed as the module docstring describes."""
-    texts = list(texts)
-    if _kind(model) == "transformer":
-        from .models.transformer_base import pad_batch
-
-        ids, mask = pad_batch(model._encode(texts), model.special["pad"])
-        return {"input_ids": ids.numpy(), "attention_mask": mask.numpy()}
-    from .data.cleaning import clean_new_documents
-    from .graphs.textgcn import tfidf_rows
-
-    cleaned = clean_new_documents(texts, model._word_index, model.config.remove_stopwords)
-    x = tfidf_rows(cleaned, model._word_index, model._tensors["idf"].numpy().astype(np.float64))
-    return {"tfidf": x.toarray().astype(np.float32)}
+    return model.onnx_export().inputs(list(texts))
 
 
 def export_onnx(run_dir: str | Path, out: str | Path | None = None, texts: Sequence[str] | None = None) -> Path:
@@ -130,37 +115,24 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, texts: Seque
         raise ConfigError("ONNX export needs the onnx package: pip install 'textzoo[export]'") from None
     run_dir = Path(run_dir)
     model = textzoo.load(run_dir)
-    kind = _kind(model)
+    spec = model.onnx_export()  # a ConfigError naming the exportable models for the others
+    module = spec.module.eval()
     out = Path(out) if out is not None else run_dir.with_name(run_dir.name + ".onnx")
     out.parent.mkdir(parents=True, exist_ok=True)
     examples = list(texts or ["oil prices rose sharply after the opec meeting", "wheat exports fell"])
-    inputs = onnx_inputs(model, examples)
+    inputs = spec.inputs(examples)
+    names = list(inputs)
     side = {"model": model.name, "labels": list(model.labels), "multilabel": model.multilabel,
             "run": str(run_dir), "textzoo_version": textzoo.__version__, "opset": OPSET,
-            "inputs": {}, "outputs": {"probabilities": ["batch", len(model.labels)]}}
-    if kind == "transformer":
-        module = _TransformerScores(model).eval()
-        dynamic = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
-                   "probabilities": {0: "batch"}}
-        side["inputs"] = {"input_ids": ["batch", "seq", "int64"], "attention_mask": ["batch", "seq", "int64"]}
-        side.update(special_tokens=dict(model.special), max_length=model.config.max_length,
-                    truncation=model.config.truncation, head_fraction=model.config.head_fraction,
-                    framing=[k for k in ("cls", "start") if k in model.special] + ["ids"]
-                    + [k for k in ("sep", "classify") if k in model.special],
-                    tokenizer=json.loads(model.tokenizer.to_str()))
-    else:
-        module = _TextGCNInductive(model).eval()
-        dynamic = {"tfidf": {0: "batch"}, "probabilities": {0: "batch"}}
-        side["inputs"] = {"tfidf": ["batch", len(model.vocabulary), "float32"]}
-        side.update(vocabulary=list(model.vocabulary), idf=model._tensors["idf"].tolist(),
-                    remove_stopwords=bool(model.config.remove_stopwords))
-    names = list(inputs)
+            "inputs": {n: [spec.dynamic_axes.get(n, {}).get(d, int(s)) for d, s in enumerate(inputs[n].shape)]
+                       + [str(inputs[n].dtype)] for n in names},
+            "outputs": {"probabilities": ["batch", len(model.labels)]}, **spec.side}
     args = tuple(torch.from_numpy(inputs[n]) for n in names)
     tmp = out.with_name(f".{out.name}.tmp")
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer warnings
         torch.onnx.export(module, args, str(tmp), dynamo=False, input_names=names, output_names=["probabilities"],
-                          dynamic_axes=dynamic, opset_version=OPSET, do_constant_folding=True)
+                          dynamic_axes=spec.dynamic_axes, opset_version=OPSET, do_constant_folding=True)
     graph = onnx.load(str(tmp))
     onnx.checker.check_model(graph)
     for key, value in {"textzoo.model": model.name, "textzoo.labels": json.dumps(list(model.labels)),

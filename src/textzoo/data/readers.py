@@ -25,6 +25,7 @@ from typing import Iterable, Literal
 
 from ..errors import DataError
 from .corpus import MAX_DOCUMENT_CHARS, Corpus, Split
+from .linescan import check_line_lengths
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ _FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".nd
 
 def _read_bytes(path: Path) -> bytes:
     try:
+        check_line_lengths(path)  # streams: a 150 MB line is refused without reading it whole
         return path.read_bytes()
     except FileNotFoundError:
         raise DataError("file not found", path) from None

@@ -15,15 +15,15 @@ one step). A process killed between the two renames leaves no RUN but a complete
 :func:`recover_run_folder` (called by ``load``, by the next ``save`` and by ``textzoo train --resume``)
 renames it back, so the previous complete run is never lost.
 
-Loading reads only JSON and safetensors and checks what it reads: a folder holding pickle files
-(``*.pkl``, ``*.pt``, ...) is refused, as are a config naming an unknown model, truncated or
-malformed files, and tensors whose shape or dtype does not fit the config, labels and vocabulary.
-Each problem is one :class:`ModelFileError` line naming the file.
+Loading reads only JSON and safetensors and checks what it reads: a folder holding pickle files (``*.pkl``,
+``*.pt``, ...) is refused, as are a config naming an unknown model, truncated or malformed files, tensors
+that are not finite, unexpected, or whose shape or dtype does not fit the config, labels and vocabulary,
+and files that are not regular files or are over their size limit (:mod:`textzoo.runfiles`). Each problem
+is one :class:`ModelFileError` line naming the file.
 
-Checkpoints for resuming an interrupted ``fit`` (``fit(..., checkpoint_dir=DIR, resume=True)``) go
-through one helper, :class:`textzoo.training.checkpoint.RunCheckpoints`, which ``_open_checkpoint``
-(at the end of this class) builds for each fit; every model that resumes (``supports_checkpoints``)
-uses it.
+Checkpoints for resuming an interrupted ``fit`` (``fit(..., checkpoint_dir=DIR, resume=True)``) go through
+one helper, :class:`textzoo.training.checkpoint.RunCheckpoints`, which ``_open_checkpoint`` (at the end of
+this class) builds for each fit; every model that resumes (``supports_checkpoints``) uses it.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from .. import __version__
 from .._io import atomic_write_json, recover_run_folder, write_folder
@@ -48,6 +48,7 @@ from ..errors import ConfigError, DataError, ModelFileError
 from ..metrics import classification_metrics, multilabel_metrics
 from ..runs.identity import fingerprint_id, model_fingerprint
 from ..runtime import apply_runtime, hyper_parameters, without_runtime
+from ..runfiles import read_history as _read_history, read_json as _read_json, read_weights
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +225,10 @@ class Model:
     def _state(self) -> State:
         raise NotImplementedError
 
+    def onnx_export(self):
+        """This model as a :class:`textzoo.export.OnnxGraph`; by default a one-line refusal."""
+        raise __import__("textzoo.export", fromlist=["refusal"]).refusal(self)
+
     def _restore(self, state: State) -> None:
         raise NotImplementedError
 
@@ -291,12 +296,7 @@ class Model:
         model.multilabel = bool(meta.get("multilabel", False))
         model.info = dict(meta.get("info", {}))
         weights = path / WEIGHTS_FILE
-        if not weights.exists():
-            raise ModelFileError(f"{weights}: missing; the run folder is incomplete")
-        try:
-            tensors = load_file(str(weights))
-        except Exception as exc:  # safetensors raises its own error types for truncated files
-            raise ModelFileError(f"{weights}: cannot be read ({exc}); the file is damaged or truncated") from None
+        tensors = read_weights(weights)  # regular, finite; which tensors the model reads is tracked
         extra = {}
         for key in meta.get("extra_files", []):
             extra[key] = _read_json(path / f"{key}.json")
@@ -307,6 +307,7 @@ class Model:
         if (path / HISTORY_FILE).exists():
             model.history = _read_history(path / HISTORY_FILE)
         model._restore(State(tensors=tensors, extra=extra, source=path))
+        tensors.refuse_unread(weights)
         model.fitted = True
         apply_runtime(model, **runtime)
         return model
@@ -429,37 +430,6 @@ def refuse_pickles(path: Path) -> None:
             raise ModelFileError(
                 f"{file}: run folders hold only JSON and safetensors; refusing a folder with a "
                 f"{file.suffix} file (pickle formats can run code when loaded). Remove it to load the run")
-
-
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: missing; the run folder is incomplete") from None
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, huge ints, deep nesting
-        raise ModelFileError(f"{path}: not valid JSON ({exc}); the file is damaged or truncated") from None
-    except OSError as exc:
-        raise ModelFileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-
-
-def _read_history(path: Path) -> list[dict]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"{path}: cannot be read ({exc})") from None
-    rows = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except (ValueError, RecursionError) as exc:
-            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-            raise ModelFileError(f"{path}:{i + 1}: not valid JSON ({reason}); the file is damaged or truncated") from None
-        if not isinstance(row, dict):
-            raise ModelFileError(f"{path}:{i + 1}: expected a JSON object per line")
-        rows.append(row)
-    return rows
 
 
 def _as_texts(texts) -> list[str]:

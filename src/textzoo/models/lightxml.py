@@ -58,7 +58,7 @@ from ..xmc.finetune import finetune
 from ..xmc.indexer import ClusterIndex, balanced_hierarchical_kmeans
 from ..xmc.labels import label_matrix, pifa
 from ..xmc.tfidf import fit_tfidf
-from .base import State
+from .base import Model, State
 from ..training.checkpoint import RunCheckpoints
 from .bert_style import BertStyleClassifier
 from .transformer_base import MINILM, TransformerConfig
@@ -258,6 +258,7 @@ class LightXML(BertStyleClassifier):
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
         return self._scores_of(self._encode(texts), self._prediction_device())
 
+    onnx_export = Model.onnx_export  # refused: scores of the top clusters' candidates only
     # ---------------------------------------------------------------- persistence
     def _restore(self, state: State) -> None:
         self._members = None

@@ -113,7 +113,7 @@ from ..graphs.syntactic import parse_corpus, syntactic_graph
 from ..graphs.textgcn import adjacency, build_textgcn_graph, normalize_adjacency, tfidf_rows
 from ..training import EarlyStopping, EpochLoop, seed_everything
 from ..training.memory import rusage_peak_mb
-from .base import State
+from .base import Model, State
 from ..training.checkpoint import RunCheckpoints
 from .textgcn import TextGCN, _digest, _glorot, _SparseMatmul, _torch_csr
 
@@ -486,6 +486,7 @@ class TensorGCN(TextGCN):
                  for a, hk, w1, name in zip(a_new, h, w.w1, self.config.graphs)]
             return self._proba(self._last(z, w)).numpy()
 
+    onnx_export = Model.onnx_export  # refused: the inductive pass mixes several graphs
     # ------------------------------------------------------------------------------ persistence
     def _restore(self, state: State) -> None:
         """Check every tensor against the config, the labels and the vocabulary, then use them."""

@@ -42,6 +42,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from ..data.cleaning import clean_documents, clean_new_documents
@@ -53,6 +54,29 @@ from .base import Model, State
 from ..training.checkpoint import RunCheckpoints
 
 log = logging.getLogger(__name__)
+
+
+class InductiveLogits(nn.Module):
+    """The inductive pass of the module docstring: TF-IDF rows ``[batch, n_words]`` to logits.
+
+    The rows may be dense (the ONNX graph) or a sparse CSR tensor (``predict``: each row's answer is
+    then the same whatever the batch, as micro-batched serving needs). With ``r = d^-1/2`` per row
+    and ``c = deg_w^-1/2`` per word, ``sum_w a_w M[w] = r * (tfidf @ (c * M))``: only products with
+    the TF-IDF rows, which both layouts support."""
+
+    def __init__(self, w0_words, w1, word_hidden, word_degree):
+        super().__init__()
+        c = torch.rsqrt(word_degree.double())[:, None]
+        self.register_buffer("ones", torch.ones(len(word_degree), 1))
+        self.register_buffer("c_w0", (c * w0_words.double()).float())                          # c * W0
+        self.register_buffer("c_hidden_w1", (c * (word_hidden.double() @ w1.double())).float())  # c * H W1
+        self.register_buffer("w1", w1.float())
+
+    def forward(self, tfidf: torch.Tensor) -> torch.Tensor:
+        degree = 1.0 + tfidf @ self.ones                                  # d
+        r = torch.rsqrt(degree)
+        h = torch.relu(r * (tfidf @ self.c_w0))                            # layer 1
+        return (h @ self.w1) / degree + r * (tfidf @ self.c_hidden_w1)    # layer 2
 
 
 @dataclass
@@ -295,19 +319,29 @@ class TextGCN(Model):
     def predict_proba_inductive(self, texts: list[str]) -> np.ndarray:
         """Probabilities for documents placed in the trained graph as new nodes (module docstring)."""
         self._require_fitted()
-        t = self._tensors
-        cleaned = clean_new_documents(texts, self._word_index, self.config.remove_stopwords)
-        x = tfidf_rows(cleaned, self._word_index, t["idf"].numpy().astype(np.float64))
-        degree = 1.0 + np.asarray(x.sum(axis=1)).ravel()
-        scale_rows = sp.diags(1.0 / np.sqrt(degree))
-        scale_cols = sp.diags(1.0 / np.sqrt(t["word_degree"].numpy().astype(np.float64)))
-        a_new = _torch_csr((scale_rows @ x @ scale_cols).tocsr())
-        w0_words = t["w0"][t["w0"].shape[0] - len(self.vocabulary):]
+        x = self._tfidf(texts).astype(np.float32)
         with torch.no_grad():
-            h = torch.relu(torch.sparse.mm(a_new, w0_words))
-            logits = (h @ t["w1"]) / torch.from_numpy(degree.astype(np.float32))[:, None]
-            logits = logits + torch.sparse.mm(a_new, t["word_hidden"] @ t["w1"])
-            return self._proba(logits).numpy()
+            return self._proba(self._inductive_logits()(_torch_csr(x))).numpy()
+
+    def _tfidf(self, texts: list[str]) -> sp.csr_matrix:
+        """TF-IDF rows of new documents over the vocabulary (counts of cleaned words times idf)."""
+        cleaned = clean_new_documents(texts, self._word_index, self.config.remove_stopwords)
+        return tfidf_rows(cleaned, self._word_index, self._tensors["idf"].numpy().astype(np.float64)).tocsr()
+
+    def _inductive_logits(self) -> "InductiveLogits":
+        t = self._tensors
+        return InductiveLogits(t["w0"][t["w0"].shape[0] - len(self.vocabulary):], t["w1"], t["word_hidden"],
+                               t["word_degree"]).eval()
+
+    def onnx_export(self):
+        """TF-IDF rows of new documents to probabilities: the inductive pass (:mod:`textzoo.export`)."""
+        from ..export import OnnxGraph, Probabilities
+
+        return OnnxGraph(Probabilities(self._inductive_logits(), self.multilabel),
+                         lambda texts: {"tfidf": self._tfidf(texts).toarray().astype(np.float32)},
+                         dynamic_axes={"tfidf": {0: "batch"}, "probabilities": {0: "batch"}},
+                         side=dict(vocabulary=list(self.vocabulary), idf=self._tensors["idf"].tolist(),
+                                   remove_stopwords=bool(self.config.remove_stopwords)))
 
     # ------------------------------------------------------------------------------ persistence
     def _state(self) -> State:

@@ -61,7 +61,7 @@ from ..xmc.indexer import ClusterIndex, balanced_hierarchical_kmeans
 from ..xmc.labels import label_matrix, label_text_embeddings, pifa
 from ..xmc.ranker import beam_scores, to_dense, train_rankers
 from ..xmc.tfidf import fit_tfidf, tfidf_from_state, tfidf_state
-from .base import State
+from .base import Model, State
 from ..training.checkpoint import RunCheckpoints
 from .bert_style import BertStyleClassifier, PooledHead
 from .transformer_base import MINILM, TransformerConfig
@@ -309,6 +309,7 @@ class XTransformer(BertStyleClassifier):
         labels, scores = self.predict_top(texts)
         return to_dense(labels, scores, len(self.labels))
 
+    onnx_export = Model.onnx_export  # refused: scores from a beam over clusters and a ranker
     # ---------------------------------------------------------------- persistence
     def _state(self) -> State:
         state = super()._state()

@@ -15,6 +15,7 @@ Concurrent requests are micro-batched (see :mod:`.batching`) without changing an
 # No ``from __future__ import annotations`` here: FastAPI must resolve the request model that
 # create_app defines locally (its limits are per app).
 
+import asyncio
 import json
 import logging
 import math
@@ -25,11 +26,14 @@ from typing import Annotated, Any, Optional, Sequence
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
+from starlette.requests import ClientDisconnect
 
 from .. import __version__
 from .batching import MicroBatcher
+from .guard import (NOT_SPACE, BodyError, OncePerInterval, RequestTimeoutProtocol, default_max_connections,
+                    parse_predict_body)
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +144,7 @@ def create_app(run_dir: str | Path | Sequence[str | Path], *, max_texts: int = D
     labels = np.array(model.labels, dtype=object)
     batcher = MicroBatcher(model.predict_proba, max_batch=max_batch, window_ms=batch_window_ms, enabled=batching)
 
-    Text = Annotated[str, StringConstraints(min_length=1, max_length=max_chars, pattern=r"\S", strict=True)]
+    Text = Annotated[str, StringConstraints(min_length=1, max_length=max_chars, pattern=NOT_SPACE, strict=True)]
 
     class PredictRequest(BaseModel):
         """Texts to classify and, optionally, how many ranked labels to return per text."""
@@ -159,6 +163,7 @@ def create_app(run_dir: str | Path | Sequence[str | Path], *, max_texts: int = D
     async def lifespan(app: FastAPI):
         log.info("serving %s model from %s (%d labels, batching %s)", model.name, what, n_labels,
                  f"up to {max_batch} texts / {batch_window_ms} ms" if batching else "off")
+        asyncio.get_running_loop().set_exception_handler(OncePerInterval().loop_errors)  # accept() errors
         yield
         await batcher.aclose()
 
@@ -183,10 +188,25 @@ def create_app(run_dir: str | Path | Sequence[str | Path], *, max_texts: int = D
                    "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))} for e in exc.errors()]
         return JSONResponse(status_code=422, content={"detail": errors})
 
+    fields = frozenset(PredictRequest.model_fields)
+
+    # the body is parsed here, not by FastAPI: unknown keys and bad encodings are refused cheaply (guard.py)
     @app.post("/v1/predict", response_model=PredictResponse, summary="Classify texts",
-              responses={400: {"description": "the body cannot be parsed (not UTF-8 JSON)"},
-                         413: {"description": "request body too large"}})
-    async def predict(request: PredictRequest) -> PredictResponse:
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": PredictRequest.model_json_schema()}}}},
+              responses={400: {"description": "the body cannot be parsed (not UTF-8 JSON, or a byte-order mark)"},
+                         413: {"description": "request body too large"},
+                         422: {"description": "invalid request: where, what and why (the input is not echoed)"}})
+    async def predict(raw: Request):
+        try:
+            value = parse_predict_body(await raw.body(), fields, max_texts)
+            request = PredictRequest.model_validate(value)
+        except BodyError as exc:
+            return JSONResponse(status_code=exc.status, content={"detail": exc.detail})
+        except ClientDisconnect:  # gone (or closed by the request timeout): nobody reads an answer
+            return Response(status_code=400)
+        except ValidationError as exc:
+            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
         probs = await batcher.predict(request.texts)
         return PredictResponse(model=model.name, multilabel=model.multilabel,
                                predictions=_answers(probs, labels, model.multilabel, request.top_k, threshold))
@@ -297,9 +317,15 @@ def _finite(value: Any) -> Any:
 
 
 def serve(run_dir: str | Path | Sequence[str | Path], host: str = "127.0.0.1", port: int = 8000, *, access_log: bool = False,
-          log_level: str = "info", keep_alive: float = 75.0, **options) -> None:
+          log_level: str = "info", keep_alive: float = 75.0, request_timeout: float = 10.0,
+          max_connections: int | None = None, **options) -> None:
     """Run the app for ``run_dir`` (one run folder, or a list: their ensemble) on uvicorn until
     interrupted; ``options`` go to :func:`create_app`.
+
+    ``request_timeout``: seconds a client has to send its request headers (from their first byte or
+    from connecting), and most seconds between two chunks of a body. ``max_connections``: open connections beyond which requests get
+    503 (default 1000, fewer when the open-file limit is lower). Repeated log messages are held
+    back to one per 10 s (:mod:`.guard`).
 
     ``keep_alive``: seconds an idle connection stays open. Longer than clients' own idle expiry
     (httpx and most pools: 5 s) so that the server never closes a connection at the moment a client
@@ -310,5 +336,9 @@ def serve(run_dir: str | Path | Sequence[str | Path], host: str = "127.0.0.1", p
     app = create_app(run_dir, **options)
     log.info("API on http://%s:%d (OpenAPI page at /docs)", host, port)
     # log_config=None: uvicorn's loggers propagate to the handlers the textzoo command set up
+    once = OncePerInterval()
+    for name in ("uvicorn.error", "uvicorn", "asyncio"):
+        logging.getLogger(name).addFilter(once)
     uvicorn.run(app, host=host, port=port, log_config=None, log_level=log_level, access_log=access_log,
-                timeout_keep_alive=keep_alive)
+                timeout_keep_alive=keep_alive, http=RequestTimeoutProtocol.with_timeout(request_timeout),
+                limit_concurrency=max_connections or default_max_connections())
