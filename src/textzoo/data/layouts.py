@@ -6,15 +6,12 @@ Each returns a :class:`~textzoo.data.corpus.Corpus` whose splits' ``sources`` ho
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from ..errors import DataError
 from .corpus import Corpus, Split
 from .lines import OnEmpty, _check_on_empty, _empty_lines, _nonempty_file, read_lines
 from .tables import read_table
-
-log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------------------------

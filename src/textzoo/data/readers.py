@@ -21,4 +21,10 @@ from .layouts import read_glue_tsv, read_textgcn, read_trec, read_xmc  # noqa: F
 from .lines import (  # noqa: F401
     OnEmpty, check_length, check_no_nul, decode_lines, read_lines,
 )
-from .tables import corpus_from_files, read_table  # noqa: F401
+from .tables import FORMATS, corpus_from_files, read_table  # noqa: F401
+from .textfiles import read_line_format  # noqa: F401
+
+__all__ = [
+    "FORMATS", "OnEmpty", "check_length", "check_no_nul", "corpus_from_files", "decode_lines", "read_glue_tsv",
+    "read_line_format", "read_lines", "read_table", "read_textgcn", "read_trec", "read_xmc",
+]

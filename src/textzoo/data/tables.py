@@ -11,10 +11,14 @@ from typing import Iterable
 
 from ..errors import DataError
 from .corpus import Corpus, Split
+from .inputs import align_targets, default_name
 from .lines import OnEmpty, _check_on_empty, _read_bytes, _utf16_hint, check_length, check_no_nul
+from .textfiles import LINE_FORMATS, read_line_format
 
 log = logging.getLogger(__name__)
 
+#: the formats of ``--format`` / ``format=``
+FORMATS = ("csv", "tsv", "jsonl", *LINE_FORMATS)
 _FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 
 
@@ -22,21 +26,38 @@ _FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".nd
 # user tables: CSV / TSV / JSONL
 
 
-def _table_format(path: Path, format: str | None) -> str:
+def _table_format(path: Path, format: str | None) -> str | None:
+    """csv, tsv, jsonl, one of :data:`LINE_FORMATS`, or None for a ``.txt`` file to recognise."""
     if format is not None:
         fmt = format.lower().lstrip(".")
         fmt = {"ndjson": "jsonl", "json": "jsonl", "tab": "tsv"}.get(fmt, fmt)
-        if fmt not in ("csv", "tsv", "jsonl"):
-            raise DataError(f"unknown format {format!r}; use 'csv', 'tsv' or 'jsonl'", path)
+        if fmt not in ("csv", "tsv", "jsonl", *LINE_FORMATS):
+            raise DataError(f"unknown format {format!r}; use one of {', '.join(FORMATS)}", path)
         return fmt
     suffixes = [s.lower() for s in path.suffixes]
     for suffix in reversed(suffixes):
         if suffix in _FORMATS:
             return _FORMATS[suffix]
+        if suffix == ".txt":
+            return None
     raise DataError(
-        f"cannot tell the format from the file name suffix {path.suffix!r}; pass format='csv', "
-        f"'tsv' or 'jsonl' (known suffixes: {', '.join(sorted(_FORMATS))})", path
+        f"cannot tell the format from the file name suffix {path.suffix!r}; pass --format (format=) "
+        f"{', '.join(FORMATS)} (known suffixes: {', '.join(sorted(_FORMATS))}, .txt)", path
     )
+
+
+def _csv_delimiter(text: str, text_column: str) -> str:
+    """The delimiter of a CSV file: the one whose header names ``text_column`` (``,`` ``;`` TAB
+    ``|``), else what :class:`csv.Sniffer` finds, else a comma."""
+    first = text.split("\n", 1)[0]
+    for delimiter in (",", ";", "\t", "|"):
+        header = next(csv.reader([first], delimiter=delimiter), [])
+        if text_column in (h.strip() for h in header):
+            return delimiter
+    try:
+        return csv.Sniffer().sniff(text[:65536], delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
 
 
 def _decode_file(path: Path, data: bytes) -> str:
@@ -70,8 +91,8 @@ def _rows_tsv(path: Path, text: str) -> Iterable[tuple[int, list[str]]]:
             yield i + 1, line.split("\t")
 
 
-def _rows_csv(path: Path, text: str) -> Iterable[tuple[int, list[str]]]:
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+def _rows_csv(path: Path, text: str, delimiter: str = ",") -> Iterable[tuple[int, list[str]]]:
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True, delimiter=delimiter)
     start = 1
     try:
         for row in reader:
@@ -84,7 +105,7 @@ def _rows_csv(path: Path, text: str) -> Iterable[tuple[int, list[str]]]:
 
 def _table_rows(path, fmt, text, text_column, label_column):
     """Yield ``(line, text, raw_label)`` for CSV / TSV rows (raw_label is None when unlabelled)."""
-    rows = iter(_rows_csv(path, text) if fmt == "csv" else _rows_tsv(path, text))
+    rows = iter(_rows_csv(path, text, _csv_delimiter(text, text_column)) if fmt == "csv" else _rows_tsv(path, text))
     try:
         header_line, header = next(rows)
     except StopIteration:
@@ -158,9 +179,11 @@ def read_table(
     name: str | None = None,
     on_empty: OnEmpty = "error",
 ) -> Split:
-    """Read one split from a CSV, TSV or JSONL file (UTF-8; format from the suffix unless given).
+    """Read one split from a CSV, TSV, JSONL, LibMultiLabel, fastText or txt file (UTF-8; the format
+    from the suffix unless given; a ``.txt`` file from its first line, see :mod:`.textfiles`).
 
-    CSV is parsed with Python's ``csv`` module (quoted fields may span lines); TSV is split on TABs
+    CSV is parsed with Python's ``csv`` module (quoted fields may span lines; the delimiter is
+    sniffed: comma, semicolon, TAB or ``|``, the one whose header names ``text_column``); TSV is split on TABs
     with no quoting; JSONL has one object per line. ``label_column=None`` reads unlabelled text.
     A label is a string (integers are turned into strings); for multi-label data give JSON lists
     or a ``multilabel_sep`` that separates labels inside one field.
@@ -168,6 +191,8 @@ def read_table(
     _check_on_empty(on_empty)
     path = Path(path)
     fmt = _table_format(path, format)
+    if fmt is None or fmt in LINE_FORMATS:
+        return read_line_format(path, fmt, labelled=label_column is not None, name=name, on_empty=on_empty)
     text = _decode_file(path, _read_bytes(path))
     old_limit = csv.field_size_limit(1 << 30)  # documents may be longer than csv's 128 KiB default
     try:
@@ -230,15 +255,10 @@ def corpus_from_files(
     if train_split.labels is None:
         raise DataError("training data needs labels (label_column is None)", train)
     multilabel = train_split.multilabel
-    for split in (test_split, valid_split):
-        if split is not None and split.labels is not None and split.multilabel != multilabel:
-            path, _ = split.where(0)
-            raise DataError(
-                f"the training file is {'multi' if multilabel else 'single'}-label but this file is not",
-                path,
-            )
+    test_split = align_targets(test_split, multilabel, "the training file")
+    valid_split = None if valid_split is None else align_targets(valid_split, multilabel, "the training file")
     return Corpus(
-        name=name or Path(train).resolve().parent.name or "corpus",
+        name=name or default_name(train),
         train=train_split,
         valid=valid_split,
         test=test_split,
