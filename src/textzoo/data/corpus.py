@@ -138,8 +138,11 @@ class Corpus:
         corpus; an existing validation split is kept as it is. When that share rounds down to no
         document (``fraction=0``, or a very small training set) there is no validation split.
         """
+        from ..errors import ConfigError
         from .splitting import split_validation
 
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
+            raise ConfigError(f"the validation fraction must be in [0, 1), not {fraction!r}")
         if self.valid is not None:
             return self
         train, valid = split_validation(self.train, fraction, seed, self.name)

@@ -46,6 +46,16 @@ def _table_format(path: Path, format: str | None) -> str | None:
     )
 
 
+def _header_names(path: Path, text_column: str) -> bool:
+    """Whether the first line of ``path`` is a TAB-separated header naming ``text_column``."""
+    try:
+        with path.open("rb") as f:
+            first = f.readline(65536).decode("utf-8-sig", errors="replace")
+    except OSError:
+        return False
+    return text_column in (h.strip() for h in first.split("\t"))
+
+
 def _csv_delimiter(text: str, text_column: str) -> str:
     """The delimiter of a CSV file: the one whose header names ``text_column`` (``,`` ``;`` TAB
     ``|``), else what :class:`csv.Sniffer` finds, else a comma."""
@@ -191,6 +201,8 @@ def read_table(
     _check_on_empty(on_empty)
     path = Path(path)
     fmt = _table_format(path, format)
+    if fmt is None and _header_names(path, text_column):
+        fmt = "tsv"  # a .txt file whose first line is a TAB-separated header naming the text column
     if fmt is None or fmt in LINE_FORMATS:
         return read_line_format(path, fmt, labelled=label_column is not None, name=name, on_empty=on_empty)
     text = _decode_file(path, _read_bytes(path))
