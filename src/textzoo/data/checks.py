@@ -32,3 +32,18 @@ def check_training_labels(train: Split, multilabel: bool) -> None:
         shown = ", ".join(repr(r) for r in rare[:5]) + (" ..." if len(rare) > 5 else "")
         log.warning("%d class(es) have fewer than 2 training documents (%s): the model can hardly learn "
                     "them; add documents or merge classes", len(rare), shown)
+
+
+#: fewer distinct words than this after a model's cleaning is warned about
+SMALL_VOCABULARY = 1000
+
+
+def warn_small_vocabulary(model: str, words: int, kept_tokens: int, all_tokens: int | None, settings: str) -> None:
+    """One warning line when cleaning leaves fewer than :data:`SMALL_VOCABULARY` distinct words, or
+    removes more than half of the tokens (``all_tokens``: their number before the settings applied)."""
+    if words < SMALL_VOCABULARY:
+        log.warning("%s: only %d distinct words are left after cleaning (%s): too few for the model to learn "
+                    "much; on a small corpus try --set min_count=1", model, words, settings)
+    elif all_tokens and kept_tokens < 0.5 * all_tokens:
+        log.warning("%s: cleaning (%s) removes %.0f%% of the tokens; try --set min_count=1 or "
+                    "--set remove_stopwords=false", model, settings, 100 * (1 - kept_tokens / all_tokens))

@@ -44,7 +44,8 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from ..data.cleaning import clean_documents, clean_new_documents
+from ..data.checks import warn_small_vocabulary
+from ..data.cleaning import clean_documents, clean_new_documents, clean_strs
 from ..data.corpus import Split
 from ..errors import ConfigError
 from ..graphs.textgcn import adjacency, build_textgcn_graph, normalize_adjacency, tfidf_rows
@@ -170,6 +171,10 @@ class TextGCN(Model):
         if vocab_size == 0:
             raise ConfigError("the cleaned training documents contain no words; lower min_count "
                               "or set remove_stopwords=false")
+        kept = sum(len(doc.split()) for doc in cleaned)
+        every = sum(len(doc.split()) for doc in clean_strs(texts)) if n_docs <= 5000 else None  # small corpora
+        warn_small_vocabulary(self.name, vocab_size, kept, every,
+                              f"min_count={cfg.min_count}, remove_stopwords={str(cfg.remove_stopwords).lower()}")
         self.info["graph_seconds"] = round(time.perf_counter() - start, 3)
         self.info["graph_nodes"] = int(a_hat.shape[0])
         self.info["graph_edges"] = int(a.nnz)
