@@ -54,9 +54,8 @@ def load_corpus(args):
         raise ConfigError("give either --dataset or --train/--test, not both")
     seed = args.seed or 0
     if args.dataset and is_dataset_path(args.dataset):
-        return load_dataset(args.dataset, valid_fraction=args.valid_fraction, seed=seed, name=args.name,
-                            **_table_options(args))
-    if args.dataset:
+        corpus = load_dataset(args.dataset, valid_fraction=args.valid_fraction, seed=seed, **_table_options(args))
+    elif args.dataset:
         corpus = load_dataset(args.dataset, data_dir=args.data_dir, valid_fraction=args.valid_fraction, seed=seed)
     elif args.train and args.test:
         corpus = Corpus.from_files(train=args.train, test=args.test, valid=args.valid, name=args.name,

@@ -120,9 +120,9 @@ def align_targets(split: Split, multilabel: bool, what: str = "this run") -> Spl
 
 def default_name(train_file: str | Path) -> str:
     """A run's dataset name from its training file: the stem without a ``train`` part
-    (``reviews_train.csv`` -> ``reviews``), else the folder's name, else ``corpus``."""
+    (``reviews_train.csv``, ``train-reviews.csv`` -> ``reviews``), else the folder's name, else ``corpus``."""
     path = Path(train_file).resolve()
-    stem = re.sub(r"(^|[._-])(train|training)$", "", path.stem, flags=re.IGNORECASE)
+    stem = re.sub(r"(^|[._-])(train|training)$|^(train|training)[._-]", "", path.stem, flags=re.IGNORECASE)
     for candidate in (stem, path.parent.name, path.parent.parent.name):
         if candidate.lower() not in _GENERIC:
             return candidate

@@ -373,8 +373,8 @@ def load_dataset(
     ``int(valid_fraction * n_train)`` training documents move to ``corpus.valid`` by the stratified
     rule of :mod:`textzoo.data.splitting` (``valid_fraction=0`` keeps no validation split).
     ``reader_options`` go to the layout's reader, e.g. ``fine=True`` for TREC-50 or
-    ``on_empty="skip"`` (for a folder: ``name``, ``format``, ``text_column``, ``label_column``,
-    ``multilabel_sep``, ``on_empty``).
+    ``on_empty="skip"`` (for a folder: ``format``, ``text_column``, ``label_column``,
+    ``multilabel_sep``, ``on_empty``; the corpus is named after the folder).
     """
     if not 0 <= valid_fraction < 1:
         raise ConfigError(f"valid_fraction must be in [0, 1), not {valid_fraction!r}")
