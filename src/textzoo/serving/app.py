@@ -145,6 +145,7 @@ def create_app(run_dir: str | Path | Sequence[str | Path], *, max_texts: int = D
     labels = np.array(model.labels, dtype=object)
     batcher = MicroBatcher(model.predict_proba, max_batch=max_batch, window_ms=batch_window_ms, enabled=batching)
 
+    default_threshold = threshold  # the request model's field of that name would hide it in its class body
     Text = Annotated[str, StringConstraints(min_length=1, max_length=max_chars, pattern=r"\S", strict=True)]
 
     class PredictRequest(BaseModel):
@@ -161,7 +162,7 @@ def create_app(run_dir: str | Path | Sequence[str | Path], *, max_texts: int = D
                               "means all); without it: the best label, or for a multi-label run every label "
                               "at or above the threshold (the best one when none is)")
         threshold: Optional[Annotated[float, Field(ge=0, le=1, strict=True)]] = Field(
-            None, description=f"multi-label runs: the score a label needs without top_k (default {threshold})")
+            None, description=f"multi-label runs: the score a label needs without top_k (default {default_threshold})")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
