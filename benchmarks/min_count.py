@@ -5,7 +5,7 @@ vocabulary of a few hundred words, or fewer; this script measures what ``min_cou
 give on seeded random slices of the training documents (``--docs``, stratified by the project's
 validation-split rule, then 10% of them held out for validation), tested on ``--test`` random test
 documents of the same corpus (transductive, as the paper). The stop-word setting is the paper's for
-each corpus (MR keeps its stop words); ``min_count`` is used as given (not scaled).
+each corpus (MR keeps its stop words); ``min_count`` is used as given.
 
     python benchmarks/min_count.py --datasets R8 mr --docs 300 --test 500 --seeds 0 1 2
 

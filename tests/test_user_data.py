@@ -206,9 +206,3 @@ def test_corpus_from_files_draws_the_cli_validation_split(r8, tmp_path):
     reference = Corpus.from_files(tmp_path / "train.csv", tmp_path / "test.csv", valid_fraction=0)
     assert len(corpus.valid) == 30 and corpus.valid.texts == reference.with_validation(0.1, 3).valid.texts
 
-
-def test_min_count_is_scaled_below_2000_documents():
-    from textzoo.models.textgcn import scaled_min_count
-
-    assert [scaled_min_count(5, n) for n in (100, 300, 800, 1400, 1999, 2000, 7674)] == [1, 1, 2, 4, 5, 5, 5]
-    assert scaled_min_count(1, 300) == 1 and scaled_min_count(10, 1000) == 5

@@ -71,16 +71,14 @@ class TextGCNConfig:
     restore_best: bool = False        # code: the model at the stopping epoch is evaluated
     window: int = 20                  # sliding window for PMI
     remove_stopwords: bool = True     # NLTK English stop words (not for MR)
-    min_count: int | None = None      # drop words seen fewer times in the corpus (not for MR);
-    #   None: the paper's 5, scaled down below 2,000 documents (scaled_min_count; every paper
-    #   corpus is larger, so it gets 5); a number is used as given
+    min_count: int = 5                # drop words seen fewer times in the corpus (not for MR); not
+    #   scaled on small corpora: on 300-document R8 slices 5 beat 2 and 1 (benchmarks/min_count.py)
     seed: int = 0
     checkpoint_every: int = 10        # epochs between checkpoints when fit() gets checkpoint_dir
     #   (and after the last epoch); one R8 epoch takes about 0.15 s, a checkpoint about 0.07 s
 
     def __post_init__(self):
-        low_count = self.min_count is not None and self.min_count < 1
-        if self.hidden < 1 or self.epochs < 1 or self.window < 2 or low_count:
+        if self.hidden < 1 or self.epochs < 1 or self.window < 2 or self.min_count < 1:
             raise ValueError("hidden and epochs must be >= 1, window >= 2, min_count >= 1")
         if self.checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
@@ -142,22 +140,6 @@ def _glorot(rows: int, cols: int, generator: torch.Generator) -> torch.Tensor:
     return (torch.rand(rows, cols, generator=generator) * 2 - 1) * bound
 
 
-#: corpora with fewer documents get a smaller min_count (benchmarks/min_count.py)
-SCALE_MIN_COUNT_BELOW = 2000
-PAPER_MIN_COUNT = 5
-
-
-def scaled_min_count(min_count: int, n_docs: int) -> int:
-    """TextGCN's ``min_count`` for a corpus of ``n_docs`` documents (all of them: train, valid and
-    the unlabelled ones): ``min_count`` scaled by ``n_docs / 2000`` below 2,000 documents, at least 1.
-
-    On 300-document R8 slices (800 graph documents) min_count=5 leaves a vocabulary of a few hundred
-    words; the scaled value (2 there) scored best of 1, 2 and 5 (``benchmarks/min_count.py``)."""
-    if n_docs >= SCALE_MIN_COUNT_BELOW:
-        return min_count
-    return max(1, min(min_count, round(min_count * n_docs / SCALE_MIN_COUNT_BELOW)))
-
-
 def _digest(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
@@ -182,11 +164,7 @@ class TextGCN(Model):
         run = self._open_checkpoint(train, valid, unlabelled)
 
         start = time.perf_counter()
-        min_count = scaled_min_count(PAPER_MIN_COUNT, n_docs) if cfg.min_count is None else cfg.min_count
-        if min_count != PAPER_MIN_COUNT and cfg.min_count is None:
-            log.info("textgcn: min_count %d for %d documents (the paper's %d scaled; --set min_count=N "
-                     "sets it)", min_count, n_docs, PAPER_MIN_COUNT)
-        self.info["min_count"] = min_count
+        min_count = cfg.min_count
         cleaned = clean_documents(texts, remove_stopwords=cfg.remove_stopwords, min_count=min_count)
         graph = build_textgcn_graph(cleaned, window=cfg.window, progress=True)
         a = adjacency(graph)
