@@ -79,8 +79,8 @@ def test_evaluate_several_runs_scores_their_average(trained_run, user_files, dat
     second = tmp_path / "r8-user-seed1"
     files = ["--train", str(user_files / "train.csv"), "--test", str(user_files / "test.csv"),
              "--text-column", "body", "--label-column", "topic"]
-    run(["train", "textgcn", *files, "--set", "epochs=40", "--set", "min_count=2", "--set", "seed=1",
-         "--out", str(second)], data_dir)
+    run(["train", "textgcn", *files, "--set", "epochs=40", "--set", "min_count=2", "--seed", "1",
+         "--out", str(second)], data_dir)  # another model seed and validation split
     both_orders = [json.loads(run(["evaluate", str(a), str(b), *files, "--json"], data_dir).stdout)
                    for a, b in ((first, second), (second, first))]  # not just the first or the last member
     with open(user_files / "test.csv", newline="", encoding="utf-8") as handle:

@@ -131,7 +131,7 @@ def test_inconsistent_split_files(files, tmp_path, capsys):
 
     (tmp_path / "multi.jsonl").write_text(json.dumps({"text": "oil", "label": ["crude", "earn"]}) + "\n")
     assert main(args + ["--test", str(tmp_path / "multi.jsonl")]) == 2
-    assert "multi.jsonl: the training file is single-label" in _error_line(capsys)
+    assert "multi.jsonl:1: document 0 of the test data has 2 labels but the training file is single-label" in _error_line(capsys)
 
 
 def test_evaluating_labels_the_model_does_not_know(run, files, tmp_path, capsys):
@@ -176,7 +176,8 @@ def test_settings_out_of_range(files, tmp_path, capsys):
 
 
 def test_validation_fraction_in_the_python_api(files):
-    corpus = Corpus.from_files(files / "train.csv", files / "test.csv")
+    assert Corpus.from_files(files / "train.csv", files / "test.csv").valid is not None  # as the CLI: 10%
+    corpus = Corpus.from_files(files / "train.csv", files / "test.csv", valid_fraction=0)
     with pytest.raises(ConfigError, match=r"\[0, 1\)"):
         corpus.with_validation(1.0)
     assert corpus.with_validation(0).valid is None

@@ -295,12 +295,14 @@ def test_jsonl_and_errors(tmp_path):
 
 
 def test_format_from_suffix_and_override(tmp_path):
-    path = tmp_path / "data.txt"
+    path = tmp_path / "data.dat"
     path.write_text("text\tlabel\nhello\ta\n")
     with pytest.raises(DataError) as exc:
         read_table(path)
     assert_names(exc, path, None)
     assert read_table(path, format="tsv").texts == ["hello"]
+    path = path.rename(tmp_path / "data.txt")  # a .txt file with a TSV header naming the text column
+    assert read_table(path).texts == ["hello"]
     assert read_table(path, format="tsv", label_column=None).labels is None
 
 

@@ -257,12 +257,15 @@ def test_a_failing_request_does_not_fail_its_batch():
 
 
 def test_multilabel_answers_use_the_threshold_and_top_k():
+    # the one rule of textzoo.scoring: threshold (the best label when none passes), or the k best
     labels = np.array(["a", "b", "c", "d"], dtype=object)
     probs = np.array([[0.9, 0.2, 0.6, 0.1], [0.1, 0.2, 0.3, 0.4]], dtype=np.float32)
     plain = _answers(probs, labels, True, None, 0.5)
-    assert [[x.label for x in p.labels] for p in plain] == [["a", "c"], []]
+    assert [[x.label for x in p.labels] for p in plain] == [["a", "c"], ["d"]]
+    assert [[x.label for x in p.labels] for p in _answers(probs, labels, True, None, 0.15)] == [["a", "c", "b"], ["d", "c", "b"]]
     ranked = _answers(probs, labels, True, 3, 0.5)
     assert [[x.label for x in p.labels] for p in ranked] == [["a", "c", "b"], ["d", "c", "b"]]
+    assert [[x.label for x in p.labels] for p in _answers(probs, labels, True, 1, 0.5)] == [["a"], ["d"]]
     single = _answers(probs, labels, False, None, 0.5)
     assert [[x.label for x in p.labels] for p in single] == [["a"], ["d"]]
 

@@ -93,14 +93,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="predict labels for texts with a saved run",
-                       description="Predict the labels of TEXT arguments or of each line of --input.")
+                       description="Predict the labels of TEXT arguments or of each line of --input (options "
+                       "may come before or after the texts; put -- before a text that starts with -). "
+                       "Answers: the best label (single-label runs); every label scoring at least "
+                       "--threshold, or the best one when none does (multi-label runs); with --top-k "
+                       "the K best labels with their scores. `textzoo serve` answers the same.")
     p.add_argument("run_dir", help="run folder written by `textzoo train`")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
     p.add_argument("--input", metavar="FILE", help="UTF-8 file with one text per line ('-' for stdin)")
     p.add_argument("--with", dest="also", action="append", default=[], metavar="RUN_DIR",
                    help="another run folder (repeatable): predict with the ensemble of RUN_DIR and these, "
                    "the mean of their scores")
-    p.add_argument("--top-k", type=_int_at_least(1), metavar="K", help="print the K best labels with probabilities")
+    p.add_argument("--top-k", type=_int_at_least(1), metavar="K", help="print the K best labels with "
+                   "probabilities, whatever their score")
+    p.add_argument("--threshold", type=_float_in(0, 1), default=0.5, metavar="T",
+                   help="multi-label runs: the score a label needs, in [0, 1] (default 0.5; the best label "
+                   "when none reaches it)")
     p.add_argument("--json", action="store_true", help="print one JSON object per text")
     _add_device(p)
     p.set_defaults(func=cmd_predict)
@@ -218,45 +226,32 @@ def _add_device(p: argparse.ArgumentParser, text: str = "where a Transformer or 
     p.add_argument("--device", metavar="DEVICE", help=text + "; cpu, cuda, cuda:1, auto")
 
 
-def _add_data_dir(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", metavar="DIR",
-                   help="local mirror of the public corpora (default: $TEXTZOO_DATA, else download into the cache)")
+def _float_in(low: float, high: float):
+    """argparse type: a number in [low, high]; a one-line usage error otherwise."""
+    def parse(text: str) -> float:
+        value = _float_at_least(low)(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be in [{low:g}, {high:g}], got {value}")
+        return value
+    return parse
+
+
+def _add_data_dir(p) -> None:
+    from .cli_corpus import add_data_dir
+
+    add_data_dir(p)
 
 
 def _add_corpus_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("corpus (a named dataset, or your own files)")
-    g.add_argument("--dataset", metavar="NAME", help="named dataset (see `textzoo datasets`)")
-    _add_data_dir(g)
-    g.add_argument("--train", metavar="FILE", help="your training file (.csv, .tsv or .jsonl)")
-    g.add_argument("--test", metavar="FILE", help="your test file")
-    g.add_argument("--valid", metavar="FILE", help="your validation file (default: 10%% of --train)")
-    g.add_argument("--text-column", default="text", help="column/field holding the text (default text)")
-    g.add_argument("--label-column", default="label", help="column/field holding the label (default label)")
-    g.add_argument("--label-sep", metavar="SEP",
-                   help="multi-label files: separator between labels in the label column")
-    g.add_argument("--valid-fraction", type=_float_at_least(0, 1), default=0.1,
-                   help="share of the training documents held out for validation, in [0, 1) (default 0.1; "
-                   "0: no validation split)")
-    g.add_argument("--seed", type=_int_at_least(0), help="seed of the validation split and, for `train`, of the model "
-                   "(unless --set seed=... says otherwise; default 0)")
+    from .cli_corpus import add_corpus_options
+
+    add_corpus_options(p, _float_at_least(0, 1), _int_at_least(0))
 
 
 def _load_corpus(args):
-    from .data import load_dataset
-    from .data.corpus import Corpus
-    from .errors import ConfigError
+    from .cli_corpus import load_corpus
 
-    if args.dataset and args.train:
-        raise ConfigError("give either --dataset or --train/--test, not both")
-    if args.dataset:
-        return load_dataset(args.dataset, data_dir=args.data_dir, valid_fraction=args.valid_fraction,
-                            seed=args.seed or 0)
-    if args.train and args.test:
-        corpus = Corpus.from_files(train=args.train, test=args.test, valid=args.valid,
-                                   text_column=args.text_column, label_column=args.label_column,
-                                   multilabel_sep=args.label_sep)
-        return corpus.with_validation(args.valid_fraction, args.seed or 0)
-    raise ConfigError("name a corpus: --dataset NAME, or --train FILE --test FILE")
+    return load_corpus(args)
 
 
 def cmd_datasets(args) -> int:
@@ -368,24 +363,9 @@ def cmd_evaluate(args) -> int:
 
 
 def _evaluation_split(args):
-    """``(corpus name, split)`` that ``evaluate`` scores: ``--split`` of the named corpus or of the
-    user's files; ``--test FILE`` alone is read on its own (a saved run needs no training file)."""
-    from .errors import ConfigError
+    from .cli_corpus import evaluation_split
 
-    if args.test and not args.train and not args.dataset:
-        from .data.readers import read_table
-
-        if args.split != "test":
-            raise ConfigError(f"--split {args.split}: with --test FILE alone only the test split is there; "
-                              "add --train FILE (and --valid FILE) to score another split")
-        split = read_table(args.test, text_column=args.text_column, label_column=args.label_column,
-                           multilabel_sep=args.label_sep, name="test")
-        return str(args.test), split
-    corpus = _load_corpus(args)
-    split = corpus.splits.get(args.split)
-    if split is None:
-        raise ConfigError(f"the corpus has no {args.split!r} split")
-    return corpus.name, split
+    return evaluation_split(args)
 
 
 def cmd_predict(args) -> int:
@@ -406,7 +386,7 @@ def cmd_predict(args) -> int:
         raise ConfigError("nothing to predict: give TEXT arguments or --input FILE")
     model = Model.load(args.run_dir, device=args.device) if not args.also else \
         Ensemble.load([args.run_dir, *args.also], device=args.device)
-    results = model.predict(texts, top_k=args.top_k) if args.top_k else model.predict(texts)
+    results = model.predict(texts, top_k=args.top_k, threshold=args.threshold)
     for text, result in zip(texts, results):
         if args.json:
             if args.top_k:
@@ -446,7 +426,12 @@ def _print_table(header: list[str], rows: list[list[str]]) -> None:
 def main(argv: list[str] | None = None) -> int:
     from .errors import TextzooError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.command == "predict" and not any(r.startswith("-") for r in rest):
+        args.texts = [*args.texts, *rest]  # texts after options: predict RUN --top-k 2 "text"
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:

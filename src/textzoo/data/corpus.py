@@ -7,9 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
-from ..errors import ConfigError, DataError
+from ..errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -108,16 +106,21 @@ class Corpus:
         valid: "str | Path | None" = None,
         *,
         name: str | None = None,
+        valid_fraction: float = 0.1,
+        seed: int = 0,
         **options,
     ) -> "Corpus":
-        """A corpus from the user's CSV / TSV / JSONL files (see :func:`textzoo.data.readers.read_table`).
+        """A corpus from the user's files (see :func:`textzoo.data.readers.read_table`), with the
+        validation split of :meth:`with_validation` unless ``valid`` is given (``valid_fraction=0``:
+        none), as ``load_dataset`` and ``textzoo train --train ... --test ...`` draw it.
 
-        ``options`` go to ``read_table`` (``text_column``, ``label_column``, ``format``,
-        ``multilabel_sep``, ``on_empty``). The corpus is multi-label if the training labels are lists.
+        ``options`` go to ``read_table`` (``text_column``, ``label_column``, ``format``: csv, tsv,
+        jsonl, libmultilabel, fasttext or txt, ``multilabel_sep``, ``on_empty``). The corpus is
+        multi-label if the training labels are lists.
         """
         from .readers import corpus_from_files
 
-        return corpus_from_files(train, test, valid, name=name, **options)
+        return corpus_from_files(train, test, valid, name=name, **options).with_validation(valid_fraction, seed)
 
     @property
     def splits(self) -> dict[str, Split]:
@@ -128,31 +131,27 @@ class Corpus:
         return out
 
     def with_validation(self, fraction: float = 0.1, seed: int = 0) -> "Corpus":
-        """Move ``int(fraction * len(train))`` random training documents to ``valid``.
+        """Move ``int(fraction * len(train))`` training documents to ``valid``, stratified by label.
 
-        This is TextGCN's rule (``val_size = int(0.1 * train_size)``), seeded so it is reproducible.
-        Returns a new corpus; an existing validation split is kept as it is. When that share rounds
-        down to no document (``fraction=0``, or a very small training set) there is no validation
-        split.
+        The rule of :mod:`textzoo.data.splitting` (TextGCN's size, each class in proportion, every
+        class keeping at least 2 training documents), seeded so it is reproducible. Returns a new
+        corpus; an existing validation split is kept as it is. When that share rounds down to no
+        document (``fraction=0``, or a very small training set) there is no validation split.
         """
-        if not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
+        from ..errors import ConfigError
+        from .splitting import split_validation
+
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
             raise ConfigError(f"the validation fraction must be in [0, 1), not {fraction!r}")
         if self.valid is not None:
             return self
-        n = len(self.train)
-        n_valid = int(fraction * n)
-        if n_valid == 0:
-            if fraction:
-                log.warning("%s: %d training documents are too few to hold out %g of them for validation; "
-                            "training without a validation split", self.name, n, fraction)
+        train, valid = split_validation(self.train, fraction, seed, self.name)
+        if valid is None:
             return self
-        order = np.random.default_rng(seed).permutation(n)
-        valid_idx = np.sort(order[n - n_valid:]) if n_valid else np.array([], dtype=int)
-        train_idx = np.sort(order[: n - n_valid])
         return Corpus(
             name=self.name,
-            train=self.train.subset(train_idx.tolist(), name="train"),
-            valid=self.train.subset(valid_idx.tolist(), name="valid"),
+            train=train,
+            valid=valid,
             test=self.test,
             labels=list(self.labels),
             multilabel=self.multilabel,

@@ -239,6 +239,17 @@ _ALIASES = {"sst2": "sst-2", "20newsgroups": "20ng", "reuters-21578": "reuters21
 # lookup and locations
 
 
+def is_dataset_path(name: str | Path) -> bool:
+    """Whether ``name`` means a folder or file rather than a named dataset: a ``Path``, an existing
+    path that is no dataset's name, or a string holding a path separator."""
+    if isinstance(name, Path):
+        return True
+    key = str(name).strip().lower()
+    if _ALIASES.get(key, key) in DATASETS:
+        return False
+    return Path(name).exists() or "/" in str(name) or os.sep in str(name)
+
+
 def dataset_names() -> list[str]:
     return [spec.name for spec in DATASETS.values()]
 
@@ -250,7 +261,8 @@ def get_spec(name: str) -> DatasetSpec:
     if key not in DATASETS:
         raise ConfigError(
             f"unknown dataset {name!r}; named datasets: {', '.join(dataset_names())} "
-            f"(for your own files use Corpus.from_files)"
+            f"(or a folder of your own in a known layout: XMC, TextGCN, GLUE TSV, TREC, train/test files; "
+            f"for single files use Corpus.from_files / --train FILE --test FILE)"
         )
     return DATASETS[key]
 
@@ -355,15 +367,23 @@ def load_dataset(
     progress: bool = True,
     **reader_options: Any,
 ) -> Corpus:
-    """Load a named dataset (see :data:`DATASETS`) with a seeded validation split.
+    """Load a named dataset (see :data:`DATASETS`), or the folder ``name`` in a layout the project
+    knows (:func:`textzoo.data.folders.read_folder`), with a seeded validation split.
 
-    ``int(valid_fraction * n_train)`` training documents move to ``corpus.valid``
-    (``valid_fraction=0`` keeps no validation split). ``reader_options`` go to the layout's reader,
-    e.g. ``fine=True`` for TREC-50 or ``on_empty="skip"``.
+    ``int(valid_fraction * n_train)`` training documents move to ``corpus.valid`` by the stratified
+    rule of :mod:`textzoo.data.splitting` (``valid_fraction=0`` keeps no validation split).
+    ``reader_options`` go to the layout's reader, e.g. ``fine=True`` for TREC-50 or
+    ``on_empty="skip"`` (for a folder: ``format``, ``text_column``, ``label_column``,
+    ``multilabel_sep``, ``on_empty``; the corpus is named after the folder).
     """
-    spec = get_spec(name)
     if not 0 <= valid_fraction < 1:
         raise ConfigError(f"valid_fraction must be in [0, 1), not {valid_fraction!r}")
+    if is_dataset_path(name):
+        from .folders import read_folder
+
+        corpus = read_folder(name, **reader_options)
+        return corpus.with_validation(valid_fraction, seed) if valid_fraction else corpus
+    spec = get_spec(name)
     base = resolve_dataset(spec.name, data_dir, cache_dir, download_missing=download, progress=progress)
     corpus = spec.read(base, **reader_options)
     if valid_fraction:

@@ -43,12 +43,14 @@ from safetensors.torch import save_file
 from .. import __version__
 from .._io import atomic_write_json, recover_run_folder, write_folder
 from ..config import config_from_dict, config_to_dict, merge_config
+from ..data.checks import check_training_labels
 from ..data.corpus import MAX_DOCUMENT_CHARS, Corpus, Split, check_labels_known, infer_label_vocabulary
+from ..data.inputs import align_targets, as_split
 from ..errors import ConfigError, DataError, ModelFileError
-from ..metrics import classification_metrics, multilabel_metrics
 from ..runs.identity import fingerprint_id, model_fingerprint
 from ..runtime import apply_runtime, hyper_parameters, without_runtime
 from ..runfiles import read_history as _read_history, read_json as _read_json, read_weights
+from ..scoring import DEFAULT_THRESHOLD, check_scorable, labels_of_scores, split_metrics  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +107,8 @@ class Model:
     dataset_settings: ClassVar[dict[str, dict[str, Any]]] = {}
     #: Whether ``_fit`` writes checkpoints and can resume (``fit(checkpoint_dir=..., resume=...)``).
     supports_checkpoints: ClassVar[bool] = False
+    #: Multi-label models (XMC): single-label data trains them as one label per document.
+    multilabel_only: ClassVar[bool] = False
 
     def __init__(self, config=None, **overrides):
         if config is None:
@@ -131,10 +135,16 @@ class Model:
         return cls(merge_config(cls.Config, base=base, file=config_file, overrides=overrides or {}))
 
     # ----------------------------------------------------------------------------- training
-    def fit(self, train: Split | Corpus, valid: Split | None = None, *,
-            unlabelled: Sequence[str] | None = None, labels: Sequence[str] | None = None,
-            checkpoint_dir: str | Path | None = None, resume: bool = False) -> "Model":
+    def fit(self, train, valid=None, *, unlabelled: Sequence[str] | None = None,
+            labels: Sequence[str] | None = None, checkpoint_dir: str | Path | None = None,
+            resume: bool = False, text_column: str = "text", label_column: str = "label",
+            valid_fraction: float = 0.1) -> "Model":
         """Train on ``train`` (early stopping on ``valid`` when given).
+
+        ``fit(texts, labels)`` (the second argument is then the labels) or ``fit(df)`` (a pandas
+        DataFrame or ``datasets.Dataset``, columns ``text_column`` / ``label_column``) hold out
+        ``valid_fraction`` for validation by the rule of :mod:`textzoo.data.splitting`, seeded with
+        ``config.seed``, as ``textzoo train`` does.
 
         ``fit(corpus)`` uses the corpus's train and valid splits and, for transductive models, its
         test texts as unlabelled graph nodes (never their labels). ``unlabelled`` texts are used only
@@ -165,12 +175,21 @@ class Model:
             if self.transductive and unlabelled is None:
                 unlabelled = corpus.test.texts
             self.info.setdefault("dataset", corpus.name)
+        elif not isinstance(train, Split):
+            train, valid = _plain_inputs(train, valid, text_column, label_column, valid_fraction,
+                                         getattr(self.config, "seed", 0))
         _check_split(train, "train", need_labels=True)
         if valid is not None:
             _check_split(valid, "valid", need_labels=True)
-        self.multilabel = train.multilabel
+        if self.multilabel_only and not train.multilabel:
+            log.info("%s is a multi-label model: each document's label is read as a one-label set", self.name)
+        multilabel = self.multilabel_only or train.multilabel
+        train = align_targets(train, multilabel)
+        valid = None if valid is None else align_targets(valid, multilabel, "the training data")
+        self.multilabel = multilabel
         self.labels = list(labels) if labels is not None else infer_label_vocabulary(train, None, valid, self.multilabel)
         check_labels_known(self.labels, self.multilabel, train, valid)
+        check_training_labels(train, self.multilabel)
         unlabelled = list(unlabelled or []) if self.transductive else []
         _check_texts(unlabelled, "unlabelled")
         start = time.perf_counter()
@@ -204,22 +223,29 @@ class Model:
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError
 
-    def predict(self, texts: Sequence[str] | str, top_k: int | None = None, threshold: float = 0.5):
-        """Predicted labels.
+    def predict(self, texts: Sequence[str] | str, top_k: int | None = None, threshold: float = DEFAULT_THRESHOLD):
+        """Predicted labels, by the one rule of :mod:`textzoo.scoring` (the CLI and the server's too).
 
         Single-label: one label per text. Multi-label: the labels whose probability is at least
-        ``threshold``. With ``top_k``: per text, a list of ``(label, probability)`` pairs, best first.
+        ``threshold``, best first (the best label alone when none reaches it). With ``top_k``: per
+        text, the ``top_k`` best ``(label, probability)`` pairs, best first. ``texts`` may also be a
+        DataFrame or a Dataset (its ``text`` column).
         """
         single = isinstance(texts, str)
         probs = self.predict_proba([texts] if single else texts)
         out = labels_of_scores(probs, self.labels, self.multilabel, top_k, threshold)
         return out[0] if single else out
 
-    def evaluate(self, split: Split, ks: Sequence[int] = (1, 3, 5)) -> dict[str, float]:
-        """Metrics on a labelled split: accuracy and F1 scores, or P@k / nDCG@k / PSP@k."""
+    def evaluate(self, data, labels: Sequence | None = None, *, ks: Sequence[int] = (1, 3, 5),
+                 threshold: float = DEFAULT_THRESHOLD, text_column: str = "text",
+                 label_column: str = "label") -> dict[str, float]:
+        """Metrics on labelled data (a Split, ``texts, labels``, a DataFrame or a Dataset): accuracy
+        and F1 scores, or P@k / nDCG@k / R@k and micro / macro F1 at ``threshold`` (multi-label)."""
         self._require_fitted()
+        split = as_split(data, labels, name="test", text_column=text_column, label_column=label_column)
+        split = align_targets(split, self.multilabel)
         check_scorable(split, self.labels, self.multilabel)
-        return split_metrics(self.predict_proba(split.texts), split, self.labels, self.multilabel, ks)
+        return split_metrics(self.predict_proba(split.texts), split, self.labels, self.multilabel, ks, threshold)
 
     # ----------------------------------------------------------------------------- persistence
     def _state(self) -> State:
@@ -358,42 +384,6 @@ class Model:
         return f"<{type(self).__name__} {state}, {len(self.labels)} labels, config={self.config}>"
 
 
-def check_scorable(split: Split, labels: Sequence[str], multilabel: bool) -> None:
-    """A clear error unless ``split`` is a non-empty labelled split whose labels are all in ``labels``."""
-    _check_split(split, split.name, need_labels=True)
-    check_labels_known(labels, multilabel, split)
-
-
-def labels_of_scores(probs: np.ndarray, labels: Sequence[str], multilabel: bool, top_k: int | None = None,
-                     threshold: float = 0.5) -> list:
-    """What :meth:`Model.predict` answers for the (n_docs, n_labels) scores ``probs``: one label per
-    text, the labels at or above ``threshold`` (multi-label), or with ``top_k`` the ``(label, score)``
-    pairs of the k best labels, best first."""
-    if top_k is not None:
-        k = max(1, min(int(top_k), len(labels)))
-        order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-        return [[(labels[j], float(row[j])) for j in idx] for idx, row in zip(order, probs)]
-    if multilabel:
-        return [[labels[j] for j in np.flatnonzero(row >= threshold)] for row in probs]
-    return [labels[j] for j in probs.argmax(axis=1)]
-
-
-def split_metrics(probs: np.ndarray, split: Split, labels: Sequence[str], multilabel: bool,
-                  ks: Sequence[int] = (1, 3, 5)) -> dict[str, float]:
-    """Metrics of the (n_docs, n_labels) scores ``probs`` against the labels of ``split`` (columns in
-    the order of ``labels``): accuracy and F1 scores, or P@k / nDCG@k / PSP@k when ``multilabel``."""
-    index = {label: i for i, label in enumerate(labels)}
-    if multilabel:
-        import scipy.sparse as sp
-
-        rows = np.repeat(np.arange(len(split)), [len(t) for t in split.labels])
-        cols = np.fromiter((index[l] for t in split.labels for l in t), dtype=np.int64, count=len(rows))
-        truth = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(split), len(labels)))
-        return multilabel_metrics(probs, truth, ks=tuple(ks))
-    y_true = np.array([index[l] for l in split.labels])
-    return classification_metrics(y_true, probs.argmax(axis=1), n_classes=len(labels))
-
-
 def read_run_config(path: Path) -> dict:
     """``config.json`` of a run folder, checked for the keys every run has and their types."""
     if not path.is_dir():
@@ -432,10 +422,21 @@ def refuse_pickles(path: Path) -> None:
                 f"{file.suffix} file (pickle formats can run code when loaded). Remove it to load the run")
 
 
+def _plain_inputs(texts, labels, text_column: str, label_column: str, fraction: float, seed: int):
+    """``(train, valid)`` splits from ``fit(texts, labels)`` / ``fit(df)`` (see :meth:`Model.fit`)."""
+    if isinstance(labels, Split):
+        raise TypeError("fit(texts, labels): the second argument holds the labels here; pass a "
+                        "validation Split with fit(train_split, valid_split)")
+    from ..data.splitting import split_validation
+
+    split = as_split(texts, labels, name="train", text_column=text_column, label_column=label_column)
+    return split_validation(split, fraction, seed)
+
+
 def _as_texts(texts) -> list[str]:
     if isinstance(texts, str):
         raise TypeError("expected a list of texts, got a single string; wrap it in a list")
-    texts = list(texts)
+    texts = as_split(texts, name="input", need_labels=False).texts
     _check_texts(texts, "input")
     return texts
 

@@ -140,6 +140,7 @@ class LightXML(BertStyleClassifier):
     #: a checkpoint holds the network (label clusters included), AdamW, the schedule, the SWA
     #: average, the RNGs, the batch order and the position in it (:mod:`textzoo.xmc.finetune`)
     supports_checkpoints = True
+    multilabel_only = True  # single-label data: one label per document
 
     def __init__(self, config=None, **overrides):
         super().__init__(config, **overrides)

@@ -45,7 +45,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..data.cleaning import clean_documents, clean_new_documents
+from ..data.checks import warn_small_vocabulary
+from ..data.cleaning import clean_documents, clean_new_documents, clean_strs
 from ..data.corpus import Split
 from ..errors import ConfigError
 from ..graphs.textgcn import adjacency, build_textgcn_graph, normalize_adjacency, tfidf_rows
@@ -95,7 +96,8 @@ class TextGCNConfig:
     restore_best: bool = False        # code: the model at the stopping epoch is evaluated
     window: int = 20                  # sliding window for PMI
     remove_stopwords: bool = True     # NLTK English stop words (not for MR)
-    min_count: int = 5                # drop words seen fewer times in the corpus (not for MR)
+    min_count: int = 5                # drop words seen fewer times in the corpus (not for MR); not
+    #   scaled on small corpora: on 300-document R8 slices 5 beat 2 and 1 (benchmarks/min_count.py)
     seed: int = 0
     checkpoint_every: int = 10        # epochs between checkpoints when fit() gets checkpoint_dir
     #   (and after the last epoch); one R8 epoch takes about 0.15 s, a checkpoint about 0.07 s
@@ -186,7 +188,8 @@ class TextGCN(Model):
         n_docs = len(texts)
 
         start = time.perf_counter()
-        cleaned = clean_documents(texts, remove_stopwords=cfg.remove_stopwords, min_count=cfg.min_count)
+        min_count = cfg.min_count
+        cleaned = clean_documents(texts, remove_stopwords=cfg.remove_stopwords, min_count=min_count)
         graph = build_textgcn_graph(cleaned, window=cfg.window, progress=True)
         a = adjacency(graph)
         a_hat = normalize_adjacency(a)
@@ -194,6 +197,10 @@ class TextGCN(Model):
         if vocab_size == 0:
             raise ConfigError("the cleaned training documents contain no words; lower min_count "
                               "or set remove_stopwords=false")
+        kept = sum(len(doc.split()) for doc in cleaned)
+        every = sum(len(doc.split()) for doc in clean_strs(texts)) if n_docs <= 5000 else None  # small corpora
+        warn_small_vocabulary(self.name, vocab_size, kept, every,
+                              f"min_count={min_count}, remove_stopwords={str(cfg.remove_stopwords).lower()}")
         self.info["graph_seconds"] = round(time.perf_counter() - start, 3)
         self.info["graph_nodes"] = int(a_hat.shape[0])
         self.info["graph_edges"] = int(a.nnz)

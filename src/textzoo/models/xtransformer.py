@@ -129,6 +129,7 @@ class XTransformer(BertStyleClassifier):
     Config = XTransformerConfig
     #: checkpoints after each stage and inside the matcher's fine-tuning (see the module docstring)
     supports_checkpoints = True
+    multilabel_only = True  # single-label data: one label per document
 
     def __init__(self, config=None, **overrides):
         super().__init__(config, **overrides)

@@ -5,9 +5,10 @@
     GET  /healthz      liveness
     GET  /docs         OpenAPI page (spec at /openapi.json)
 
-Single-label models answer the ``top_k`` best labels (default 1), best first. Multi-label models
-answer every label whose score is at least the threshold (0.5), best first, and with ``top_k`` also
-the ``top_k`` best labels below it. Requests are validated (texts per request, characters per text,
+Answers follow the one rule of :mod:`textzoo.scoring` (``textzoo predict`` and ``Model.predict``
+answer the same): with ``top_k`` the ``top_k`` best labels; without it the best label
+(single-label), or every label scoring at least the threshold (request ``threshold``, default the
+server's, 0.5), best first, and the best label alone when none reaches it (multi-label). Requests are validated (texts per request, characters per text,
 types, empty input); the served run is fixed when the app is created, so no request names a file.
 Concurrent requests are micro-batched (see :mod:`.batching`) without changing any answer.
 """
@@ -144,6 +145,7 @@ def create_app(run_dir: str | Path | Sequence[str | Path], *, max_texts: int = D
     labels = np.array(model.labels, dtype=object)
     batcher = MicroBatcher(model.predict_proba, max_batch=max_batch, window_ms=batch_window_ms, enabled=batching)
 
+    default_threshold = threshold  # the request model's field of that name would hide it in its class body
     Text = Annotated[str, StringConstraints(min_length=1, max_length=max_chars, pattern=NOT_SPACE, strict=True)]
 
     class PredictRequest(BaseModel):
@@ -156,8 +158,11 @@ def create_app(run_dir: str | Path | Sequence[str | Path], *, max_texts: int = D
             min_length=1, max_length=max_texts,
             description=f"1 to {max_texts} texts, each 1 to {max_chars} characters with a non-space character")]
         top_k: Optional[Annotated[int, Field(ge=1, strict=True), BeforeValidator(_whole_number)]] = Field(
-            None, description="single-label: the k best labels (default 1); multi-label: also the k best "
-                              "labels below the threshold. Larger than the number of labels means all.")
+            None, description="the k best labels whatever their score (larger than the number of labels "
+                              "means all); without it: the best label, or for a multi-label run every label "
+                              "at or above the threshold (the best one when none is)")
+        threshold: Optional[Annotated[float, Field(ge=0, le=1, strict=True)]] = Field(
+            None, description=f"multi-label runs: the score a label needs without top_k (default {default_threshold})")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -209,7 +214,8 @@ def create_app(run_dir: str | Path | Sequence[str | Path], *, max_texts: int = D
             raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
         probs = await batcher.predict(request.texts)
         return PredictResponse(model=model.name, multilabel=model.multilabel,
-                               predictions=_answers(probs, labels, model.multilabel, request.top_k, threshold))
+                               predictions=_answers(probs, labels, model.multilabel, request.top_k,
+                                                    threshold if request.threshold is None else request.threshold))
 
     @app.get("/v1/model", response_model=ModelInfo, summary="The served model")
     async def model_card() -> ModelInfo:
@@ -277,23 +283,11 @@ class _StreamedBodyLimit:
 
 def _answers(probs: np.ndarray, labels: np.ndarray, multilabel: bool, top_k: int | None,
              threshold: float) -> list[Prediction]:
-    """Per row, the answered labels best first (ties: lower label index first, as ``Model.predict``)."""
-    n_labels = probs.shape[1]
-    k = n_labels if top_k is None else max(1, min(int(top_k), n_labels))
-    if not multilabel:
-        k = 1 if top_k is None else k
-    order = np.argsort(-probs, axis=1, kind="stable")
-    out = []
-    for row, ranked in zip(probs, order):
-        if multilabel:
-            keep = row[ranked] >= threshold
-            if top_k is not None:
-                keep[:k] = True
-            ranked = ranked[keep]
-        else:
-            ranked = ranked[:k]
-        out.append(Prediction(labels=[LabelScore(label=labels[j], score=float(row[j])) for j in ranked]))
-    return out
+    """Per row, the answered labels best first: :func:`textzoo.scoring.ranked_answers`."""
+    from ..scoring import ranked_answers
+
+    return [Prediction(labels=[LabelScore(label=label, score=score) for label, score in pairs])
+            for pairs in ranked_answers(probs, labels, multilabel, top_k, threshold)]
 
 
 def _whole_number(value: Any) -> Any:

@@ -51,25 +51,29 @@ class Ensemble:
 
     def predict(self, texts: Sequence[str] | str, top_k: int | None = None, threshold: float = 0.5):
         """What :meth:`textzoo.models.base.Model.predict` answers, for the average of the scores."""
-        from ..models.base import labels_of_scores
+        from ..scoring import labels_of_scores
 
         single = isinstance(texts, str)
         out = labels_of_scores(self.predict_proba([texts] if single else texts), self.labels, self.multilabel,
                                top_k, threshold)
         return out[0] if single else out
 
-    def evaluate(self, split, ks: Sequence[int] = (1, 3, 5)) -> dict[str, float]:
-        """The metrics of the score average on a labelled split (``textzoo evaluate RUN RUN ...``)."""
-        from ..models.base import check_scorable, split_metrics
+    def evaluate(self, data, labels: Sequence | None = None, *, ks: Sequence[int] = (1, 3, 5),
+                 threshold: float = 0.5) -> dict[str, float]:
+        """The metrics of the score average on labelled data (``textzoo evaluate RUN RUN ...``), as
+        :meth:`textzoo.models.base.Model.evaluate` scores one model."""
+        from ..data.inputs import align_targets, as_split
+        from ..scoring import check_scorable, split_metrics
 
+        split = align_targets(as_split(data, labels, name="test"), self.multilabel)
         check_scorable(split, self.labels, self.multilabel)
-        return split_metrics(self.predict_proba(split.texts), split, self.labels, self.multilabel, ks)
+        return split_metrics(self.predict_proba(split.texts), split, self.labels, self.multilabel, ks, threshold)
 
 
 def ensemble_evaluate(models: Sequence, split, ks: Sequence[int] = (1, 3, 5)) -> dict[str, float]:
     """The metrics of the members' score average on a labelled split (what ``Model.evaluate`` gives
     for one model; ``textzoo evaluate RUN RUN ...``)."""
-    return Ensemble(models).evaluate(split, ks)
+    return Ensemble(models).evaluate(split, ks=ks)
 
 
 def _check_members(models: Sequence) -> None:
