@@ -29,7 +29,7 @@ TINY = {"vocab_size": 400, "hidden": 32, "layers": 2, "heads": 2, "intermediate"
 @pytest.fixture(scope="module")
 def ng_texts(data_dir):
     """20 Newsgroups training posts: real documents with several sentences each."""
-    return textzoo.load_dataset("20ng", data_dir=data_dir).train.texts[:400]
+    return textzoo.load_dataset("20ng", data_dir=data_dir, valid_fraction=0).train.texts[:400]
 
 
 @pytest.fixture(scope="module")

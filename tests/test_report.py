@@ -14,6 +14,12 @@ from textzoo.errors import ModelFileError
 from textzoo.report.leaderboard import PUBLISHED, find_runs, published_score, summarize_run, write_report
 
 
+def _spread(split, n):
+    """``n`` documents spread evenly over ``split`` (MR's files hold one class, then the other)."""
+    step = max(1, len(split) // n)
+    return split.subset(range(0, step * n, step)[:len(split)])
+
+
 @pytest.fixture(scope="module")
 def runs(data_dir, tmp_path_factory):
     """Three real runs: R8 and MR slices (datasets of the papers) and a user corpus (not one of them)."""
@@ -21,12 +27,16 @@ def runs(data_dir, tmp_path_factory):
     r8 = textzoo.load_dataset("R8", data_dir=data_dir)
     mr = textzoo.load_dataset("mr", data_dir=data_dir)
     for name, corpus, run in [("R8", r8, "r8-textgcn"), ("mr", mr, "mr-textgcn")]:
-        small = textzoo.Corpus(name=name, train=corpus.train.head(300), valid=corpus.valid.head(50),
-                               test=corpus.test.head(100), labels=corpus.labels)
+        small = textzoo.Corpus(name=name, train=_spread(corpus.train, 300), valid=_spread(corpus.valid, 50),
+                               test=_spread(corpus.test, 100), labels=corpus.labels)
         model = textzoo.create("textgcn", dataset=name, epochs=10, min_count=2).fit(small)
         model.metrics = {"test": model.evaluate(small.test)}
         model.save(root / run)
-    mine = textzoo.Corpus(name="my-news", train=r8.train.head(200), valid=r8.valid.head(40), test=r8.test.head(80))
+    train = r8.train.head(200)
+    seen = set(train.labels)  # a user corpus: validation and test labels all occur in training
+    valid, test = (s.subset([i for i in range(min(n, len(s))) if s.labels[i] in seen]) for s, n in
+                   ((r8.valid, 40), (r8.test, 80)))
+    mine = textzoo.Corpus(name="my-news", train=train, valid=valid, test=test)
     model = textzoo.create("textgcn", epochs=10, min_count=2).fit(mine)
     model.metrics = {"test": model.evaluate(mine.test)}
     model.save(root / "my-news-textgcn")

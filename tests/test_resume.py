@@ -135,7 +135,7 @@ def test_python_resume_matches_uninterrupted_run(tiny_r8, tmp_path, monkeypatch,
     def save_then_die(*args, **kw):
         real_save(*args, **kw)
         calls["n"] += 1
-        if calls["n"] % 4 == 0:
+        if calls["n"] % 2 == 0:  # every second checkpoint: several resumes however early it stops
             raise _Killed
 
     monkeypatch.setattr(ckpt, "save_checkpoint", save_then_die)

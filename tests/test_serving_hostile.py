@@ -138,4 +138,4 @@ def test_unknown_keys_in_a_small_body_are_counted_not_listed(server):
     answer = _post(server.url, json.dumps({"texts": ["oil"], **{f"key{i}": i for i in range(50)}}).encode())
     assert answer.status_code == 422
     assert answer.json()["detail"] == [{"loc": ["body"], "type": "extra_forbidden",
-                                        "msg": "50 unknown field(s); a request has only texts and top_k"}]
+                                        "msg": "50 unknown field(s); a request has only texts and threshold and top_k"}]
