@@ -97,7 +97,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -115,6 +115,7 @@ from ..training import EarlyStopping, EpochLoop, seed_everything
 from ..training.memory import rusage_peak_mb
 from .base import Model, State
 from ..training.checkpoint import RunCheckpoints
+from .tensorgcn_inter import _leaky, _node_dropout, _Weights, first_layer, last_layer, on_sequential_support  # noqa: F401
 from .textgcn import TextGCN, _digest, _glorot, _SparseMatmul, _torch_csr
 
 log = logging.getLogger(__name__)
@@ -186,52 +187,6 @@ class TensorGCNConfig:
             raise ValueError(f"semantic_threshold must be in [-1, 1), got {self.semantic_threshold}")
 
 
-def _leaky(x: torch.Tensor) -> torch.Tensor:
-    return F.leaky_relu(x, 0.2)  # TensorFlow's tf.nn.leaky_relu default, as in the released code
-
-
-def on_sequential_support(pmi: sp.spmatrix, relation: sp.spmatrix) -> sp.csr_matrix:
-    """Word-word weights on the positive-PMI pairs only, as the released TensorFlow code builds its
-    syntactic and semantic graphs (``build_graph_tgcn.py``): a related pair keeps its relation
-    weight, an unrelated one its PMI; pairs outside the PMI graph are dropped. (The code's relation
-    weight is ``count / max count``; here it is the paper's ratio, Eq. 3-4.)"""
-    pmi = sp.csr_matrix(pmi, dtype=np.float64)
-    support = pmi.copy()
-    support.data[:] = 1.0
-    related = sp.csr_matrix(relation, dtype=np.float64).multiply(support).tocsr()
-    related.eliminate_zeros()
-    mark = related.copy()
-    mark.data[:] = 1.0
-    out = (pmi - pmi.multiply(mark) + related).tocsr()
-    out.eliminate_zeros()
-    out.sort_indices()
-    return out
-
-
-def _node_dropout(w0: torch.Tensor, rate: float) -> torch.Tensor:
-    """Dropout on the featureless input X = I of a first layer ``Â X W0``: dropping X's entry
-    (j, j) zeroes row j of ``X W0 = W0`` (node j's input embedding), the others scaled by
-    1 / keep. The released code's ``sparse_dropout`` on X, one mask per graph and epoch."""
-    if not rate:
-        return w0
-    keep = 1.0 - rate
-    return w0 * ((torch.rand(w0.shape[0], 1) < keep).to(w0.dtype) / keep)
-
-
-@dataclass
-class _Weights:
-    """Every trained weight: per graph ``w0`` (nodes x h), ``w1`` (h x C); the inter-graph weights."""
-
-    w0: list[torch.Tensor]
-    w1: list[torch.Tensor]
-    inter: list[torch.Tensor] = field(default_factory=list)  # virtual: [W_inter (h x h)]
-    mix0: list[torch.Tensor] = field(default_factory=list)   # code: per graph h x h
-    mix1: list[torch.Tensor] = field(default_factory=list)   # code: per graph C x C
-
-    def all(self) -> list[torch.Tensor]:
-        return self.w0 + self.w1 + self.inter + self.mix0 + self.mix1
-
-
 class TensorGCN(TextGCN):
     """TensorGCN over the text graph tensor (see the module docstring)."""
 
@@ -255,28 +210,10 @@ class TensorGCN(TextGCN):
         return self._mixing if self.config.inter_weight else "none"
 
     def _first(self, intra: list[torch.Tensor], w: _Weights) -> list[torch.Tensor]:
-        """Layer-1 activation and inter-graph step on the per-graph ``Â_k W0_k`` products."""
-        if self._mixing == "none":
-            return [torch.relu(x) for x in intra]
-        if self._mixing == "virtual":
-            h = [torch.relu(x) for x in intra]
-            mixed = torch.stack(h).mean(0)
-            if w.inter:  # inter_weight=false: W_inter = I, and σ(mean of σ(.)) is the mean itself
-                mixed = torch.relu(mixed @ w.inter[0])
-            return [mixed] * len(h)
-        h = [_leaky(x) for x in intra]
-        s = [x @ m for x, m in zip(h, w.mix0)] if w.mix0 else h
-        total = torch.stack(s).sum(0)
-        return [_leaky(total - x) for x in s]
+        return first_layer(intra, w, self._mixing)
 
     def _last(self, z: list[torch.Tensor], w: _Weights) -> torch.Tensor:
-        """Second-layer outputs per graph -> pooled logits."""
-        if self._mixing in ("virtual", "none"):
-            return torch.stack(z).mean(0)
-        z = [_leaky(x) for x in z]
-        s = [x @ m for x, m in zip(z, w.mix1)] if w.mix1 else z
-        total = torch.stack(s).sum(0)
-        return torch.stack([_leaky(total - x) for x in s]).mean(0)
+        return last_layer(z, w, self._mixing)
 
     # ------------------------------------------------------------------------------ graphs
     def _build_graphs(self, texts: list[str], n_train: int, train_targets: np.ndarray):

@@ -420,28 +420,10 @@ class TransformerClassifier(Model):
         return probs
 
     def onnx_export(self):
-        """``(input_ids, attention_mask) -> probabilities`` (:mod:`textzoo.export`)."""
-        from ..export import OnnxGraph, Probabilities
+        """``(input_ids, attention_mask) -> probabilities`` (:mod:`textzoo.models.transformer_onnx`)."""
+        from .transformer_onnx import transformer_graph
 
-        class Logits(nn.Module):
-            def __init__(self, model):
-                super().__init__()
-                self.net, self._forward = model.net, model._forward  # net: the graph's weights
-
-            def forward(self, input_ids, attention_mask):
-                return self._forward(input_ids, attention_mask)[0]
-
-        def inputs(texts: list[str]) -> dict:
-            ids, mask = pad_batch(self._encode(texts), self.special["pad"])
-            return {"input_ids": ids.numpy(), "attention_mask": mask.numpy()}
-
-        cfg, special = self.config, self.special
-        return OnnxGraph(Probabilities(Logits(self), self.multilabel), inputs, dynamic_axes={
-            "input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, "probabilities": {0: "batch"}},
-            side=dict(special_tokens=dict(special), max_length=cfg.max_length, truncation=cfg.truncation,
-                      head_fraction=cfg.head_fraction, tokenizer=json.loads(self.tokenizer.to_str()),
-                      framing=[k for k in ("cls", "start") if k in special] + ["ids"]
-                      + [k for k in ("sep", "classify") if k in special]))
+        return transformer_graph(self)
 
     # ---------------------------------------------------------------- persistence
     def _state(self) -> State:
