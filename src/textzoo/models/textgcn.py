@@ -44,7 +44,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from ..data.cleaning import clean_documents, clean_new_documents
+from ..data import tokenizers
 from ..data.corpus import Split
 from ..errors import ConfigError
 from ..graphs.textgcn import adjacency, build_textgcn_graph, normalize_adjacency, tfidf_rows
@@ -71,6 +71,10 @@ class TextGCNConfig:
     window: int = 20                  # sliding window for PMI
     remove_stopwords: bool = True     # NLTK English stop words (not for MR)
     min_count: int = 5                # drop words seen fewer times in the corpus (not for MR)
+    tokenizer: Literal["auto", "english", "unicode", "jieba", "char"] = "auto"
+    #   textzoo.data.tokenizers; auto: english (clean_str) for ASCII text, jieba for Chinese,
+    #   unicode otherwise; the saved config records the choice
+    stop_words: str | None = None     # file of stop words (one per line) replacing the tokenizer's
     seed: int = 0
     checkpoint_every: int = 10        # epochs between checkpoints when fit() gets checkpoint_dir
     #   (and after the last epoch); one R8 epoch takes about 0.15 s, a checkpoint about 0.07 s
@@ -159,17 +163,17 @@ class TextGCN(Model):
         texts = train.texts + (valid.texts if valid is not None else []) + unlabelled
         n_train, n_valid = len(train), 0 if valid is None else len(valid)
         n_docs = len(texts)
+        cfg.tokenizer = tokenizers.resolve(cfg.tokenizer, texts)  # auto's choice, saved in config.json
         run = self._open_checkpoint(train, valid, unlabelled)
 
         start = time.perf_counter()
-        cleaned = clean_documents(texts, remove_stopwords=cfg.remove_stopwords, min_count=cfg.min_count)
+        cleaned = self._clean(texts)
         graph = build_textgcn_graph(cleaned, window=cfg.window, progress=True)
         a = adjacency(graph)
         a_hat = normalize_adjacency(a)
         vocab_size = len(graph.vocabulary)
         if vocab_size == 0:
-            raise ConfigError("the cleaned training documents contain no words; lower min_count "
-                              "or set remove_stopwords=false")
+            raise ConfigError(self._no_words())
         self.info["graph_seconds"] = round(time.perf_counter() - start, 3)
         self.info["graph_nodes"] = int(a_hat.shape[0])
         self.info["graph_edges"] = int(a.nnz)
@@ -248,6 +252,25 @@ class TextGCN(Model):
                                                       dtype=np.uint8).reshape(n_docs, 16).copy()),
         )
 
+    def _clean(self, texts: list[str]) -> list[str]:
+        """TextGCN's cleaning (``remove_words.py``) with the config's tokenizer."""
+        cfg = self.config
+        return tokenizers.clean_documents(texts, cfg.tokenizer, cfg.remove_stopwords, cfg.min_count,
+                                          cfg.stop_words)
+
+    def _clean_new(self, texts: list[str]) -> list[str]:
+        """Unseen texts cleaned as the training texts were (runs saved before ``tokenizer``
+        existed read ``auto`` here: they were cleaned with ``english``)."""
+        cfg = self.config
+        name = "english" if cfg.tokenizer == "auto" else cfg.tokenizer
+        return tokenizers.clean_new_documents(texts, self._word_index, name, cfg.remove_stopwords,
+                                              cfg.stop_words)
+
+    def _no_words(self) -> str:
+        return (f"the cleaned training documents contain no words (tokenizer={self.config.tokenizer}); "
+                "lower min_count, set remove_stopwords=false, or pick another tokenizer "
+                "(auto, english, unicode, jieba, char)")
+
     def _targets(self, train: Split, valid: Split | None) -> torch.Tensor:
         splits = [train] + ([valid] if valid is not None else [])
         index = {label: i for i, label in enumerate(self.labels)}
@@ -296,7 +319,7 @@ class TextGCN(Model):
         """Probabilities for documents placed in the trained graph as new nodes (module docstring)."""
         self._require_fitted()
         t = self._tensors
-        cleaned = clean_new_documents(texts, self._word_index, self.config.remove_stopwords)
+        cleaned = self._clean_new(texts)
         x = tfidf_rows(cleaned, self._word_index, t["idf"].numpy().astype(np.float64))
         degree = 1.0 + np.asarray(x.sum(axis=1)).ravel()
         scale_rows = sp.diags(1.0 / np.sqrt(degree))

@@ -69,6 +69,7 @@ from ..errors import ConfigError, ModelFileError
 from ..training import EpochLoop, seed_everything
 from ..training.checkpoint import BatchPosition
 from .base import Model, State
+from .vocab_coverage import check_unknown_tokens
 
 log = logging.getLogger(__name__)
 
@@ -380,6 +381,7 @@ class TransformerClassifier(Model):
         t0 = time.perf_counter()
         train_ids = self._encode(train.texts)
         valid_ids = self._encode(valid.texts) if valid is not None else None
+        self.info["unk_rate"] = check_unknown_tokens(self.tokenizer, train_ids, cfg.pretrained)
         log.info("tokenised %d documents in %.1f s", len(train_ids) + len(valid_ids or []), time.perf_counter() - t0)
         y_train = self._targets(train)
         y_valid = self._targets(valid) if valid is not None else None

@@ -63,6 +63,7 @@ from ..xmc.ranker import beam_scores, to_dense, train_rankers
 from ..xmc.tfidf import fit_tfidf, tfidf_from_state, tfidf_state
 from .base import State
 from .transformer_base import MINILM, BertStyleClassifier, PooledHead, TransformerConfig, _Net
+from .vocab_coverage import check_unknown_tokens
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,9 @@ class XTransformerConfig(TransformerConfig):
     tfidf_ngram_max: int = 2
     tfidf_min_df: int = 2
     tfidf_max_features: int = 200_000
+    tokenizer: Literal["auto", "default", "english", "unicode", "jieba", "char"] = "auto"
+    #   words of the TF-IDF features (textzoo.xmc.tfidf); auto: scikit-learn's default for ASCII
+    #   text, jieba for Chinese, unicode otherwise
 
     def __post_init__(self):
         super().__post_init__()
@@ -163,7 +167,7 @@ class XTransformer(BertStyleClassifier):
         y = label_matrix(train.labels, self.labels)
         t0 = time.perf_counter()
         self.vectorizer, x = fit_tfidf(train.texts, ngram_max=cfg.tfidf_ngram_max, min_df=cfg.tfidf_min_df,
-                                       max_features=cfg.tfidf_max_features)
+                                       max_features=cfg.tfidf_max_features, tokenizer=cfg.tokenizer)
         backbone, hf_tok = self._load_backbone()
         self._prepare_tokenizer(hf_tok, backbone)
         self.tokenizer = hf_tok.backend_tokenizer
@@ -172,6 +176,7 @@ class XTransformer(BertStyleClassifier):
         device = self._device()
         self.net.to(device)
         seqs = self._encode(train.texts)
+        self.info["unk_rate"] = check_unknown_tokens(self.tokenizer, seqs, cfg.pretrained)
         weights = self.net.state_dict()  # live tensors, as checkpointed
 
         # 1. semantic label indexing

@@ -1,0 +1,91 @@
+"""TensorGCN's inter-graph propagation (Liu et al., AAAI 2020, Section "Graph Tensor Learning",
+Eq. 5-7) and the released code's variants, split from :mod:`textzoo.models.tensorgcn`.
+
+``mixing`` is the step between the two layers: ``virtual`` (the paper's virtual graphs: the copies
+of a node in the r graphs fully connected, one shared weight), ``code`` (the released code: each
+graph receives the sum of the others' features through a weight per graph) or ``none`` (one graph,
+a plain two-layer GCN).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+
+
+def _leaky(x: torch.Tensor) -> torch.Tensor:
+    return F.leaky_relu(x, 0.2)  # TensorFlow's tf.nn.leaky_relu default, as in the released code
+
+
+def on_sequential_support(pmi: sp.spmatrix, relation: sp.spmatrix) -> sp.csr_matrix:
+    """Word-word weights on the positive-PMI pairs only, as the released TensorFlow code builds its
+    syntactic and semantic graphs (``build_graph_tgcn.py``): a related pair keeps its relation
+    weight, an unrelated one its PMI; pairs outside the PMI graph are dropped. (The code's relation
+    weight is ``count / max count``; here it is the paper's ratio, Eq. 3-4.)"""
+    pmi = sp.csr_matrix(pmi, dtype=np.float64)
+    support = pmi.copy()
+    support.data[:] = 1.0
+    related = sp.csr_matrix(relation, dtype=np.float64).multiply(support).tocsr()
+    related.eliminate_zeros()
+    mark = related.copy()
+    mark.data[:] = 1.0
+    out = (pmi - pmi.multiply(mark) + related).tocsr()
+    out.eliminate_zeros()
+    out.sort_indices()
+    return out
+
+
+def _node_dropout(w0: torch.Tensor, rate: float) -> torch.Tensor:
+    """Dropout on the featureless input X = I of a first layer ``Â X W0``: dropping X's entry
+    (j, j) zeroes row j of ``X W0 = W0`` (node j's input embedding), the others scaled by
+    1 / keep. The released code's ``sparse_dropout`` on X, one mask per graph and epoch."""
+    if not rate:
+        return w0
+    keep = 1.0 - rate
+    return w0 * ((torch.rand(w0.shape[0], 1) < keep).to(w0.dtype) / keep)
+
+
+@dataclass
+class _Weights:
+    """Every trained weight: per graph ``w0`` (nodes x h), ``w1`` (h x C); the inter-graph weights."""
+
+    w0: list[torch.Tensor]
+    w1: list[torch.Tensor]
+    inter: list[torch.Tensor] = field(default_factory=list)  # virtual: [W_inter (h x h)]
+    mix0: list[torch.Tensor] = field(default_factory=list)   # code: per graph h x h
+    mix1: list[torch.Tensor] = field(default_factory=list)   # code: per graph C x C
+
+    def all(self) -> list[torch.Tensor]:
+        return self.w0 + self.w1 + self.inter + self.mix0 + self.mix1
+
+
+
+
+def first_layer(intra: list[torch.Tensor], w: _Weights, mixing: str) -> list[torch.Tensor]:
+    """Layer-1 activation and inter-graph step on the per-graph ``Â_k W0_k`` products."""
+    if mixing == "none":
+        return [torch.relu(x) for x in intra]
+    if mixing == "virtual":
+        h = [torch.relu(x) for x in intra]
+        mixed = torch.stack(h).mean(0)
+        if w.inter:  # inter_weight=false: W_inter = I, and σ(mean of σ(.)) is the mean itself
+            mixed = torch.relu(mixed @ w.inter[0])
+        return [mixed] * len(h)
+    h = [_leaky(x) for x in intra]
+    s = [x @ m for x, m in zip(h, w.mix0)] if w.mix0 else h
+    total = torch.stack(s).sum(0)
+    return [_leaky(total - x) for x in s]
+
+
+def last_layer(z: list[torch.Tensor], w: _Weights, mixing: str) -> torch.Tensor:
+    """Second-layer outputs per graph -> pooled logits."""
+    if mixing in ("virtual", "none"):
+        return torch.stack(z).mean(0)
+    z = [_leaky(x) for x in z]
+    s = [x @ m for x, m in zip(z, w.mix1)] if w.mix1 else z
+    total = torch.stack(s).sum(0)
+    return torch.stack([_leaky(total - x) for x in s]).mean(0)
