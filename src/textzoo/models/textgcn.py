@@ -152,7 +152,8 @@ class TextGCN(Model):
     name = "textgcn"
     Config = TextGCNConfig
     transductive = True
-    dataset_settings = {"mr": {"remove_stopwords": False, "min_count": 1}}
+    #: MR: the paper's; zh-reviews: sentiment, and the Chinese stop words hold 不, 没有, 很, 好
+    dataset_settings = {"mr": {"remove_stopwords": False, "min_count": 1}, "zh-reviews": {"remove_stopwords": False}}
     supports_checkpoints = True
 
     # ------------------------------------------------------------------------------ training
