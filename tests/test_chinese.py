@@ -19,6 +19,7 @@ import torch
 import textzoo
 from textzoo.cli import main as cli_main
 from textzoo.data.corpus import Split
+from textzoo.data.download import file_digests
 from textzoo.models.vocab_coverage import unknown_rate
 
 TINY_LM = {"vocab_size": 4000, "min_frequency": 1, "hidden": 64, "layers": 2, "heads": 2, "intermediate": 128,
@@ -76,6 +77,8 @@ def test_zh_reviews_is_a_named_dataset(data_dir):
     assert (len(corpus.train) + len(corpus.valid), len(corpus.test)) == (13934, 3429)
     assert corpus.labels == ["neg", "pos"]
     assert "zh-reviews" in [d["name"] for d in textzoo.data.registry.list_datasets(data_dir)]
+    for f in textzoo.data.registry.get_spec("zh-reviews").files:  # the checksums are the mirror's
+        assert file_digests(data_dir / f.path)["sha256"] == f.sha256
 
 
 def test_pretraining_on_chinese_text(pretrained):
@@ -170,6 +173,7 @@ def test_chinese_checkpoints_by_hub_name(zh, zh_text, tmp_path):
         import json, logging
         import textzoo
         from textzoo.data.corpus import Split
+from textzoo.data.download import file_digests
         logging.basicConfig(level=logging.WARNING)
         out = {{}}
         for name in ("bert-base-chinese", "hfl/chinese-roberta-wwm-ext"):

@@ -7,7 +7,9 @@ in their word-word edges:
 
 * ``sequential``: positive PMI over windows of 20 words, TextGCN's graph (:mod:`textzoo.graphs.textgcn`);
 * ``syntactic``: ``#dependency links / #sentence co-occurrences`` from a spaCy parse, Eq. 4
-  (:mod:`textzoo.graphs.syntactic`);
+  (:mod:`textzoo.graphs.syntactic`); English only (``tokenizer=english``): no Chinese or other
+  spaCy pipeline installs offline from PyPI (``zh-core-web-sm`` there is a placeholder), so for
+  other tokenizers the graph is left out with a one-line notice;
 * ``semantic``: ``#related / #document co-occurrences`` where two words are related when the cosine
   of their hidden states in an LSTM trained on the task exceeds 0.05, Eq. 3
   (:mod:`textzoo.graphs.semantic`).
