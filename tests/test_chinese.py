@@ -111,7 +111,9 @@ def test_each_model_learns_chinese(model, zh, pretrained, caplog):
                  "progress": False},
         "bert": {"pretrained": str(pretrained["bert"]), **FINETUNE},
         "albert": {"pretrained": str(pretrained["albert"]), "pooling": "mean", **FINETUNE},
-        "gpt": {"pretrained": str(pretrained["gpt"]), **FINETUNE},
+        # the auxiliary LM loss (tested in test_gpt.py) slows a 600-review run 4x and, on a backbone
+        # pretrained for 30 updates, cost 12 points here (0.57 against 0.69)
+        "gpt": {"pretrained": str(pretrained["gpt"]), **FINETUNE, "lm_weight": 0.0},
         "lightxml": {"pretrained": str(pretrained["bert"]), **FINETUNE, "feature_layers": 2, "hidden_dim": 16,
                      "swa": False},
         "xtransformer": {"pretrained": str(pretrained["bert"]), **FINETUNE, "tfidf_min_df": 1,
@@ -168,17 +170,18 @@ def test_chinese_checkpoints_by_hub_name(zh, zh_text, tmp_path):
                                                                 "tokenizer_class": "BertTokenizer"}))
         (snap.parent.parent / "refs").mkdir()
         (snap.parent.parent / "refs" / "main").write_text(commit)
-    train, valid, test = zh
+    train = zh[0]
+    (tmp_path / "train.json").write_text(json.dumps([train.texts[:64], train.labels[:64]]), encoding="utf-8")
     script = textwrap.dedent(f"""
         import json, logging
         import textzoo
         from textzoo.data.corpus import Split
-from textzoo.data.download import file_digests
         logging.basicConfig(level=logging.WARNING)
+        texts, labels = json.loads(open({str(tmp_path / "train.json")!r}, encoding="utf-8").read())
         out = {{}}
         for name in ("bert-base-chinese", "hfl/chinese-roberta-wwm-ext"):
             m = textzoo.create("bert", pretrained=name, max_length=48, epochs=1, batch_size=16)
-            m.fit(Split({train.texts[:64]!r}, {train.labels[:64]!r}))
+            m.fit(Split(texts, labels))
             out[name] = [type(m.net.backbone).__name__, m.info["unk_rate"], m.predict(["很好"])[0] in ("neg", "pos")]
         print("RESULT " + json.dumps(out))
     """)
