@@ -21,8 +21,8 @@ edges (:mod:`textzoo.models.textgcn`, module docstring), from TF-IDF weights to 
 
 * input ``tfidf`` float32 ``[batch, n_words]``: for word ``j`` of ``vocabulary`` (side file), the
   count of ``j`` in the cleaned document times ``idf[j]`` (side file); 0 for absent words. Cleaning
-  is :func:`textzoo.data.cleaning.clean_new_documents` (TextGCN's cleaning, ``remove_stopwords`` in
-  the side file; out-of-vocabulary words are dropped);
+  is :func:`textzoo.data.tokenizers.clean_new_documents` (TextGCN's cleaning with the run's
+  ``tokenizer`` and ``remove_stopwords`` in the side file; out-of-vocabulary words are dropped);
 * output ``probabilities`` float32 ``[batch, n_labels]``.
 
 It covers documents that are *not* nodes of the trained graph; the documents that are (the test
@@ -111,10 +111,9 @@ def onnx_inputs(model, texts: Sequence[str]) -> dict[str, np.ndarray]:
 
         ids, mask = pad_batch(model._encode(texts), model.special["pad"])
         return {"input_ids": ids.numpy(), "attention_mask": mask.numpy()}
-    from .data.cleaning import clean_new_documents
     from .graphs.textgcn import tfidf_rows
 
-    cleaned = clean_new_documents(texts, model._word_index, model.config.remove_stopwords)
+    cleaned = model._clean_new(texts)  # the run's tokenizer and stop words
     x = tfidf_rows(cleaned, model._word_index, model._tensors["idf"].numpy().astype(np.float64))
     return {"tfidf": x.toarray().astype(np.float32)}
 
@@ -153,7 +152,8 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, texts: Seque
         dynamic = {"tfidf": {0: "batch"}, "probabilities": {0: "batch"}}
         side["inputs"] = {"tfidf": ["batch", len(model.vocabulary), "float32"]}
         side.update(vocabulary=list(model.vocabulary), idf=model._tensors["idf"].tolist(),
-                    remove_stopwords=bool(model.config.remove_stopwords))
+                    remove_stopwords=bool(model.config.remove_stopwords),
+                    tokenizer=getattr(model.config, "tokenizer", "english"))
     names = list(inputs)
     args = tuple(torch.from_numpy(inputs[n]) for n in names)
     tmp = out.with_name(f".{out.name}.tmp")

@@ -12,13 +12,12 @@ text), or a tokenizer of :mod:`textzoo.data.tokenizers` (``jieba``, ``char``, ``
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
-
-from functools import partial
 
 from ..data.tokenizers import resolve, tokenize_text
 from ..errors import ModelFileError
