@@ -86,7 +86,8 @@ def test_pretraining_on_chinese_text(pretrained):
         tok = textzoo.create(model, pretrained=str(pretrained[model]))._load_backbone()[1].backend_tokenizer
         ids = [e.ids for e in tok.encode_batch(["这本书很好，我很喜欢！", "人民日报社论"], add_special_tokens=False)]
         rate = unknown_rate(tok, ids)
-        assert rate is None or rate < 0.1, (model, rate)  # a vocabulary trained on the text covers it
+        # a vocabulary trained on the text covers it (byte-level BPE has no unknown token at all)
+        assert (rate is None) if model == "gpt" else rate < 0.1, (model, rate)
     summary = json.loads((pretrained["bert"] / "pretraining.json").read_text())
     steps = summary["history"]
     assert steps[-1]["loss"] < steps[0]["loss"]

@@ -8,6 +8,7 @@ no unknown token and is never warned about.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 
@@ -21,7 +22,7 @@ def unknown_id(tokenizer) -> int | None:
     name = getattr(tokenizer.model, "unk_token", None)
     if isinstance(name, str) and name:
         return tokenizer.token_to_id(name)
-    unk = getattr(tokenizer.model, "unk_id", None)  # Unigram
+    unk = json.loads(tokenizer.to_str()).get("model", {}).get("unk_id")  # Unigram (not an attribute)
     return unk if isinstance(unk, int) else None
 
 
