@@ -21,6 +21,7 @@ EXPECTED = {  # name: (train, test, labels, multilabel)
     "SST-2": (67349, 872, 2, False),
     "TREC": (5452, 500, 6, False),
     "reuters21578": (9508, 3291, 394, True),
+    "zh-reviews": (13934, 3429, 2, False),
 }
 
 
@@ -129,7 +130,7 @@ def test_spec_sources():
 
 def test_list_datasets_statuses(data_dir, tmp_path, monkeypatch):
     rows = {r["name"]: r for r in list_datasets(data_dir)}
-    assert set(rows) == {"R8", "R52", "mr", "20ng", "ohsumed", "SST-2", "TREC", "reuters21578"}
+    assert set(rows) == {"R8", "R52", "mr", "20ng", "ohsumed", "SST-2", "TREC", "reuters21578", "zh-reviews"}
     for name in EXPECTED:
         assert rows[name]["status"] == f"mirror: {data_dir / get_spec(name).folder}"
         assert (rows[name]["train"], rows[name]["test"], rows[name]["labels"]) == EXPECTED[name][:3]

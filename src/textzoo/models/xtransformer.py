@@ -65,6 +65,7 @@ from .base import Model, State
 from ..training.checkpoint import RunCheckpoints
 from .bert_style import BertStyleClassifier, PooledHead
 from .transformer_base import MINILM, TransformerConfig
+from .vocab_coverage import check_unknown_tokens
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,9 @@ class XTransformerConfig(TransformerConfig):
     tfidf_ngram_max: int = 2
     tfidf_min_df: int = 2
     tfidf_max_features: int = 200_000
+    tokenizer: Literal["auto", "default", "english", "unicode", "jieba", "char"] = "auto"
+    #   words of the TF-IDF features (textzoo.xmc.tfidf); auto: scikit-learn's default for ASCII
+    #   text, jieba for Chinese, unicode otherwise
 
     def __post_init__(self):
         super().__post_init__()
@@ -168,9 +172,10 @@ class XTransformer(BertStyleClassifier):
         y = label_matrix(train.labels, self.labels)
         t0 = time.perf_counter()
         self.vectorizer, x = fit_tfidf(train.texts, ngram_max=cfg.tfidf_ngram_max, min_df=cfg.tfidf_min_df,
-                                       max_features=cfg.tfidf_max_features)
+                                       max_features=cfg.tfidf_max_features, tokenizer=cfg.tokenizer)
         device = self._setup_network()
         seqs = self._encode(train.texts)
+        self.info["unk_rate"] = check_unknown_tokens(self.tokenizer, seqs, cfg.pretrained)
         weights = self.net.state_dict()  # live tensors, as checkpointed
 
         # 1. semantic label indexing

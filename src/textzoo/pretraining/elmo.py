@@ -74,6 +74,9 @@ class ELMoPretrainConfig:
     max_vocab: int = 0                 # keep at most this many words (0: all)
     n_negative_samples: int = 8192     # sampled softmax when the vocabulary is larger (0: never)
     max_tokens: int = 50               # longer lines are cut into pieces of this many tokens
+    tokenizer: Literal["auto", "whitespace", "english", "unicode", "jieba", "char"] = "auto"
+    #   words of the lines (textzoo.data.tokenizers); auto: whitespace for ASCII text, jieba for
+    #   Chinese, unicode otherwise; the saved config records the choice (fine-tune with the same)
     epochs: int = 10
     batch_size: int = 128
     optimizer: Literal["adagrad", "adam"] = "adagrad"   # bilm-tf: Adagrad, lr 0.2
@@ -173,16 +176,16 @@ class BiLMLanguageModel(nn.Module):
         return F.cross_entropy(logits, torch.zeros_like(target), reduction="sum")
 
 
-def read_sentences(path: str | Path, max_tokens: int) -> list[list[str]]:
-    """Whitespace-tokenised non-empty lines, cut into pieces of at most ``max_tokens`` tokens."""
+def read_sentences(path: str | Path, max_tokens: int, tokenizer: str = "whitespace") -> list[list[str]]:
+    """Tokenised non-empty lines, cut into pieces of at most ``max_tokens`` tokens."""
     from ..data.readers import read_lines
+    from ..data.tokenizers import tokenize
 
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such corpus file (one sentence or document per line)")
     out = []
-    for line in read_lines(path):
-        tokens = line.split()
+    for tokens in tokenize([line for line in read_lines(path) if line], tokenizer):
         out += [tokens[i:i + max_tokens] for i in range(0, len(tokens), max_tokens)]
     if not out:
         raise DataError(f"{path}: the corpus holds no text")
@@ -332,4 +335,9 @@ def pretrain(corpus: str | Path, out: str | Path, config_file: str | Path | None
     cfg = merge_config(ELMoPretrainConfig, file=config_file, overrides=overrides or {})
     if not isinstance(cfg, ELMoPretrainConfig):  # pragma: no cover - merge_config returns cls
         raise ConfigError("bad ELMo pretraining config")
-    return pretrain_sentences(read_sentences(corpus, cfg.max_tokens), out, cfg, resume=resume)
+    if cfg.tokenizer == "auto":
+        from ..data.readers import read_lines
+        from ..data.tokenizers import resolve
+
+        cfg.tokenizer = resolve("auto", read_lines(corpus) if Path(corpus).is_file() else [], english="whitespace")
+    return pretrain_sentences(read_sentences(corpus, cfg.max_tokens, cfg.tokenizer), out, cfg, resume=resume)

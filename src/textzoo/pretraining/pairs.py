@@ -11,12 +11,13 @@ import numpy as np
 
 from ..errors import DataError
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*")  # Chinese full stops need no space
 _WORD = re.compile(r"\w")
 
 
 def split_sentences(doc: str) -> list[str]:
-    """``doc``'s sentences: split after ``.``, ``!``, ``?`` followed by white space.
+    """``doc``'s sentences: split after ``.``, ``!``, ``?`` followed by white space, and after
+    ``。``, ``！``, ``？``.
 
     A piece without any letter or digit (an ellipsis written ``. . .``, a closing quote or bracket
     after the full stop, as in MR's tokenised sentences) is not a sentence: it stays with the

@@ -4,32 +4,42 @@ The features are scikit-learn's ``TfidfVectorizer`` (lower-cased word uni- and b
 smooth idf, L2-normalised rows; the usual TF-IDF input of XMC linear models such as the X.trn.npz
 files of X-Transformer and PECOS). A fitted vectoriser is saved as its settings and vocabulary (JSON)
 plus its idf vector (a tensor) and rebuilt from them exactly.
+
+``tokenizer``: ``default`` is scikit-learn's word pattern (the above; ``auto``'s choice for ASCII
+text), or a tokenizer of :mod:`textzoo.data.tokenizers` (``jieba``, ``char``, ``unicode``,
+``english``) whose tokens make the n-grams; saves without the setting read ``default``.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from ..data.tokenizers import resolve, tokenize_text
 from ..errors import ModelFileError
 
 DEFAULTS = {"ngram_max": 2, "min_df": 2, "max_features": 200_000, "sublinear_tf": True}
 
 
 def make_vectorizer(ngram_max: int = 2, min_df: int = 2, max_features: int | None = 200_000,
-                    sublinear_tf: bool = True, vocabulary=None) -> TfidfVectorizer:
-    return TfidfVectorizer(lowercase=True, ngram_range=(1, ngram_max), min_df=min_df if vocabulary is None else 1,
+                    sublinear_tf: bool = True, vocabulary=None, tokenizer: str = "default") -> TfidfVectorizer:
+    words = {} if tokenizer == "default" else {"tokenizer": partial(tokenize_text, name=tokenizer),
+                                                "token_pattern": None, "lowercase": False}
+    return TfidfVectorizer(**{"lowercase": True, **words}, ngram_range=(1, ngram_max),
+                           min_df=min_df if vocabulary is None else 1,
                            max_features=max_features if vocabulary is None else None,
                            sublinear_tf=sublinear_tf, smooth_idf=True, norm="l2", dtype=np.float32,
                            vocabulary=vocabulary)
 
 
-def fit_tfidf(texts: list[str], **settings) -> tuple[TfidfVectorizer, sp.csr_matrix]:
-    """Fit on ``texts``; returns the vectoriser and the (n_docs, n_features) CSR features."""
-    opts = {**DEFAULTS, **settings}
+def fit_tfidf(texts: list[str], tokenizer: str = "default", **settings) -> tuple[TfidfVectorizer, sp.csr_matrix]:
+    """Fit on ``texts``; returns the vectoriser and the (n_docs, n_features) CSR features.
+    ``tokenizer=auto`` is resolved on ``texts`` (``default`` for ASCII text)."""
+    opts = {**DEFAULTS, **settings, "tokenizer": resolve(tokenizer, texts, english="default")}
     vec = make_vectorizer(**opts)
     try:
         x = vec.fit_transform(texts)
@@ -53,6 +63,7 @@ def tfidf_from_state(side: dict, idf: np.ndarray, where: str = "tfidf.json") -> 
     """Rebuild a fitted vectoriser from :func:`tfidf_state`'s output."""
     try:
         settings = {k: side["settings"][k] for k in DEFAULTS}
+        settings["tokenizer"] = str(side["settings"].get("tokenizer", "default"))
         terms = list(side["terms"])
     except (KeyError, TypeError) as exc:
         raise ModelFileError(f"{where}: malformed TF-IDF state ({exc})") from None
