@@ -29,6 +29,10 @@ It covers documents that are *not* nodes of the trained graph; the documents tha
 documents given to ``fit``, the paper's transductive setting) keep their stored predictions in the
 run folder.
 
+**Models with their own export** (``linear``: TF-IDF rows in, probabilities out): the model's
+``onnx_module()``, ``onnx_inputs(texts)`` and ``onnx_side()`` give the graph, its inputs and the
+side file's description of them (see :mod:`textzoo.models.linear`).
+
 :func:`onnx_inputs` computes the inputs from raw texts exactly as described, for a loaded run.
 The export uses torch's TorchScript-based ONNX exporter (opset 17) and checks the file with
 ``onnx.checker``. Needs ``pip install 'textzoo[export]'`` (onnx; onnxruntime to run it).
@@ -100,12 +104,16 @@ def _kind(model) -> str:
         return "transformer"
     if isinstance(model, TextGCN):
         return "textgcn"
-    raise ConfigError(f"ONNX export supports bert, albert, gpt and textgcn runs, not {model.name!r}")
+    if hasattr(model, "onnx_module"):
+        return "own"
+    raise ConfigError(f"ONNX export supports bert, albert, gpt and textgcn runs and linear ones, not {model.name!r}")
 
 
 def onnx_inputs(model, texts: Sequence[str]) -> dict[str, np.ndarray]:
     """The ONNX graph's inputs for ``texts``, computed as the module docstring describes."""
     texts = list(texts)
+    if _kind(model) == "own":
+        return model.onnx_inputs(texts)
     if _kind(model) == "transformer":
         from .models.transformer_base import pad_batch
 
@@ -148,6 +156,10 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, texts: Seque
                     framing=[k for k in ("cls", "start") if k in model.special] + ["ids"]
                     + [k for k in ("sep", "classify") if k in model.special],
                     tokenizer=json.loads(model.tokenizer.to_str()))
+    elif kind == "own":
+        module = model.onnx_module()
+        dynamic = {**{name: {0: "batch"} for name in inputs}, "probabilities": {0: "batch"}}
+        side.update(model.onnx_side())
     else:
         module = _TextGCNInductive(model).eval()
         dynamic = {"tfidf": {0: "batch"}, "probabilities": {0: "batch"}}

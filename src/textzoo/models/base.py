@@ -105,6 +105,12 @@ class Model:
     dataset_settings: ClassVar[dict[str, dict[str, Any]]] = {}
     #: Whether ``_fit`` writes checkpoints and can resume (``fit(checkpoint_dir=..., resume=...)``).
     supports_checkpoints: ClassVar[bool] = False
+    #: The paper's published test accuracies (%), for ``textzoo report`` and ``textzoo compare``:
+    #: ``{"source": "...", "accuracy": {"r8": 97.07, ...}, "note": "..." (optional)}``, datasets by
+    #: lower-case name (``20ng`` for 20 Newsgroups); empty when the paper has no figure for our corpora.
+    published: ClassVar[dict[str, Any]] = {}
+    #: The kinds of corpora the model applies to (``textzoo compare`` picks its default models by them).
+    tasks: ClassVar[frozenset[str]] = frozenset({"single-label", "multi-label"})
 
     def __init__(self, config=None, **overrides):
         if config is None:

@@ -131,6 +131,7 @@ class LightXML(BertStyleClassifier):
     """LightXML (see the module docstring)."""
 
     name = "lightxml"
+    tasks = frozenset({"multi-label"})  # the paper's setting (extreme multi-label)
     Config = LightXMLConfig
     #: a checkpoint holds the network (label clusters included), AdamW, the schedule, the SWA
     #: average, the RNGs, the batch order and the position in it (:mod:`textzoo.xmc.finetune`)

@@ -121,6 +121,7 @@ class XTransformer(BertStyleClassifier):
     """X-Transformer (see the module docstring)."""
 
     name = "xtransformer"
+    tasks = frozenset({"multi-label"})  # the paper's setting (extreme multi-label)
     Config = XTransformerConfig
     #: checkpoints after each stage and inside the matcher's fine-tuning (see the module docstring)
     supports_checkpoints = True

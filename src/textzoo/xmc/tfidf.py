@@ -1,9 +1,10 @@
-"""TF-IDF document features of the XMC models, saved without pickle.
+"""TF-IDF document features of the XMC models and of ``linear``, saved without pickle.
 
 The features are scikit-learn's ``TfidfVectorizer`` (lower-cased word uni- and bigrams, sublinear tf,
 smooth idf, L2-normalised rows; the usual TF-IDF input of XMC linear models such as the X.trn.npz
-files of X-Transformer and PECOS). A fitted vectoriser is saved as its settings and vocabulary (JSON)
-plus its idf vector (a tensor) and rebuilt from them exactly.
+files of X-Transformer and PECOS); ``analyzer="char_wb"`` with ``ngram_min``/``ngram_max`` gives
+character n-grams inside word boundaries instead. A fitted vectoriser is saved as its settings and
+vocabulary (JSON) plus its idf vector (a tensor) and rebuilt from them exactly.
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from ..errors import ModelFileError
 
 DEFAULTS = {"ngram_max": 2, "min_df": 2, "max_features": 200_000, "sublinear_tf": True}
+#: settings added later: a saved state without them gets these values
+OPTIONAL = {"analyzer": "word", "ngram_min": 1}
 
 
 def make_vectorizer(ngram_max: int = 2, min_df: int = 2, max_features: int | None = 200_000,
-                    sublinear_tf: bool = True, vocabulary=None) -> TfidfVectorizer:
-    return TfidfVectorizer(lowercase=True, ngram_range=(1, ngram_max), min_df=min_df if vocabulary is None else 1,
+                    sublinear_tf: bool = True, vocabulary=None, analyzer: str = "word",
+                    ngram_min: int = 1) -> TfidfVectorizer:
+    return TfidfVectorizer(lowercase=True, analyzer=analyzer, ngram_range=(ngram_min, ngram_max),
+                           min_df=min_df if vocabulary is None else 1,
                            max_features=max_features if vocabulary is None else None,
                            sublinear_tf=sublinear_tf, smooth_idf=True, norm="l2", dtype=np.float32,
                            vocabulary=vocabulary)
@@ -53,9 +58,12 @@ def tfidf_from_state(side: dict, idf: np.ndarray, where: str = "tfidf.json") -> 
     """Rebuild a fitted vectoriser from :func:`tfidf_state`'s output."""
     try:
         settings = {k: side["settings"][k] for k in DEFAULTS}
+        settings.update({k: side["settings"].get(k, v) for k, v in OPTIONAL.items()})
         terms = list(side["terms"])
     except (KeyError, TypeError) as exc:
         raise ModelFileError(f"{where}: malformed TF-IDF state ({exc})") from None
+    if settings["analyzer"] not in ("word", "char_wb", "char"):
+        raise ModelFileError(f"{where}: unknown TF-IDF analyzer {settings['analyzer']!r}")
     if len(terms) != len(idf) or not all(isinstance(t, str) for t in terms) or len(set(terms)) != len(terms):
         raise ModelFileError(f"{where}: the vocabulary ({len(terms)} terms) does not match the idf vector ({len(idf)})")
     vec = make_vectorizer(**{**settings, "vocabulary": {t: j for j, t in enumerate(terms)}})
