@@ -55,7 +55,7 @@ def test_multi_label_precision_and_calibration(reuters_model, reuters_small):
     m = reuters_model.evaluate(reuters_small.test)
     assert m["P@1"] > 0.85 and m["P@5"] > 0.35, m
     p = reuters_model.predict_proba(reuters_small.test.texts)
-    assert ((p > 0) & (p < 1)).all()
+    assert ((p >= 0) & (p <= 1)).all() and p.min() < 0.01 < 0.99 < p.max()
     # calibrated: predict() (p >= 0.5) finds most true labels and few false ones
     pred = reuters_model.predict(reuters_small.test.texts)
     truth = reuters_small.test.labels
@@ -114,7 +114,7 @@ def test_served_over_http_answers_as_the_loaded_model(r8_model, r8_small, tmp_pa
     run = r8_model.save(tmp_path / "run")
     texts = r8_small.test.texts[:20] + ["oil prices rose sharply after the opec meeting"]
     expected = textzoo.load(run).predict(texts, top_k=3)
-    with running_server(run, tmp_path / "server.log", startup_s=60) as server:
+    with running_server(run, tmp_path / "server.log", startup_s=180) as server:
         with httpx.Client(base_url=server.url, timeout=30) as client:
             r = client.post("/v1/predict", json={"texts": texts, "top_k": 3})
             assert r.status_code == 200, r.text
