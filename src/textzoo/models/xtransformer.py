@@ -57,6 +57,7 @@ from ..data.corpus import Split
 from ..errors import ModelFileError
 from ..training import seed_everything
 from ..xmc.finetune import finetune
+from ..xmc.fusion import LinearFusion
 from ..xmc.indexer import ClusterIndex, balanced_hierarchical_kmeans
 from ..xmc.labels import label_matrix, label_text_embeddings, pifa
 from ..xmc.ranker import beam_scores, to_dense, train_rankers
@@ -108,6 +109,7 @@ class XTransformerConfig(TransformerConfig):
     tfidf_ngram_max: int = 2
     tfidf_min_df: int = 2
     tfidf_max_features: int = 200_000
+    fusion: Literal["none", "linear"] = "none"  # "linear": + TF-IDF linear scores (textzoo.xmc.fusion)
 
     def __post_init__(self):
         super().__post_init__()
@@ -117,7 +119,7 @@ class XTransformerConfig(TransformerConfig):
             raise ValueError("ranker_C must be > 0 and ranker_threshold >= 0")
 
 
-class XTransformer(BertStyleClassifier):
+class XTransformer(LinearFusion, BertStyleClassifier):
     """X-Transformer (see the module docstring)."""
 
     name = "xtransformer"
