@@ -41,9 +41,10 @@ def add_parser(sub) -> None:
     from .cli import _add_corpus_options, _float_at_least
 
     p = sub.add_parser("compare", help="train several models on one corpus and write their leaderboard",
-                       description=(__doc__ or "").split("\n\n")[0] + " Default models: every registered model "
-                       "that applies to the corpus (single- or multi-label), linear first. Finished runs in "
-                       "OUT are kept and interrupted ones resumed, so the same command can be run again.",
+                       description="Train several models on one corpus and write their leaderboard (Markdown "
+                       "+ PNG). Default models: every registered model that applies to the corpus (single- or "
+                       "multi-label), linear first. Finished runs in OUT are kept and interrupted ones resumed, "
+                       "so the same command can be run again.",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="examples:\n  textzoo compare linear textgcn bert --dataset R8 --out compare/r8\n"
                        "  textzoo compare --dataset reuters21578 --budget 3600\n"

@@ -1,6 +1,7 @@
-"""``linear``: TF-IDF + one-vs-rest linear classifiers, the baseline every other model should beat.
+"""TF-IDF + one-vs-rest linear classifiers: the baseline every other model should beat, as in
+Lin, Chen, Chang and Lin, "Linear Classifier: An Often-Forgotten Baseline for Text Classification", ACL 2023.
 
-What it is (the linear baselines of LibMultiLabel, Lin et al. 2023, and of XMC work such as PECOS;
+What it is (that paper's LibMultiLabel baseline, the linear models of XMC work such as PECOS, and
 Fan et al., "LIBLINEAR: A Library for Large Linear Classification", JMLR 2008):
 
 * **Features**: scikit-learn's TF-IDF (:mod:`textzoo.xmc.tfidf`): lower-cased word uni- and bigrams,

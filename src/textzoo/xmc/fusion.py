@@ -66,11 +66,19 @@ class LinearFusion:
         return self
 
     def predict_proba(self, texts):
-        scores = super().predict_proba(texts)
+        return self.fuse_scores(super().predict_proba(texts), texts)
+
+    def unfused_proba(self, texts) -> np.ndarray:
+        """The neural model's own scores (the paper's model), without the fusion."""
+        return super().predict_proba(texts)
+
+    def fuse_scores(self, scores: np.ndarray, texts) -> np.ndarray:
+        """``w * scores + (1 - w) * linear`` for the neural ``scores`` of ``texts`` (unchanged
+        without fusion)."""
         if self._fusion is None or len(scores) == 0:
             return scores
         w = self._fusion_weight
-        return (w * scores + (1.0 - w) * self._fusion.predict_proba(texts)).astype(np.float32)
+        return (w * scores + (1.0 - w) * self._fusion.predict_proba(list(texts))).astype(np.float32)
 
     def _state(self):
         state = super()._state()
