@@ -9,7 +9,7 @@
     # the validation split; the models then train on the train split only, validated on valid)
     python benchmarks/xmc.py reuters --models linear xtransformer lightxml --fusion --epochs 1 \
         --max-length 128 --json benchmarks/out/xmc_reuters_fusion.json
-    python benchmarks/xmc.py reuters --quick     # a few minutes on 2 cores: 1,000 documents, length 32
+    python benchmarks/xmc.py reuters --quick     # a few minutes on 2 cores: 500 documents, length 32
 
     # X-Transformer's paper ensemble: one model per label representation, and their score average
     python benchmarks/xmc.py reuters --models xtransformer --label-representations pifa-tfidf pifa-neural text-emb
@@ -441,8 +441,8 @@ def main() -> None:
                    help="train xtransformer/lightxml with fusion=linear on the train split (weight chosen on "
                    "valid) and report each paper variant beside its fused variant")
     r.add_argument("--quick", action="store_true",
-                   help="a few minutes on a CPU: linear, xtransformer and lightxml with --fusion on 1,000 "
-                   "training and 500 test documents, 1 epoch at length 32 (checks the pipeline; not a result)")
+                   help="a few minutes on a CPU: linear, xtransformer and lightxml with --fusion on 500 "
+                   "training and 300 test documents, 1 epoch at length 32 (checks the pipeline; not a result)")
     r.add_argument("--test-docs", type=int, default=0, help="use only the first N test documents (0: all)")
     r.add_argument("--reference", default=str(REPO / "benchmarks/xmc_reference.json"),
                    help="JSON file of reference rows printed under the table (BENCHMARKS.md's baselines)")
@@ -485,7 +485,7 @@ def main() -> None:
     args = parser.parse_args()
     if getattr(args, "quick", False):
         args.models, args.fusion, args.epochs, args.max_length = ["linear", "xtransformer", "lightxml"], True, 1, 32
-        args.train_docs, args.test_docs = args.train_docs or 1000, args.test_docs or 500
+        args.train_docs, args.test_docs = args.train_docs or 500, args.test_docs or 300
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     {"reuters": reuters, "rescore": rescore, "ensemble": ensemble, "synthetic": synthetic}[args.what](args)
 

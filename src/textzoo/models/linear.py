@@ -209,7 +209,7 @@ def train_one_vs_rest(x: sp.spmatrix, y: sp.spmatrix, loss: str = "squared_hinge
     from sklearn.linear_model import LogisticRegression
     from sklearn.svm import LinearSVC
 
-    xb = with_bias(x)
+    xb = with_bias(x).astype(np.float64)  # liblinear's dtype: converted once, not once per label
     y = sp.csc_matrix(y, dtype=np.float32)
     rows, cols, vals = [], [], []
     for j in tqdm(range(y.shape[1]), desc="training linear classifiers", unit="label", disable=not progress,
