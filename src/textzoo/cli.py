@@ -161,9 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "checkpoint it starts afresh; if DIR already holds this finished pretraining, nothing "
                    "is done")
     p.set_defaults(func=cmd_pretrain)
-
-    from .compare import add_parser as add_compare_parser  # textzoo compare: its own module
-
+    from .compare import add_parser as add_compare_parser  # `textzoo compare`, in its own module
     add_compare_parser(sub)
     return parser
 
