@@ -4,6 +4,13 @@
     python benchmarks/xmc.py reuters --models tfidf pecos xtransformer lightxml --epochs 1 \\
         --max-length 128 --json benchmarks/out/xmc_reuters.json
 
+    # one table: textzoo's `linear`, the reference rows of BENCHMARKS.md (xmc_reference.json), and the
+    # XMC models' paper variants beside their fusion with `linear` (fusion=linear, weight chosen on
+    # the validation split; the models then train on the train split only, validated on valid)
+    python benchmarks/xmc.py reuters --models linear xtransformer lightxml --fusion --epochs 1 \
+        --max-length 128 --json benchmarks/out/xmc_reuters_fusion.json
+    python benchmarks/xmc.py reuters --quick     # a few minutes on 2 cores: 500 documents, length 32
+
     # X-Transformer's paper ensemble: one model per label representation, and their score average
     python benchmarks/xmc.py reuters --models xtransformer --label-representations pifa-tfidf pifa-neural text-emb
     # the same members trained in separate processes: save their test scores, average them afterwards
@@ -18,7 +25,8 @@
 
 ``reuters`` trains on the train + valid documents of the ModApte split in ``TEXTZOO_DATA`` and
 evaluates on its test documents; propensities (A = 0.55, B = 1.5) come from the training labels.
-Models: ``tfidf`` (one-vs-rest linear squared-hinge SVMs on the TF-IDF features, liblinear),
+Models: ``linear`` (textzoo's registered ``linear`` model: the same TF-IDF and liblinear SVMs,
+Platt-calibrated), ``tfidf`` (one-vs-rest linear squared-hinge SVMs on the TF-IDF features, liblinear),
 ``pecos`` (PECOS XR-Linear with its default PIFA indexer, on the same TF-IDF matrices; PECOS runs in
 the interpreter given by --pecos-python, because libpecos 1.2.8 pins numpy/scipy versions older than
 textzoo's: install it in its own virtual environment, see docs/notes/2026-11-28-xmc-reuters.md), ``xtransformer`` and
@@ -123,9 +131,11 @@ def reuters_split(args):
     corpus = textzoo.load_dataset("reuters21578")
     train = Split(texts=corpus.train.texts + corpus.valid.texts, labels=corpus.train.labels + corpus.valid.labels,
                   name="train")
+    if getattr(args, "fusion", False):  # the fused models choose their weight on the validation split
+        train = corpus.train
     if getattr(args, "train_docs", 0):
         train = train.head(args.train_docs)
-    test = corpus.test
+    test = corpus.test.head(args.test_docs) if getattr(args, "test_docs", 0) else corpus.test
     y = label_matrix(train.labels, corpus.labels)
     yt = label_matrix(test.labels, corpus.labels)
     prop = propensities(y)
@@ -155,6 +165,15 @@ def reuters(args) -> list[dict]:
     if "tfidf" in args.models or "pecos" in args.models:
         vec, x = fit_tfidf(train.texts)
         xt = vec.transform(test.texts)
+    valid = None
+    if args.fusion:
+        valid = corpus.valid.head(max(50, len(train) // 9)) if args.train_docs else corpus.valid
+    if "linear" in args.models:
+        t0 = time.perf_counter()
+        linear = textzoo.create("linear").fit(train, valid, labels=corpus.labels)
+        t1 = time.perf_counter()
+        record("linear (textzoo; TF-IDF + liblinear L2-loss SVM, Platt)", linear.predict_proba(test.texts),
+               t1 - t0, time.perf_counter() - t1)
     if "tfidf" in args.models:
         t0 = time.perf_counter()
         one = ClusterIndex(assign=np.zeros(len(corpus.labels), dtype=np.int64), n_clusters=1)
@@ -182,12 +201,14 @@ def reuters(args) -> list[dict]:
             settings.update(swa_warmup=args.swa_warmup, swa_step=args.swa_step)
         else:
             settings["label_representation"] = rep
+        if args.fusion:
+            settings["fusion"] = "linear"
         model = textzoo.create(name, **settings)
         rep_tag = rep if rep and rep != "pifa-tfidf" else ""
         folder = name + (f"-{rep_tag}" if rep_tag else "")
         resumable = {} if not args.checkpoints else {"checkpoint_dir": Path(args.checkpoints) / folder, "resume": True}
         t0 = time.perf_counter()
-        model.fit(train, labels=corpus.labels, **resumable)
+        model.fit(train, valid, labels=corpus.labels, **resumable)
         t1 = time.perf_counter()
         if rep:  # one matcher pass scores the model's own way and, with --combine-ranker, without the matcher
             post = model.config.post
@@ -195,13 +216,19 @@ def reuters(args) -> list[dict]:
                 ([(post, "ranker")] if args.combine_ranker and model.config.combine != "ranker" else [])
             scored = dict(zip(["", ", combine=ranker"], scoring_variants(model, test.texts, variants)[0].values()))
         else:
-            scored = {"": model.predict_proba(test.texts)}
+            scored = {"": model.unfused_proba(test.texts)}
+        linear_s = model.info.get("fusion", {}).get("linear_seconds", 0.0)
+        if args.fusion:  # the paper variant and, from the same fit, its fusion with linear
+            weight = model.info["fusion"]["weight"]
+            scored.update({f"{v}, fused with linear (w={weight:.2f})": model.fuse_scores(x, test.texts)
+                           for v, x in list(scored.items())})
         t2 = time.perf_counter()
         if args.save_runs:
             model.save(Path(args.save_runs) / folder)
         for variant, scores in scored.items():
             record(f"{name} (MiniLM-L6, {args.epochs} epoch(s), length {args.max_length}"
-                   f"{', ' + rep_tag if rep_tag else ''}){variant}", scores, t1 - t0, t2 - t1,
+                   f"{', ' + rep_tag if rep_tag else ''}){variant}", scores,
+                   t1 - t0 - (0.0 if "fused" in variant else linear_s), t2 - t1,
                    info={k: v for k, v in model.info.items() if k.endswith("seconds") or k == "clusters"})
             if args.save_scores:  # the test scores, for ensembles of runs made in separate processes
                 Path(args.save_scores).mkdir(parents=True, exist_ok=True)
@@ -215,7 +242,28 @@ def reuters(args) -> list[dict]:
         if len(scores) > 1:
             record(f"xtransformer ensemble of {len(scores)} ({' + '.join(args.label_representations)}){variant}",
                    average_scores(scores), *xt_seconds)
+    print_table(rows, args.reference)
     return rows
+
+
+COLUMNS = ["P@1", "P@3", "P@5", "nDCG@5", "PSP@5", "train_s"]
+
+
+def print_table(rows: list[dict], reference: str | None) -> None:
+    """One Markdown table: this run's rows, then the reference rows of ``reference`` (a JSON file of
+    rows measured earlier, with their source)."""
+    lines = ["| model | train docs | test docs | " + " | ".join(COLUMNS) + " |",
+             "|---|---:|---:|" + "---:|" * len(COLUMNS)]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['train_docs']} | {r['test_docs']} | "
+                     + " | ".join(str(r.get(c, "-")) for c in COLUMNS) + " |")
+    if reference and Path(reference).is_file():
+        ref = json.loads(Path(reference).read_text())
+        for r in ref["rows"]:
+            lines.append(f"| {r['model']} (reference) | {r['train_docs']} | {r['test_docs']} | "
+                         + " | ".join(str(r.get(c, "-")) for c in COLUMNS) + " |")
+        lines.append(f"\nReference rows: {ref['source']}")
+    print("\n".join(lines), flush=True)
 
 
 VARIANTS = [(post, combine) for post in ("l3-hinge", "sigmoid") for combine in ("product", "ranker")]
@@ -387,8 +435,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
     r = sub.add_parser("reuters", help="P/nDCG/PSP@1,3,5 on Reuters-21578 (394 labels)")
-    r.add_argument("--models", nargs="+", default=["tfidf", "pecos", "xtransformer", "lightxml"],
-                   choices=["tfidf", "pecos", "xtransformer", "lightxml"])
+    r.add_argument("--models", nargs="+", default=["linear", "pecos", "xtransformer", "lightxml"],
+                   choices=["linear", "tfidf", "pecos", "xtransformer", "lightxml"])
+    r.add_argument("--fusion", action="store_true",
+                   help="train xtransformer/lightxml with fusion=linear on the train split (weight chosen on "
+                   "valid) and report each paper variant beside its fused variant")
+    r.add_argument("--quick", action="store_true",
+                   help="a few minutes on a CPU: linear, xtransformer and lightxml with --fusion on 500 "
+                   "training and 300 test documents, 1 epoch at length 32 (checks the pipeline; not a result)")
+    r.add_argument("--test-docs", type=int, default=0, help="use only the first N test documents (0: all)")
+    r.add_argument("--reference", default=str(REPO / "benchmarks/xmc_reference.json"),
+                   help="JSON file of reference rows printed under the table (BENCHMARKS.md's baselines)")
     r.add_argument("--epochs", type=int, default=1, help="fine-tuning epochs of both Transformer models")
     r.add_argument("--max-length", type=int, default=128, help="tokens per document (both models)")
     r.add_argument("--label-representations", nargs="+", default=["pifa-tfidf"],
@@ -426,6 +483,9 @@ def main() -> None:
     s.add_argument("--ranker-max-labels", type=int, default=500000, help="skip the ranker above this many labels")
     s.add_argument("--json", help="write the rows here (rewritten after every size)")
     args = parser.parse_args()
+    if getattr(args, "quick", False):
+        args.models, args.fusion, args.epochs, args.max_length = ["linear", "xtransformer", "lightxml"], True, 1, 32
+        args.train_docs, args.test_docs = args.train_docs or 500, args.test_docs or 300
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     {"reuters": reuters, "rescore": rescore, "ensemble": ensemble, "synthetic": synthetic}[args.what](args)
 

@@ -141,7 +141,7 @@ def test_models_lists_each_model_with_its_paper_and_defaults(data_dir):
     lines = run(["models"], data_dir).stdout.splitlines()
     for name in textzoo.available_models():
         title = next(line for line in lines if line.startswith(f"{name}: "))
-        assert title.rstrip().endswith(("2018.", "2019.", "2020.", "2021.")), title  # the whole citation
+        assert title.rstrip().endswith(("2018.", "2019.", "2020.", "2021.", "2023.")), title  # the whole citation
         assert lines[lines.index(title) + 1].startswith("  defaults: ")
     assert any("ALBERT: A Lite BERT for Self-supervised Learning of Language Representations" in line for line in lines)
 

@@ -105,9 +105,9 @@ def test_export_refuses_other_models_and_formats(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["-q", "export", str(tmp_path), "--format", "torchscript"])
     assert "invalid choice" in capsys.readouterr().err
-    assert exportable_models() == ["albert", "bert", "gpt", "textgcn"]
+    assert exportable_models() == ["albert", "bert", "gpt", "linear", "textgcn"]
     for name in ("elmo", "tensorgcn", "lightxml", "xtransformer"):  # scores outside a fixed-shape graph
-        with pytest.raises(ConfigError, match=f"supports albert, bert, gpt, textgcn runs, not '{name}'"):
+        with pytest.raises(ConfigError, match=f"supports albert, bert, gpt, linear, textgcn runs, not '{name}'"):
             textzoo.create(name).onnx_export()
     assert main(["-q", "export", str(tmp_path / "missing")]) == 2
 
@@ -120,7 +120,7 @@ def test_export_of_an_xmc_run_is_refused_in_one_line(reuters, reuters_bert_dir, 
     capsys.readouterr()
     assert main(["-q", "export", str(run), "--out", str(tmp_path / "x.onnx")]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "supports albert, bert, gpt, textgcn runs, not 'lightxml'" in err
+    assert len(err.splitlines()) == 1 and "supports albert, bert, gpt, linear, textgcn runs, not 'lightxml'" in err
     assert not (tmp_path / "x.onnx").exists() and not list(tmp_path.glob(".x.onnx*"))
 
 

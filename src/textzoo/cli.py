@@ -23,6 +23,7 @@ EPILOG = """examples:
   textzoo serve runs/r8-textgcn --port 8000
   textzoo serve runs/xt-pifa runs/xt-neural runs/xt-text                          # ensemble
   textzoo report runs/ --out report.md
+  textzoo compare linear textgcn bert --dataset R8 --out compare/r8
   textzoo export runs/r8-bert --format onnx --out r8-bert.onnx
 """
 
@@ -176,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "checkpoint it starts afresh; if DIR already holds this finished pretraining, nothing "
                    "is done")
     p.set_defaults(func=cmd_pretrain)
+    from .compare import add_parser as add_compare_parser  # `textzoo compare`, in its own module
+    add_compare_parser(sub)
     return parser
 
 

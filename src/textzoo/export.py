@@ -29,6 +29,8 @@ It covers documents that are *not* nodes of the trained graph; the documents tha
 documents given to ``fit``, the paper's transductive setting) keep their stored predictions in the
 run folder.
 
+``linear`` exports TF-IDF rows in, probabilities out (see :mod:`textzoo.models.linear`).
+
 :func:`onnx_inputs` computes the inputs from raw texts exactly as described, for a loaded run.
 Each model that can be exported says how in its own ``onnx_export()`` (an :class:`OnnxGraph`); the
 others (``elmo``, ``tensorgcn``, ``lightxml``, ``xtransformer``: their scores need steps outside

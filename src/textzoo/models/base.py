@@ -109,6 +109,12 @@ class Model:
     supports_checkpoints: ClassVar[bool] = False
     #: Multi-label models (XMC): single-label data trains them as one label per document.
     multilabel_only: ClassVar[bool] = False
+    #: The paper's published test accuracies (%), for ``textzoo report`` and ``textzoo compare``:
+    #: ``{"source": "...", "accuracy": {"r8": 97.07, ...}, "note": "..." (optional)}``, datasets by
+    #: lower-case name (``20ng`` for 20 Newsgroups); empty when the paper has no figure for our corpora.
+    published: ClassVar[dict[str, Any]] = {}
+    #: The kinds of corpora the model applies to (``textzoo compare`` picks its default models by them).
+    tasks: ClassVar[frozenset[str]] = frozenset({"single-label", "multi-label"})
 
     def __init__(self, config=None, **overrides):
         if config is None:

@@ -55,6 +55,7 @@ from ..errors import ModelFileError
 from ..metrics import multilabel_metrics
 from ..training import seed_everything
 from ..xmc.finetune import finetune
+from ..xmc.fusion import LinearFusion
 from ..xmc.indexer import ClusterIndex, balanced_hierarchical_kmeans
 from ..xmc.labels import label_matrix, pifa
 from ..xmc.tfidf import fit_tfidf
@@ -89,6 +90,7 @@ class LightXMLConfig(TransformerConfig):
     swa: bool = True
     swa_warmup: int = 10              # epochs before averaging starts
     swa_step: int = 200               # updates between two snapshots
+    fusion: Literal["none", "linear"] = "none"  # "linear": + TF-IDF linear scores (textzoo.xmc.fusion)
 
     def __post_init__(self):
         super().__post_init__()
@@ -135,10 +137,11 @@ class LightXMLHead(nn.Module):
         return torch.bmm(weights, emb.unsqueeze(-1)).squeeze(-1)   # (B, C)
 
 
-class LightXML(BertStyleClassifier):
+class LightXML(LinearFusion, BertStyleClassifier):
     """LightXML (see the module docstring)."""
 
     name = "lightxml"
+    tasks = frozenset({"multi-label"})  # the paper's setting (extreme multi-label)
     Config = LightXMLConfig
     #: a checkpoint holds the network (label clusters included), AdamW, the schedule, the SWA
     #: average, the RNGs, the batch order and the position in it (:mod:`textzoo.xmc.finetune`)

@@ -21,6 +21,7 @@ _MODELS: dict[str, str] = {
     "gpt": "textzoo.models.gpt:GPT",
     "lightxml": "textzoo.models.lightxml:LightXML",
     "xtransformer": "textzoo.models.xtransformer:XTransformer",
+    "linear": "textzoo.models.linear:Linear",
 }
 
 

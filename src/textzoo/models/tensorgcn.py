@@ -197,6 +197,9 @@ class TensorGCN(TextGCN):
     """TensorGCN over the text graph tensor (see the module docstring)."""
 
     name = "tensorgcn"
+    published = {"source": "Liu et al., Tensor Graph Convolutional Networks for Text Classification, AAAI 2020, "
+                           "Table 2", "accuracy": {"r8": 98.04, "r52": 95.05, "mr": 77.91, "20ng": 87.74}}
+    tasks = frozenset({"single-label"})
     Config = TensorGCNConfig
     transductive = True
     #: MR: the paper's; zh-reviews: sentiment, and the Chinese stop words hold 不, 没有, 很, 好

@@ -57,6 +57,7 @@ from ..data.corpus import Split
 from ..errors import ModelFileError
 from ..training import seed_everything
 from ..xmc.finetune import finetune
+from ..xmc.fusion import LinearFusion
 from ..xmc.indexer import ClusterIndex, balanced_hierarchical_kmeans
 from ..xmc.labels import label_matrix, label_text_embeddings, pifa
 from ..xmc.ranker import beam_scores, to_dense, train_rankers
@@ -114,6 +115,7 @@ class XTransformerConfig(TransformerConfig):
     tokenizer: Literal["auto", "default", "english", "unicode", "jieba", "char"] = "auto"
     #   words of the TF-IDF features (textzoo.xmc.tfidf); auto: scikit-learn's default for ASCII
     #   text, jieba for Chinese, unicode otherwise
+    fusion: Literal["none", "linear"] = "none"  # "linear": + TF-IDF linear scores (textzoo.xmc.fusion)
 
     def __post_init__(self):
         super().__post_init__()
@@ -126,10 +128,11 @@ class XTransformerConfig(TransformerConfig):
                              "epoch's weights, as the paper); drop these settings")
 
 
-class XTransformer(BertStyleClassifier):
+class XTransformer(LinearFusion, BertStyleClassifier):
     """X-Transformer (see the module docstring)."""
 
     name = "xtransformer"
+    tasks = frozenset({"multi-label"})  # the paper's setting (extreme multi-label)
     Config = XTransformerConfig
     #: checkpoints after each stage and inside the matcher's fine-tuning (see the module docstring)
     supports_checkpoints = True

@@ -2,7 +2,7 @@
 
 One row per run folder: model, dataset, the main test metric (accuracy for single-label runs, P@1
 for multi-label ones), the paper's published figure for that model and dataset when there is one
-(:data:`PUBLISHED`), the other test metrics, the training time (``info.train_seconds``: the whole
+(the model class's ``published`` attribute, :func:`published_entry`), the other test metrics, the training time (``info.train_seconds``: the whole
 ``fit``, graph building included) and the peak memory of training (``info.peak_rss_mb``, recorded
 by :mod:`textzoo.training.memory`; ``-`` for runs saved before it was recorded). Rows are grouped by
 dataset, best first. The chart puts each run's score next to the published one.
@@ -19,24 +19,6 @@ from typing import Any, Iterable, Sequence
 
 from .._io import atomic_write_text
 from ..errors import ModelFileError
-
-#: Published test accuracies (%), keyed by (model, dataset), with where each comes from.
-#: The ``bert`` row is BERT-base as reported by BertGCN; textzoo's default ``bert`` backbone is the
-#: smaller all-MiniLM-L6-v2 (6 layers, 384 wide), so the comparison is indicative only.
-PUBLISHED: dict[str, dict[str, Any]] = {
-    "textgcn": {
-        "source": "Yao et al., Graph Convolutional Networks for Text Classification, AAAI 2019, Table 2",
-        "accuracy": {"r8": 97.07, "r52": 93.56, "mr": 76.74, "20ng": 86.34},
-    },
-    "tensorgcn": {
-        "source": "Liu et al., Tensor Graph Convolutional Networks for Text Classification, AAAI 2020, Table 2",
-        "accuracy": {"r8": 98.04, "r52": 95.05, "mr": 77.91, "20ng": 87.74},
-    },
-    "bert": {
-        "source": "Lin et al., BertGCN: Transductive Text Classification by Combining GCN and BERT, Findings of ACL 2021, Table 2 (the BERT-base row)",
-        "accuracy": {"r8": 97.8, "r52": 96.4, "mr": 85.7, "20ng": 85.3},
-    },
-}
 
 _DATASET_KEYS = {"r8": "r8", "r52": "r52", "mr": "mr", "20ng": "20ng", "20newsgroups": "20ng"}
 _DATASET_NAMES = {"r8": "R8", "r52": "R52", "mr": "MR", "20ng": "20NG"}
@@ -63,13 +45,21 @@ class RunSummary:
         return f"{self.model} / {self.dataset}"
 
 
+def published_entry(model: str) -> dict[str, Any]:
+    """The ``published`` attribute of the model class registered as ``model`` ({} if none or unknown)."""
+    from ..errors import ConfigError
+    from ..models.registry import model_class
+
+    try:
+        return dict(model_class(model).published)
+    except ConfigError:
+        return {}
+
+
 def published_score(model: str, dataset: str) -> float | None:
     """The paper's test accuracy (%) for ``model`` on ``dataset``, or None."""
-    entry = PUBLISHED.get(model.lower())
     key = _DATASET_KEYS.get(dataset.lower())
-    if entry is None or key is None:
-        return None
-    return entry["accuracy"].get(key)
+    return None if key is None else published_entry(model).get("accuracy", {}).get(key)
 
 
 def find_runs(paths: Iterable[str | Path]) -> list[Path]:
@@ -139,12 +129,11 @@ def leaderboard_markdown(rows: Sequence[RunSummary], chart: str | None = None) -
                      f"| {others} | {_duration(r.train_seconds)} | {memory} | `{r.path.name}` |")
     if chart:
         lines += ["", f"![scores against the published ones]({chart})"]
-    sources = sorted({PUBLISHED[r.model]["source"] for r in rows if r.published is not None})
+    entries = [published_entry(m) for m in sorted({r.model for r in rows if r.published is not None})]
+    sources = sorted({e["source"] for e in entries})
     if sources:
         lines += ["", "Published numbers:", ""] + [f"- {s}" for s in sources]
-        if any(r.model == "bert" and r.published is not None for r in rows):
-            lines.append("- textzoo's default `bert` backbone is all-MiniLM-L6-v2 (6 layers, 384 wide), "
-                         "not BERT-base: that comparison is indicative only.")
+        lines += [f"- {e['note']}" for e in entries if e.get("note")]
     return "\n".join(lines) + "\n"
 
 

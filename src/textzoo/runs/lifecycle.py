@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..training.loop import time_budget as capped
 from . import folder as runfolder
 from .identity import fingerprint_id, model_fingerprint
 
@@ -32,8 +33,8 @@ class TrainResult:
 
 def train(model, corpus, out: str | Path | None = None, *, config: dict | None = None,
           config_file: str | Path | None = None, overrides: dict | None = None, seed: int | None = None,
-          inductive: bool = False, resume: bool = False, overwrite: bool = False,
-          tensorboard: str | Path | None = None, **runtime) -> TrainResult:
+          inductive: bool = False, resume: bool = False, overwrite: bool = False, keep_finished: bool = False,
+          time_budget: float | None = None, tensorboard: str | Path | None = None, **runtime) -> TrainResult:
     """Train ``model`` (a registered name or a model instance) on ``corpus`` (a :class:`Corpus` or a
     named dataset), evaluate it on the test and validation splits and save the run folder ``out``
     (default ``runs/MODEL-DATASET``) with ``metrics.json`` and the plots.
@@ -43,8 +44,11 @@ def train(model, corpus, out: str | Path | None = None, *, config: dict | None =
     otherwise. ``runtime``: runtime settings (``device``, ``eval_batch_size``, ``checkpoint_steps``,
     ...; :mod:`textzoo.runtime`). ``inductive``: leave the test texts out of a transductive model's
     graph. Checkpoints go to ``out/checkpoints``; ``resume`` continues from the last one (and, on a
-    finished run of the same fingerprint, returns its metrics). A finished run in ``out`` is replaced
-    only with ``overwrite`` (a :class:`ConfigError` otherwise). ``tensorboard``: a log folder.
+    finished run of the same fingerprint, returns its metrics; ``keep_finished`` does only the latter,
+    for models with or without checkpoints). A finished run in ``out`` is replaced only with
+    ``overwrite`` (a :class:`ConfigError` otherwise). ``time_budget`` (seconds): every epoch loop stops at
+    its first epoch end past it (:func:`textzoo.training.loop.time_budget`), recorded in
+    ``info.time_budget``. ``tensorboard``: a log folder.
     """
     from ..errors import ConfigError
     from ..runtime import apply_runtime
@@ -62,18 +66,21 @@ def train(model, corpus, out: str | Path | None = None, *, config: dict | None =
     fp = fingerprint_id(model_fingerprint(model, train_split, valid, unlabelled, corpus.labels,
                                           train_split.multilabel))
     resuming = resume and has_checkpoint(checkpoints)
-    if resume and not resuming:
+    if (resume or keep_finished) and not resuming:
         done = runfolder.finished_run(out, fp)
         if done is not None:
             return TrainResult(None, out, done, already_finished=True)
     if runfolder.is_finished(out) and not overwrite and not resuming:
-        other = " with other data or settings" if resume else ""
+        other = " with other data or settings" if resume or keep_finished else ""
         raise ConfigError(f"{out} holds {runfolder.describe(out)}{other}; give --overwrite (overwrite=True) "
                           "to replace it, or another --out")
     start = time.perf_counter()
     with _tensorboard(tensorboard) as tb:
-        model.fit(train_split, valid, unlabelled=unlabelled, labels=corpus.labels, checkpoint_dir=checkpoints,
-                  resume=resume)
+        with capped(time_budget) as stops:
+            model.fit(train_split, valid, unlabelled=unlabelled, labels=corpus.labels, checkpoint_dir=checkpoints,
+                      resume=resume)
+        if time_budget is not None:
+            model.info["time_budget"] = {"seconds": time_budget, "stopped": stops}
         if int(os.environ.get("RANK", "0")) != 0:  # torchrun: only rank 0 evaluates and writes the run
             return TrainResult(model, None)
         model.info.update({"dataset": corpus.name, "inductive": bool(inductive)})

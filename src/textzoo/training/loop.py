@@ -30,6 +30,28 @@ def observe_epochs(fn: Callable[[str, dict], None]) -> Iterator[None]:
         _EPOCH_OBSERVERS.remove(fn)
 
 
+#: the time budgets in force (time_budget): each a dict with its deadline and the loops it stopped
+_BUDGETS: list[dict] = []
+
+
+@contextlib.contextmanager
+def time_budget(seconds: float | None) -> Iterator[list[dict]]:
+    """Cap the epochs of every loop run in this block by wall time: a loop that is past the
+    deadline (``seconds`` from now) at an epoch end stops there, as early stopping would (the
+    learning-rate schedule is not shortened). Yields the list of those stops, one dict per loop
+    (``description``, ``epoch``, ``epochs``). ``None``: no budget."""
+    stops: list[dict] = []
+    if seconds is None:
+        yield stops
+        return
+    budget = {"deadline": time.monotonic() + float(seconds), "stops": stops}
+    _BUDGETS.append(budget)
+    try:
+        yield stops
+    finally:
+        _BUDGETS.remove(budget)
+
+
 @dataclass
 class EpochLoop:
     """Run ``train_epoch`` then ``validate`` for up to ``epochs`` epochs.
@@ -118,11 +140,18 @@ class EpochLoop:
                     self.best_state = self.get_state()
                 if stop:
                     self.stopped_epoch = epoch + 1
+            budget = next((b for b in _BUDGETS if time.monotonic() >= b["deadline"]), None)
+            if not stop and budget is not None and self.epoch < self.epochs:
+                stop, self.stopped_epoch = True, epoch + 1
+                budget["stops"].append({"description": self.description, "epoch": self.epoch, "epochs": self.epochs})
+                log.warning("%s: the time budget is spent: stopped after epoch %d of %d",
+                            self.description, self.epoch, self.epochs)
             if self.checkpoint is not None and (
                     stop or self.epoch % self.checkpoint_every == 0 or self.epoch == self.epochs):
                 self.checkpoint(self)
             if stop:
-                log.info("early stopping at epoch %d (%s rule)", epoch + 1, self.stopper.rule)
+                if budget is None:
+                    log.info("early stopping at epoch %d (%s rule)", epoch + 1, self.stopper.rule)
                 break
         bar.close()
         if self.keep_best and self.best_state is not None and self.set_state is not None:
