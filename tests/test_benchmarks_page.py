@@ -59,7 +59,7 @@ def test_adding_one_results_file_adds_its_table_and_deviation(tmp_path):
     folder = tmp_path / "results"
     shutil.copytree(REPO / "benchmarks" / "results", folder)
     before = render.render(folder)
-    results_io.record_row("linear", {"dataset": "R8", "setting": "defaults", "paper": "-", "values": [96.0, 97.0, 98.0],
+    results_io.record_row("example-baseline", {"dataset": "R8", "setting": "defaults", "paper": "-", "values": [96.0, 97.0, 98.0],
                                      "hardware": "2 CPU cores", "time": "3 s", "peak_memory": "200 MB",
                                      "command": "textzoo train linear --dataset R8", "note": "2026-12-05-linear.md"},
                           defaults={"title": "Linear baseline", "order": 90,
