@@ -48,6 +48,14 @@ def test_tiny_xtransformer_fit_predict_save_load(reuters, reuters_bert_dir, tmp_
     model.save(tmp_path / "run")
     again = textzoo.load(tmp_path / "run")
     np.testing.assert_allclose(again.predict_proba(reuters.test.texts[:6]), probs, atol=1e-5)
+    # every saved tensor is read back (matcher, ranker, index, TF-IDF): one more is refused
+    from safetensors.torch import load_file, save_file
+
+    weights = tmp_path / "run" / "model.safetensors"
+    tensors = load_file(str(weights))
+    save_file({**tensors, "ranker.extra": tensors[sorted(tensors)[0]].clone()}, str(weights))
+    with pytest.raises(textzoo.ModelFileError, match=r"unexpected tensors \['ranker.extra'\]"):
+        textzoo.load(tmp_path / "run")
 
 
 def test_ensemble_of_label_representations_averages_the_scores(reuters, reuters_bert_dir):
