@@ -289,21 +289,23 @@ class TransformerClassifier(Model):
             for step, batch in enumerate(bar, start=first):
                 n_global = len(batch)
                 lm_tokens_global = int(sum(max(0, lengths[i] - 1) for i in batch))
-                mine = batch[rank::world]
-                micro = [m for m in np.array_split(mine, cfg.grad_accum) if len(m)]
-                step_loss = 0.0
-                for m in micro:
+                counted = {"tokens": 0}
+
+                def loss_of(m) -> torch.Tensor:
                     ids, mask = pad_batch([train_ids[i] for i in m], self.special["pad"])
                     ids, mask, y = ids.to(device), mask.to(device), y_train[m].to(device)
-                    tokens += int(mask.sum())
+                    counted["tokens"] += int(mask.sum())
                     with self._autocast(device):
                         logits, lm_sum, _ = forward(ids, mask, lm=lm_w > 0)
                     loss = self._clf_loss_sum(logits, y) / n_global
                     if lm_w > 0:
                         loss = loss + lm_w * lm_sum.float() / max(1, lm_tokens_global)
                     # the mean over the global batch: DDP-style sum of the ranks' gradients
-                    engine.backward(loss, scaler)
-                    step_loss += loss.detach().item()
+                    return loss
+
+                step_loss = engine.accumulate(engine.micro_batches(batch[rank::world], cfg.grad_accum),
+                                              loss_of, scaler)
+                tokens += counted["tokens"]
                 engine.update(optimizer, scheduler, params, cfg.max_grad_norm, scaler, world)
                 total_loss += step_loss * n_global
                 seen += n_global

@@ -342,11 +342,9 @@ def pretrain_model(model: str, corpus, out, config_file=None, overrides=None, pr
                 break
             batch = obj.collate([examples[j] for j in order[i:i + cfg.batch_size]], tok, cfg, gen, rng, word_lut)
             parts: dict = {}
-            loss = obj.loss(net, {k: v.to(device) for k, v in batch.items()}, parts)
-            loss.backward()
+            value = engine.accumulate([batch], lambda b: obj.loss(net, {k: v.to(device) for k, v in b.items()}, parts))
             engine.update(optimizer, scheduler, list(net.parameters()), cfg.max_grad_norm)
             step += 1
-            value = loss.item()
             history.append({"step": step, "loss": round(value, 5),
                             **{k: round(v, 5) for k, v in parts.items() if v is not None}})
             bar.update(1)

@@ -1,7 +1,9 @@
 """The pieces every Transformer training loop shares (fine-tuning ``bert``/``albert``/``gpt``, the XMC
 matcher and LightXML, pretraining): batches, AdamW's parameter groups, the warm-up/decay schedule,
-autocast with its grad scaler, and one optimiser update (all-reduce under torchrun, unscale, clip,
-step, schedule). One copy of each; the loops call them.
+autocast with its grad scaler, one update's forward/backward passes over its micro-batches
+(:func:`micro_batches`, :func:`accumulate`: gradient accumulation) and the optimiser update
+(:func:`update`: all-reduce under torchrun, unscale, clip, step, schedule). One copy of each; the
+loops call them.
 
 * **Batches** (:func:`length_grouped_batches`, :func:`pad_batch`): dynamic padding, length-grouped
   as Hugging Face's ``LengthGroupedSampler`` (mega-batches of ``50 * batch_size`` sorted by length).
@@ -23,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from typing import Callable
 
 import numpy as np
 import torch
@@ -117,6 +120,25 @@ def grad_scaler(mode: str) -> torch.amp.GradScaler | None:
 
 def backward(loss: torch.Tensor, scaler) -> None:
     (scaler.scale(loss) if scaler is not None else loss).backward()
+
+
+def micro_batches(batch, grad_accum: int) -> list:
+    """``batch`` (indices) cut into ``grad_accum`` near-equal non-empty parts (gradient accumulation)."""
+    return [m for m in np.array_split(np.asarray(batch), grad_accum) if len(m)]
+
+
+def accumulate(micro: list, loss_of: Callable, scaler=None, autocast_mode: str = "none",
+               device: torch.device | None = None) -> float:
+    """Forward and backward passes of one update's micro-batches: ``loss_of(m)`` under the autocast
+    of ``autocast_mode`` (each loss already scaled to its share of the batch), gradients added up.
+    Returns the batch's loss (the sum of the parts); :func:`update` then makes the step."""
+    total = 0.0
+    for m in micro:
+        with autocast(autocast_mode, device if device is not None else torch.device("cpu")):
+            loss = loss_of(m)
+        backward(loss, scaler)
+        total += float(loss.detach())
+    return total
 
 
 def update(optimizer, scheduler, params: list[nn.Parameter], max_grad_norm: float, scaler=None,

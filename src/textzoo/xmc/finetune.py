@@ -79,14 +79,16 @@ def finetune(net: nn.Module, seqs: list[list[int]], pad_id: int, loss_fn: Callab
         bar = tqdm(batches[first:], desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
                    disable=not progress, dynamic_ncols=True, initial=first, total=len(batches))
         for step, batch in enumerate(bar, start=first):
-            step_loss = 0.0
-            for micro in (m for m in np.array_split(batch, cfg.grad_accum) if len(m)):
+            counted = {"tokens": 0}
+
+            def loss_of(micro) -> torch.Tensor:
                 ids, mask = pad_batch([seqs[i] for i in micro], pad_id)
-                tokens += int(mask.sum())
-                with engine.autocast(cfg.autocast, device):
-                    loss = loss_fn(micro, ids.to(device), mask.to(device)) * (len(micro) / len(batch))
-                engine.backward(loss, scaler)
-                step_loss += float(loss.detach())
+                counted["tokens"] += int(mask.sum())
+                return loss_fn(micro, ids.to(device), mask.to(device)) * (len(micro) / len(batch))
+
+            step_loss = engine.accumulate(engine.micro_batches(batch, cfg.grad_accum), loss_of, scaler,
+                                          cfg.autocast, device)
+            tokens += counted["tokens"]
             engine.update(optimizer, scheduler, params, cfg.max_grad_norm, scaler)
             counter["step"] += 1
             if averaged is not None and epoch >= swa_warmup and counter["step"] % swa_step == 0:
