@@ -65,6 +65,17 @@ def test_identity_initialisation_starts_as_the_parameter_free_step(variant):
         torch.testing.assert_close(model._first(intra, w)[0], torch.relu(mean @ (torch.eye(4) + torch.ones(4, 4))))
 
 
+@pytest.mark.parametrize("variant", ["virtual", "code"])
+def test_learned_pooling_starts_as_the_mean_and_weights_the_graphs(variant):
+    z = [torch.randn(5, 2) for _ in range(3)]
+    model = TensorGCN(inter_graph=variant, inter_step="gated", graph_pooling="learned")
+    w = _weights(gate=[0.0, 0.0])
+    w.fusion = [torch.zeros(3)]
+    torch.testing.assert_close(model._last(z, w), sum(z) / 3)
+    w.fusion = [torch.log(torch.tensor([2.0, 1.0, 1.0]))]  # softmax: 0.5, 0.25, 0.25
+    torch.testing.assert_close(model._last(z, w), 0.5 * z[0] + 0.25 * z[1] + 0.25 * z[2])
+
+
 def test_recipes_are_presets_under_the_users_settings():
     final = textzoo.create("tensorgcn", recipe="code-2022")
     c = final.config
@@ -120,8 +131,9 @@ def test_gated_step_fits_saves_loads_and_resumes(variant, small_r8, tmp_path, mo
     from interrupt import fit_with_interruptions, without_seconds
 
     monkeypatch.setenv("TEXTZOO_CACHE", str(tmp_path / "cache"))
-    settings = {**SMALL, "inter_graph": variant}
+    settings = {**SMALL, "inter_graph": variant, "graph_pooling": "learned"}
     model = TensorGCN(**settings).fit(small_r8)
+    assert model._tensors["graph_pooling"].shape == (2,) and float(model._tensors["graph_pooling"].abs().sum()) > 0
     gate = model._tensors["gate"]
     assert gate.shape == (2,) and float(gate.abs().sum()) > 0  # the gate moved from 0
     majority = max(np.unique(small_r8.test.labels, return_counts=True)[1]) / len(small_r8.test)

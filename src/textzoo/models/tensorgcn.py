@@ -49,6 +49,8 @@ Graph tensor learning (Section "Graph tensor learning"), two layers on featurele
   (training starts from r independent GCNs whose logits are averaged, and the mixing has to earn
   its weight), and ``inter_init=identity`` makes every mixing weight ``I + dW`` with dW starting at 0
   (``inter_decay``: L2 on dW). ``inter_step=plain inter_init=glorot`` is the paper's and the code's.
+  ``graph_pooling=learned`` pools the graphs' logits with weights softmax(a), a learned from 0
+  (the paper's mean at the start), so a weak graph can be given less say.
 
 * with a single graph (``graphs=sequential`` etc., the ablation) there is nothing to propagate
   across: the model is a plain two-layer GCN on that graph, whichever ``inter_graph`` is set.
@@ -171,6 +173,11 @@ class TensorGCN(TextGCN):
         """Whether the inter-graph steps have learned gates (``inter_step=gated``, several graphs)."""
         return self.config.inter_step == "gated" and self._mixing != "none"
 
+    @property
+    def _pooled(self) -> bool:
+        """Whether the graphs' logits are pooled with learned weights (``graph_pooling=learned``)."""
+        return self.config.graph_pooling == "learned" and len(self.config.graphs) > 1
+
     def _first(self, intra: list[torch.Tensor], w: _Weights) -> list[torch.Tensor]:
         return first_layer(intra, w, self._mixing)
 
@@ -188,6 +195,7 @@ class TensorGCN(TextGCN):
         graph = build_textgcn_graph(cleaned, window=cfg.window, progress=True)
         if not graph.vocabulary:
             raise ConfigError(self._no_words())
+        self._warn_small_vocabulary(texts, cleaned, len(graph.vocabulary))
         stages["clean+sequential"] = time.perf_counter() - start
         memory["clean+sequential"] = rusage_peak_mb()
         index = {w: i for i, w in enumerate(graph.vocabulary)}
@@ -284,6 +292,8 @@ class TensorGCN(TextGCN):
             w.mix1 = [mixing_weight(n_classes) for _ in range(r)]
         if self._gated:
             w.gate = [param(torch.zeros(2))]
+        if self._pooled:
+            w.fusion = [param(torch.zeros(r))]
         optimizer = torch.optim.Adam(w.all(), lr=cfg.lr)
         weights = {f"w.{i}": p for i, p in enumerate(w.all())}
         train_idx = torch.arange(n_train)
@@ -369,6 +379,8 @@ class TensorGCN(TextGCN):
             tensors["w_inter"] = w.inter[0].detach()
         if w.gate:
             tensors["gate"] = w.gate[0].detach().clone()
+        if w.fusion:
+            tensors["graph_pooling"] = w.fusion[0].detach().clone()
         self._set_trained(
             idf=torch.from_numpy(graph.idf.astype(np.float32)), doc_proba=self._proba(logits),
             vocabulary=list(graph.vocabulary),
@@ -380,7 +392,8 @@ class TensorGCN(TextGCN):
     def _saved_weights(self) -> _Weights:
         t, g = self._tensors, self.config.graphs
         w = _Weights(w0=[t[f"w0.{n}"] for n in g], w1=[t[f"w1.{n}"] for n in g],
-                     identity=self.config.inter_init == "identity", gate=[t["gate"]] if self._gated else [])
+                     identity=self.config.inter_init == "identity", gate=[t["gate"]] if self._gated else [],
+                     fusion=[t["graph_pooling"]] if self._pooled else [])
         if self._learned_mixing == "virtual":
             w.inter = [t["w_inter"]]
         elif self._learned_mixing == "code":
@@ -434,6 +447,8 @@ class TensorGCN(TextGCN):
             shapes["w_inter"] = (hidden, hidden)
         if self._gated:
             shapes["gate"] = (2,)
+        if self._pooled:
+            shapes["graph_pooling"] = (len(cfg.graphs),)
         tensors = {key: state.check_tensor(key, shape, f32) for key, shape in shapes.items()}
         tensors["doc_digest"] = state.check_tensor("doc_digest", (n_docs, 16), torch.uint8)
         for name in cfg.graphs:

@@ -68,10 +68,18 @@ class _Weights:
     mix0: list[torch.Tensor] = field(default_factory=list)   # code: per graph h x h
     mix1: list[torch.Tensor] = field(default_factory=list)   # code: per graph C x C
     gate: list[torch.Tensor] = field(default_factory=list)   # gated: [g of each layer (2,)]
+    fusion: list[torch.Tensor] = field(default_factory=list)  # learned pooling: [a (r,)], softmax(a)
     identity: bool = False                                    # inter/mix weights are dW of I + dW
 
     def all(self) -> list[torch.Tensor]:
-        return self.w0 + self.w1 + self.inter + self.mix0 + self.mix1 + self.gate
+        return self.w0 + self.w1 + self.inter + self.mix0 + self.mix1 + self.gate + self.fusion
+
+    def pool(self, z: list[torch.Tensor]) -> torch.Tensor:
+        """The graphs' logits pooled: their mean, or ``Σ_k softmax(a)_k z_k`` (``graph_pooling=learned``,
+        a from 0: the mean at the start)."""
+        if not self.fusion:
+            return torch.stack(z).mean(0)
+        return torch.einsum("k,knc->nc", torch.softmax(self.fusion[0], 0), torch.stack(z))
 
     def mixing(self) -> list[torch.Tensor]:
         """The inter-graph weights (W, or dW with ``identity``)."""
@@ -113,6 +121,6 @@ def _code_mix(h: list[torch.Tensor], weights: list[torch.Tensor], w: _Weights) -
 def last_layer(z: list[torch.Tensor], w: _Weights, mixing: str) -> torch.Tensor:
     """Second-layer outputs per graph -> pooled logits."""
     if mixing in ("virtual", "none"):
-        return torch.stack(z).mean(0)
+        return w.pool(z)
     mixed = _code_mix([_leaky(x) for x in z], w.mix1, w)
-    return torch.stack(w.gated(z, mixed, 1)).mean(0)
+    return w.pool(w.gated(z, mixed, 1))
