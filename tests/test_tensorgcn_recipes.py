@@ -74,6 +74,11 @@ def test_learned_pooling_starts_as_the_mean_and_weights_the_graphs(variant):
     torch.testing.assert_close(model._last(z, w), sum(z) / 3)
     w.fusion = [torch.log(torch.tensor([2.0, 1.0, 1.0]))]  # softmax: 0.5, 0.25, 0.25
     torch.testing.assert_close(model._last(z, w), 0.5 * z[0] + 0.25 * z[1] + 0.25 * z[2])
+    residual = TensorGCN(inter_graph=variant, inter_step="gated", graph_pooling="residual")
+    w.fusion = [torch.zeros(2)]  # the first graph alone, then a_k times the others
+    torch.testing.assert_close(residual._last(z, w), z[0])
+    w.fusion = [torch.tensor([0.5, -1.0])]
+    torch.testing.assert_close(residual._last(z, w), z[0] + 0.5 * z[1] - z[2])
 
 
 def test_recipes_are_presets_under_the_users_settings():
@@ -126,14 +131,14 @@ SMALL = dict(graphs=["sequential", "semantic"], hidden=16, lr=0.02, epochs=12, m
              inter_decay=1e-4, stopping_rule="none")
 
 
-@pytest.mark.parametrize("variant", ["virtual", "code"])
-def test_gated_step_fits_saves_loads_and_resumes(variant, small_r8, tmp_path, monkeypatch):
+@pytest.mark.parametrize("variant, pooling, n", [("virtual", "learned", 2), ("code", "residual", 1)])
+def test_gated_step_fits_saves_loads_and_resumes(variant, pooling, n, small_r8, tmp_path, monkeypatch):
     from interrupt import fit_with_interruptions, without_seconds
 
     monkeypatch.setenv("TEXTZOO_CACHE", str(tmp_path / "cache"))
-    settings = {**SMALL, "inter_graph": variant, "graph_pooling": "learned"}
+    settings = {**SMALL, "inter_graph": variant, "graph_pooling": pooling}
     model = TensorGCN(**settings).fit(small_r8)
-    assert model._tensors["graph_pooling"].shape == (2,) and float(model._tensors["graph_pooling"].abs().sum()) > 0
+    assert model._tensors["graph_pooling"].shape == (n,) and float(model._tensors["graph_pooling"].abs().sum()) > 0
     gate = model._tensors["gate"]
     assert gate.shape == (2,) and float(gate.abs().sum()) > 0  # the gate moved from 0
     majority = max(np.unique(small_r8.test.labels, return_counts=True)[1]) / len(small_r8.test)

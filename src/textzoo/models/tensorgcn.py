@@ -50,7 +50,10 @@ Graph tensor learning (Section "Graph tensor learning"), two layers on featurele
   its weight), and ``inter_init=identity`` makes every mixing weight ``I + dW`` with dW starting at 0
   (``inter_decay``: L2 on dW). ``inter_step=plain inter_init=glorot`` is the paper's and the code's.
   ``graph_pooling=learned`` pools the graphs' logits with weights softmax(a), a learned from 0
-  (the paper's mean at the start), so a weak graph can be given less say.
+  (the paper's mean at the start), so a weak graph can be given less say; ``graph_pooling=residual``
+  takes the first graph's logits plus ``a_k`` times each other graph's, a_k learned from 0: with
+  ``inter_step=gated`` training starts from TextGCN's model on the sequential graph, and the other
+  graphs and the mixing enter only as far as the loss pays for them.
 
 * with a single graph (``graphs=sequential`` etc., the ablation) there is nothing to propagate
   across: the model is a plain two-layer GCN on that graph, whichever ``inter_graph`` is set.
@@ -176,7 +179,7 @@ class TensorGCN(TextGCN):
     @property
     def _pooled(self) -> bool:
         """Whether the graphs' logits are pooled with learned weights (``graph_pooling=learned``)."""
-        return self.config.graph_pooling == "learned" and len(self.config.graphs) > 1
+        return self.config.graph_pooling != "mean" and len(self.config.graphs) > 1
 
     def _first(self, intra: list[torch.Tensor], w: _Weights) -> list[torch.Tensor]:
         return first_layer(intra, w, self._mixing)
@@ -293,7 +296,7 @@ class TensorGCN(TextGCN):
         if self._gated:
             w.gate = [param(torch.zeros(2))]
         if self._pooled:
-            w.fusion = [param(torch.zeros(r))]
+            w.fusion = [param(torch.zeros(r - 1 if cfg.graph_pooling == "residual" else r))]
         optimizer = torch.optim.Adam(w.all(), lr=cfg.lr)
         weights = {f"w.{i}": p for i, p in enumerate(w.all())}
         train_idx = torch.arange(n_train)
@@ -448,7 +451,7 @@ class TensorGCN(TextGCN):
         if self._gated:
             shapes["gate"] = (2,)
         if self._pooled:
-            shapes["graph_pooling"] = (len(cfg.graphs),)
+            shapes["graph_pooling"] = (len(cfg.graphs) - (cfg.graph_pooling == "residual"),)
         tensors = {key: state.check_tensor(key, shape, f32) for key, shape in shapes.items()}
         tensors["doc_digest"] = state.check_tensor("doc_digest", (n_docs, 16), torch.uint8)
         for name in cfg.graphs:

@@ -68,18 +68,22 @@ class _Weights:
     mix0: list[torch.Tensor] = field(default_factory=list)   # code: per graph h x h
     mix1: list[torch.Tensor] = field(default_factory=list)   # code: per graph C x C
     gate: list[torch.Tensor] = field(default_factory=list)   # gated: [g of each layer (2,)]
-    fusion: list[torch.Tensor] = field(default_factory=list)  # learned pooling: [a (r,)], softmax(a)
+    fusion: list[torch.Tensor] = field(default_factory=list)  # pooling weights: [a (r,) or (r - 1,)]
     identity: bool = False                                    # inter/mix weights are dW of I + dW
 
     def all(self) -> list[torch.Tensor]:
         return self.w0 + self.w1 + self.inter + self.mix0 + self.mix1 + self.gate + self.fusion
 
     def pool(self, z: list[torch.Tensor]) -> torch.Tensor:
-        """The graphs' logits pooled: their mean, or ``Σ_k softmax(a)_k z_k`` (``graph_pooling=learned``,
-        a from 0: the mean at the start)."""
+        """The graphs' logits pooled: their mean; ``Σ_k softmax(a)_k z_k`` (``learned``: r weights a,
+        from 0, the mean at the start); or ``z_1 + Σ_{k>1} a_k z_k`` (``residual``: r - 1 weights a,
+        from 0, the first graph's GCN alone at the start)."""
         if not self.fusion:
             return torch.stack(z).mean(0)
-        return torch.einsum("k,knc->nc", torch.softmax(self.fusion[0], 0), torch.stack(z))
+        a = self.fusion[0]
+        if len(a) == len(z) - 1:
+            return z[0] + torch.einsum("k,knc->nc", a, torch.stack(z[1:]))
+        return torch.einsum("k,knc->nc", torch.softmax(a, 0), torch.stack(z))
 
     def mixing(self) -> list[torch.Tensor]:
         """The inter-graph weights (W, or dW with ``identity``)."""
