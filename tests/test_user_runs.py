@@ -74,6 +74,11 @@ def test_dataframe_fit_and_the_warnings(r8, caplog):
     messages = [r.getMessage() for r in caplog.records]
     assert any("fewer than 2 training documents ('poetry'" in m for m in messages)
     assert any("distinct words are left after cleaning (min_count=5" in m for m in messages)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):  # TensorGCN cleans as TextGCN does, and says so too
+        textzoo.create("tensorgcn", epochs=2, min_count=5, graphs=["sequential"]).fit(
+            frame, text_column="body", label_column="tag")
+    assert any("tensorgcn: only" in r.getMessage() and "min_count=5" in r.getMessage() for r in caplog.records)
     assert "poetry" in model.labels  # it stayed in training: the split keeps 2 per class, or all it has
     with pytest.raises(DataError, match="one class only"):
         textzoo.create("textgcn", epochs=3).fit(r8.train.texts[:20], ["earn"] * 20)

@@ -109,6 +109,8 @@ class Model:
     supports_checkpoints: ClassVar[bool] = False
     #: Multi-label models (XMC): single-label data trains them as one label per document.
     multilabel_only: ClassVar[bool] = False
+    #: Named presets of settings (``recipe=NAME`` in the config; :meth:`from_settings`).
+    recipes: ClassVar[dict[str, dict[str, Any]]] = {}
     #: The paper's published test accuracies (%), for ``textzoo report`` and ``textzoo compare``:
     #: ``{"source": "...", "accuracy": {"r8": 97.07, ...}, "note": "..." (optional)}``, datasets by
     #: lower-case name (``20ng`` for 20 Newsgroups); empty when the paper has no figure for our corpora.
@@ -120,9 +122,10 @@ class Model:
         if config is None:
             config = self.Config()
         elif isinstance(config, dict):
-            config = config_from_dict(self.Config, config)
+            config = config_from_dict(self.Config, self._with_recipe(config))
         if overrides:
-            config = config_from_dict(self.Config, {**config_to_dict(config), **overrides}, "arguments")
+            config = config_from_dict(self.Config, {**config_to_dict(config), **self._with_recipe(overrides)},
+                                      "arguments")
         self.config = config
         self.labels: list[str] = []
         self.multilabel = False
@@ -136,9 +139,19 @@ class Model:
                       config_file: str | Path | None = None) -> "Model":
         """Defaults < the paper's settings for ``dataset`` < ``config`` < ``config_file`` < ``overrides``."""
         base = dict(cls.dataset_settings.get((dataset or "").lower(), {}))
-        if config is not None:
-            base.update(config if isinstance(config, dict) else config_to_dict(config))
-        return cls(merge_config(cls.Config, base=base, file=config_file, overrides=overrides or {}))
+        given = {} if config is None else config if isinstance(config, dict) else config_to_dict(config)
+        merged = merge_config(cls.Config, base={**base, **given}, file=config_file, overrides=overrides or {})
+        preset = cls.recipes.get(getattr(merged, "recipe", None))
+        if preset:  # the recipe's settings above the defaults and the dataset's, below the user's
+            merged = merge_config(cls.Config, base={**base, **preset, **given}, file=config_file,
+                                  overrides=overrides or {})
+        return cls(merged)
+
+    @classmethod
+    def _with_recipe(cls, settings: dict) -> dict:
+        """``settings`` over the preset of the recipe they name (``recipe=...``), if any."""
+        preset = cls.recipes.get(settings.get("recipe")) if isinstance(settings.get("recipe"), str) else None
+        return {**preset, **settings} if preset else dict(settings)
 
     # ----------------------------------------------------------------------------- training
     def fit(self, train, valid=None, *, unlabelled: Sequence[str] | None = None,

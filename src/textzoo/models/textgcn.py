@@ -203,10 +203,7 @@ class TextGCN(Model):
         vocab_size = len(graph.vocabulary)
         if vocab_size == 0:
             raise ConfigError(self._no_words())
-        kept = sum(len(doc.split()) for doc in cleaned)
-        every = sum(map(len, tokenizers.tokenize(texts, cfg.tokenizer))) if n_docs <= 5000 else None
-        warn_small_vocabulary(self.name, vocab_size, kept, every,
-                              f"min_count={cfg.min_count}, remove_stopwords={str(cfg.remove_stopwords).lower()}")
+        self._warn_small_vocabulary(texts, cleaned, vocab_size)
         self.info["graph_seconds"] = round(time.perf_counter() - start, 3)
         self.info["graph_nodes"] = int(a_hat.shape[0])
         self.info["graph_edges"] = int(a.nnz)
@@ -297,6 +294,14 @@ class TextGCN(Model):
         cfg = self.config
         return tokenizers.clean_new_documents(texts, self._word_index, self._tokenizer_name(),
                                               cfg.remove_stopwords, cfg.stop_words)
+
+    def _warn_small_vocabulary(self, texts: list[str], cleaned: list[str], vocab_size: int) -> None:
+        """One warning when cleaning leaves a tiny vocabulary or drops most tokens (small corpora)."""
+        cfg = self.config
+        kept = sum(len(doc.split()) for doc in cleaned)
+        every = sum(map(len, tokenizers.tokenize(texts, cfg.tokenizer))) if len(texts) <= 5000 else None
+        warn_small_vocabulary(self.name, vocab_size, kept, every,
+                              f"min_count={cfg.min_count}, remove_stopwords={str(cfg.remove_stopwords).lower()}")
 
     def _tokenizer_name(self) -> str:
         """The tokenizer the run was trained with (``auto`` in runs saved before the setting: english)."""

@@ -77,6 +77,9 @@ class EpochLoop:
     monitor: str = "val_loss"
     stopper: EarlyStopping | None = None
     keep_best: bool = False
+    #: ``keep_best`` looks only at epochs after this one (1-based): the lowest monitored value among
+    #: them is kept (TensorGCN's released train.py saves the lowest validation loss after epoch 900)
+    best_after: int = 0
     get_state: Callable[[], Any] | None = None
     set_state: Callable[[Any], None] | None = None
     progress: bool = True
@@ -89,18 +92,23 @@ class EpochLoop:
     epoch: int = 0
     #: the ``keep_best`` snapshot (whatever ``get_state`` returns)
     best_state: Any = None
+    #: with ``best_after``: the monitored value and epoch (1-based) of ``best_state``
+    best_value: float | None = None
+    best_epoch: int | None = None
 
     def state_dict(self) -> dict:
         """JSON-serialisable loop state for a checkpoint (``best_state`` is saved by the model)."""
         return {"epoch": self.epoch, "history": [dict(row) for row in self.history],
                 "stopped_epoch": self.stopped_epoch,
                 "stopper": None if self.stopper is None else self.stopper.state_dict(),
-                "has_best_state": self.best_state is not None}
+                "has_best_state": self.best_state is not None,
+                "best_value": self.best_value, "best_epoch": self.best_epoch}
 
     def load_state_dict(self, state: dict) -> None:
         self.epoch = int(state["epoch"])
         self.history = [dict(row) for row in state["history"]]
         self.stopped_epoch = state.get("stopped_epoch")
+        self.best_value, self.best_epoch = state.get("best_value"), state.get("best_epoch")
         if self.stopper is not None and state.get("stopper") is not None:
             self.stopper.load_state_dict(state["stopper"])
         if len(self.history) != self.epoch or self.epoch > self.epochs:
@@ -136,7 +144,7 @@ class EpochLoop:
                 if not math.isfinite(value):
                     raise FloatingPointError(f"{self.monitor} is {value} at epoch {epoch + 1}; lower the learning rate")
                 stop = self.stopper.update(value)
-                if self.keep_best and self.stopper.improved_last and self.get_state is not None:
+                if self.keep_best and self.get_state is not None and self._improved(value):
                     self.best_state = self.get_state()
                 if stop:
                     self.stopped_epoch = epoch + 1
@@ -156,5 +164,15 @@ class EpochLoop:
         bar.close()
         if self.keep_best and self.best_state is not None and self.set_state is not None:
             self.set_state(self.best_state)
-            log.info("restored the best epoch (%d) by %s", self.stopper.best_epoch + 1, self.monitor)
+            best = self.best_epoch if self.best_after else self.stopper.best_epoch + 1
+            log.info("restored the best epoch (%d) by %s", best, self.monitor)
         return self.history
+
+    def _improved(self, value: float) -> bool:
+        """Whether this epoch's ``value`` is the one ``keep_best`` keeps so far."""
+        if not self.best_after:
+            return self.stopper.improved_last
+        if self.epoch <= self.best_after or (self.best_value is not None and value >= self.best_value):
+            return False
+        self.best_value, self.best_epoch = float(value), self.epoch
+        return True

