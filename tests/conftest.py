@@ -33,3 +33,18 @@ def reuters_bert_dir(reuters, tmp_path_factory):
     from tiny_transformers import tiny_checkpoint
 
     return tiny_checkpoint("bert", tmp_path_factory.mktemp("tiny-bert-reuters"), reuters.train.texts[:300])
+
+
+@pytest.fixture(scope="session")
+def tiny_textgcn_run(data_dir, tmp_path_factory) -> Path:
+    """A small saved TextGCN run on R8 (120 training documents, 3 epochs, test metrics saved), built
+    once per session for the tests that load, damage (a copy of) or serve a run folder."""
+    import textzoo
+    from textzoo.data.corpus import Corpus
+
+    corpus = textzoo.load_dataset("R8", data_dir=data_dir)
+    small = Corpus(name="R8-tiny", train=corpus.train.head(120), valid=corpus.valid.head(20),
+                   test=corpus.test.head(30), labels=corpus.labels)
+    model = textzoo.create("textgcn", epochs=3, min_count=1, hidden=16).fit(small)
+    model.metrics = {"test": model.evaluate(small.test)}
+    return model.save(tmp_path_factory.mktemp("tiny-textgcn") / "run")

@@ -11,24 +11,13 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import textzoo
-from textzoo.data.corpus import Corpus
 from textzoo.errors import ModelFileError
 
 
-@pytest.fixture(scope="module")
-def run_dir(data_dir, tmp_path_factory):
-    corpus = textzoo.load_dataset("R8", data_dir=data_dir)
-    small = Corpus(name="R8-tiny", train=corpus.train.head(120), valid=corpus.valid.head(20),
-                   test=corpus.test.head(30), labels=corpus.labels)
-    model = textzoo.create("textgcn", epochs=3, min_count=1, hidden=16).fit(small)
-    model.metrics = {"test": model.evaluate(small.test)}
-    return model.save(tmp_path_factory.mktemp("safe") / "run")
-
-
 @pytest.fixture
-def run(run_dir, tmp_path):
+def run(tiny_textgcn_run, tmp_path):
     """A fresh copy of the saved run to damage."""
-    return shutil.copytree(run_dir, tmp_path / "run")
+    return shutil.copytree(tiny_textgcn_run, tmp_path / "run")
 
 
 def _fails(path, *fragments):

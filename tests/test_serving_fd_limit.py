@@ -9,30 +9,19 @@ import time
 import httpx
 import pytest
 
-import textzoo
-from textzoo.data.corpus import Corpus
 from textzoo.serving import running_server
 
 LIMIT = 200  # open files of the server process (its soft RLIMIT_NOFILE)
 
 
-@pytest.fixture(scope="module")
-def run_dir(data_dir, tmp_path_factory):
-    corpus = textzoo.load_dataset("R8", data_dir=data_dir)
-    small = Corpus(name="R8-tiny", train=corpus.train.head(80), valid=corpus.valid.head(16),
-                   test=corpus.test.head(10), labels=corpus.labels)
-    return textzoo.create("textgcn", epochs=2, min_count=1, hidden=8).fit(small).save(
-        tmp_path_factory.mktemp("fd") / "run")
-
-
-def test_accept_failures_are_logged_once_per_interval(run_dir, tmp_path):
+def test_accept_failures_are_logged_once_per_interval(tiny_textgcn_run, tmp_path):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < 2 * LIMIT + 100:
         pytest.fail(f"this test needs a hard open-file limit of at least {2 * LIMIT + 100}, not {hard}")
     log_path = tmp_path / "server.log"
     resource.setrlimit(resource.RLIMIT_NOFILE, (LIMIT, hard))  # inherited by the server process
     try:
-        server_cm = running_server(run_dir, log_path, "--request-timeout", "60", "--max-connections", "1000")
+        server_cm = running_server(tiny_textgcn_run, log_path, "--request-timeout", "60", "--max-connections", "1000")
         server = server_cm.__enter__()
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

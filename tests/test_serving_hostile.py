@@ -12,24 +12,13 @@ import httpx
 import psutil
 import pytest
 
-import textzoo
-from textzoo.data.corpus import Corpus
 from textzoo.serving import running_server
 
 
 @pytest.fixture(scope="module")
-def run_dir(data_dir, tmp_path_factory):
-    corpus = textzoo.load_dataset("R8", data_dir=data_dir)
-    small = Corpus(name="R8-tiny", train=corpus.train.head(120), valid=corpus.valid.head(20),
-                   test=corpus.test.head(30), labels=corpus.labels)
-    return textzoo.create("textgcn", epochs=3, min_count=1, hidden=16).fit(small).save(
-        tmp_path_factory.mktemp("hostile") / "run")
-
-
-@pytest.fixture(scope="module")
-def server(run_dir, tmp_path_factory):
+def server(tiny_textgcn_run, tmp_path_factory):
     log_path = tmp_path_factory.mktemp("hostile-log") / "server.log"
-    with running_server(run_dir, log_path, "--request-timeout", "1", "--max-connections", "40") as running:
+    with running_server(tiny_textgcn_run, log_path, "--request-timeout", "1", "--max-connections", "40") as running:
         yield running
     log = log_path.read_text(errors="replace")
     assert "Traceback" not in log, log[-3000:]

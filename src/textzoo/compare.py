@@ -10,7 +10,8 @@ the others should beat.
 
 * **Resumable**: a finished run in ``OUT/MODEL`` with the same settings and corpus is kept (not
   trained again); an interrupted one continues from its checkpoints (models that write them), so the
-  same command run again completes the comparison.
+  same command run again completes the comparison. A finished run with *other* settings or corpus
+  is not replaced: that model fails in one line naming ``--overwrite``, which retrains it.
 * **Time budget** (``--budget SECONDS``, per model): every epoch loop of the model stops at the
   first epoch end past the budget (:func:`textzoo.training.loop.time_budget`; the learning-rate
   schedule is not shortened); the run records it (``info.time_budget``), and the command and the
