@@ -148,8 +148,9 @@ class EpochLoop:
                     self.best_state = self.get_state()
                 if stop:
                     self.stopped_epoch = epoch + 1
-            budget = next((b for b in _BUDGETS if time.monotonic() >= b["deadline"]), None)
-            if not stop and budget is not None and self.epoch < self.epochs:
+            budget = None if stop or self.epoch >= self.epochs else next(
+                (b for b in _BUDGETS if time.monotonic() >= b["deadline"]), None)
+            if budget is not None:
                 stop, self.stopped_epoch = True, epoch + 1
                 budget["stops"].append({"description": self.description, "epoch": self.epoch, "epochs": self.epochs})
                 log.warning("%s: the time budget is spent: stopped after epoch %d of %d",
