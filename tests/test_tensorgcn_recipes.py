@@ -13,6 +13,7 @@ import torch
 import textzoo
 from textzoo.data.corpus import Corpus
 from textzoo.models.tensorgcn import RECIPES, TensorGCN, _Weights
+from textzoo.models.tensorgcn_inter import _compositions, validated_pooling
 from textzoo.training import EarlyStopping, EpochLoop
 
 leaky = lambda x: torch.nn.functional.leaky_relu(x, 0.2)  # noqa: E731
@@ -70,12 +71,12 @@ def test_learned_pooling_starts_as_the_mean_and_weights_the_graphs(variant):
     z = [torch.randn(5, 2) for _ in range(3)]
     model = TensorGCN(inter_graph=variant, inter_step="gated", graph_pooling="learned")
     w = _weights(gate=[0.0, 0.0])
-    w.fusion = [torch.zeros(3)]
+    w.pooling, w.fusion = "learned", [torch.zeros(3)]
     torch.testing.assert_close(model._last(z, w), sum(z) / 3)
     w.fusion = [torch.log(torch.tensor([2.0, 1.0, 1.0]))]  # softmax: 0.5, 0.25, 0.25
     torch.testing.assert_close(model._last(z, w), 0.5 * z[0] + 0.25 * z[1] + 0.25 * z[2])
     residual = TensorGCN(inter_graph=variant, inter_step="gated", graph_pooling="residual")
-    w.fusion = [torch.zeros(2)]  # the first graph alone, then a_k times the others
+    w.pooling, w.fusion = "residual", [torch.zeros(2)]  # the first graph alone, then a_k times the others
     torch.testing.assert_close(residual._last(z, w), z[0])
     w.fusion = [torch.tensor([0.5, -1.0])]
     torch.testing.assert_close(residual._last(z, w), z[0] + 0.5 * z[1] - z[2])
@@ -154,3 +155,36 @@ def test_gated_step_fits_saves_loads_and_resumes(variant, pooling, n, small_r8, 
     assert resumes >= 2
     assert without_seconds(resumed.history) == without_seconds(model.history)
     torch.testing.assert_close(resumed._tensors["gate"], gate, rtol=0, atol=1e-6)
+
+
+def test_validated_pooling_picks_the_weights_the_validation_split_prefers():
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 3, (60,), generator=g)
+    right = torch.nn.functional.one_hot(y, 3).float() * 2.0       # the second graph is always right
+    noise = [torch.randn(60, 3, generator=g) * 3.0 for _ in range(2)]
+    weights, acc = validated_pooling([noise[0], right, noise[1]], y)
+    assert acc == 1.0 and weights.sum().item() == pytest.approx(1.0) and weights[1] >= 0.5
+    grid = [torch.tensor(p, dtype=torch.float32) / 10 for p in _compositions(10, 3)]
+    assert len(grid) == 66 and any(torch.equal(a, weights) for a in grid)
+    best = max(int((torch.einsum("k,knc->nc", a, torch.stack([noise[0], right, noise[1]])).argmax(1) == y).sum())
+               for a in grid)
+    assert best == 60
+    model = TensorGCN(graph_pooling="validated")
+    w = _weights()
+    w.pooling, w.fusion = "validated", [torch.tensor([0.2, 0.0, 0.8])]
+    z = [torch.randn(5, 2) for _ in range(3)]
+    torch.testing.assert_close(model._last(z, w), 0.2 * z[0] + 0.8 * z[2])
+
+
+def test_each_graph_its_own_loss_and_validated_pooling_fit_save_and_load(small_r8, tmp_path, monkeypatch):
+    monkeypatch.setenv("TEXTZOO_CACHE", str(tmp_path / "cache"))
+    model = TensorGCN(**{**SMALL, "graph_loss": "each", "graph_pooling": "validated"}).fit(small_r8)
+    chosen = model.info["graph_pooling"]
+    assert set(chosen["weights"]) == {"sequential", "semantic"}
+    assert sum(chosen["weights"].values()) == pytest.approx(1.0)
+    torch.testing.assert_close(model._tensors["graph_pooling"], torch.tensor(list(chosen["weights"].values())))
+    majority = max(np.unique(small_r8.test.labels, return_counts=True)[1]) / len(small_r8.test)
+    assert model.evaluate(small_r8.test)["accuracy"] > majority + 0.1
+    texts = small_r8.test.texts[:8] + ["crude oil prices opec output"]
+    run = model.save(tmp_path / "run")
+    np.testing.assert_array_equal(textzoo.load(run).predict_proba(texts), model.predict_proba(texts))

@@ -136,7 +136,8 @@ from ..training.memory import rusage_peak_mb
 from .base import Model, State
 from ..training.checkpoint import RunCheckpoints
 from .tensorgcn_config import GRAPHS, RECIPES, TensorGCNConfig  # noqa: F401 - re-exported
-from .tensorgcn_inter import _leaky, _node_dropout, _Weights, first_layer, last_layer, on_sequential_support  # noqa: F401
+from .tensorgcn_inter import (_leaky, _node_dropout, _Weights, first_layer, graph_logits,  # noqa: F401
+                              last_layer, on_sequential_support, validated_pooling)
 from .textgcn import TextGCN, _digest, _glorot, _SparseMatmul, _torch_csr
 
 __all__ = ["TensorGCN", "TensorGCNConfig", "on_sequential_support"]
@@ -282,7 +283,8 @@ class TensorGCN(TextGCN):
         a_docs_t = [_torch_csr(a[:n_docs].T.tocsr()) for a in a_hats]
         param = torch.nn.Parameter
         w = _Weights(w0=[param(_glorot(n_nodes, cfg.hidden, generator)) for _ in range(r)],
-                     w1=[param(_glorot(cfg.hidden, n_classes, generator)) for _ in range(r)])
+                     w1=[param(_glorot(cfg.hidden, n_classes, generator)) for _ in range(r)],
+                     pooling=cfg.graph_pooling)
         w.identity = cfg.inter_init == "identity"
 
         def mixing_weight(n: int) -> torch.nn.Parameter:  # W, or dW of I + dW (from 0)
@@ -295,7 +297,7 @@ class TensorGCN(TextGCN):
             w.mix1 = [mixing_weight(n_classes) for _ in range(r)]
         if self._gated:
             w.gate = [param(torch.zeros(2))]
-        if self._pooled:
+        if self._pooled and cfg.graph_pooling != "validated":  # validated: chosen after training
             w.fusion = [param(torch.zeros(r - 1 if cfg.graph_pooling == "residual" else r))]
         optimizer = torch.optim.Adam(w.all(), lr=cfg.lr)
         weights = {f"w.{i}": p for i, p in enumerate(w.all())}
@@ -306,10 +308,17 @@ class TensorGCN(TextGCN):
             w0s = [_node_dropout(w0, cfg.input_dropout) for w0 in w.w0] if training else w.w0
             return self._first([_SparseMatmul.apply(a, a, w0) for a, w0 in zip(a_all, w0s)], w)
 
-        def doc_logits(h: list[torch.Tensor], training: bool) -> torch.Tensor:
+        def doc_logits(h: list[torch.Tensor], training: bool) -> list[torch.Tensor]:
+            """Each graph's document logits (pooled by ``w.pool``)."""
             z = [_SparseMatmul.apply(a, a_t, F.dropout(x, cfg.dropout, training=training) @ w1)
                  for a, a_t, x, w1 in zip(a_docs, a_docs_t, h, w.w1)]
-            return self._last(z, w)
+            return graph_logits(z, w, self._mixing)
+
+        def loss_of(zs: list[torch.Tensor], idx: torch.Tensor) -> torch.Tensor:
+            """graph_loss: the pooled logits' cross-entropy, or the mean of each graph's."""
+            if cfg.graph_loss == "each":
+                return torch.stack([self._loss(z[idx], targets[idx]) for z in zs]).mean()
+            return self._loss(w.pool(zs)[idx], targets[idx])
 
         cache: dict[str, list | None] = {"h": None}
 
@@ -319,8 +328,9 @@ class TensorGCN(TextGCN):
             else:
                 h = cache["h"] if cache["h"] is not None else hidden()
             cache["h"] = None
-            out = doc_logits(h, training=True)
-            loss = self._loss(out[train_idx], targets[train_idx])
+            zs = doc_logits(h, training=True)
+            out = w.pool(zs)
+            loss = loss_of(zs, train_idx)
             if cfg.weight_decay:
                 loss = loss + cfg.weight_decay * 0.5 * sum((w0 ** 2).sum() for w0 in w.w0 + w.mix0)
             if cfg.inter_decay and w.mixing():
@@ -339,8 +349,9 @@ class TensorGCN(TextGCN):
                 h = hidden()
                 cache["h"] = h
             with torch.no_grad():
-                out = doc_logits([x.detach() for x in h], training=False)[valid_idx]
-                row = {"val_loss": float(self._loss(out, targets[valid_idx])),
+                zs = doc_logits([x.detach() for x in h], training=False)
+                out = w.pool(zs)[valid_idx]
+                row = {"val_loss": float(loss_of(zs, valid_idx)),
                        "val_acc": self._accuracy(out, targets[valid_idx])}
                 if cfg.best_by == "val_acc":  # what keep-best (and the stopping rule) watch
                     row["val_error"] = 1.0 - row["val_acc"]
@@ -367,7 +378,10 @@ class TensorGCN(TextGCN):
 
         with torch.no_grad():
             h = hidden()
-            logits = doc_logits(h, training=False)
+            zs = doc_logits(h, training=False)
+            if self._pooled and cfg.graph_pooling == "validated":
+                self._choose_pooling(w, [z[valid_idx] for z in zs], targets[valid_idx])
+            logits = w.pool(zs)
         tensors: dict[str, torch.Tensor] = {}
         for k, name in enumerate(cfg.graphs):
             degrees = np.asarray(adjs[k].sum(axis=1)).ravel() + 1.0
@@ -391,12 +405,27 @@ class TensorGCN(TextGCN):
                                                       dtype=np.uint8).reshape(n_docs, 16).copy()),
             **tensors)
 
+    def _choose_pooling(self, w: _Weights, z_valid: list[torch.Tensor], y_valid: torch.Tensor) -> None:
+        """``graph_pooling=validated``: the convex weights of the graphs' logits that the validation
+        split prefers (:func:`validated_pooling`); the mean without a validation split."""
+        r = len(z_valid)
+        if len(y_valid):
+            weights, acc = validated_pooling(z_valid, y_valid)
+            self.info["graph_pooling"] = {"weights": dict(zip(self.config.graphs, weights.tolist())),
+                                          "val_acc": round(acc, 6)}
+            log.info("tensorgcn: graph weights chosen on the validation split: %s (accuracy %.4f)",
+                     ", ".join(f"{g} {a:.1f}" for g, a in zip(self.config.graphs, weights.tolist())), acc)
+        else:
+            weights = torch.full((r,), 1.0 / r)
+            log.warning("tensorgcn: graph_pooling=validated without a validation split: the graphs' mean")
+        w.fusion = [weights]
+
     # ------------------------------------------------------------------------------ prediction
     def _saved_weights(self) -> _Weights:
         t, g = self._tensors, self.config.graphs
         w = _Weights(w0=[t[f"w0.{n}"] for n in g], w1=[t[f"w1.{n}"] for n in g],
                      identity=self.config.inter_init == "identity", gate=[t["gate"]] if self._gated else [],
-                     fusion=[t["graph_pooling"]] if self._pooled else [])
+                     fusion=[t["graph_pooling"]] if self._pooled else [], pooling=self.config.graph_pooling)
         if self._learned_mixing == "virtual":
             w.inter = [t["w_inter"]]
         elif self._learned_mixing == "code":

@@ -32,8 +32,11 @@ class TensorGCNConfig:
     #   them to the identity (virtual: plain mean of the copies of a node; code: sum of the others)
     inter_step: Literal["plain", "gated"] = "plain"  # gated: H + g (mix(H) - H), g learned from 0
     inter_init: Literal["glorot", "identity"] = "glorot"  # identity: mixing weights I + dW, dW from 0
-    graph_pooling: Literal["mean", "learned", "residual"] = "mean"  # the graphs' logits: mean (paper),
-    #   weighted by softmax(a) learned from 0, or the first graph's + a_k x the others', a_k from 0
+    graph_pooling: Literal["mean", "learned", "residual", "validated"] = "mean"  # the graphs' logits:
+    #   mean (paper), weighted by softmax(a) learned from 0, the first graph's + a_k x the others' (a_k
+    #   from 0), or convex weights chosen on the validation split after training (grid of step 0.1)
+    graph_loss: Literal["pooled", "each"] = "pooled"  # cross-entropy of the pooled logits (paper), or
+    #   the mean of each graph's own cross-entropy (every graph's GCN a classifier by itself)
     inter_decay: float = 0.0          # L2 on the mixing weights (on dW with inter_init=identity)
     hidden: int = 200                 # first-layer embedding size
     dropout: float = 0.5              # on the hidden layer, before the second layer

@@ -70,20 +70,23 @@ class _Weights:
     gate: list[torch.Tensor] = field(default_factory=list)   # gated: [g of each layer (2,)]
     fusion: list[torch.Tensor] = field(default_factory=list)  # pooling weights: [a (r,) or (r - 1,)]
     identity: bool = False                                    # inter/mix weights are dW of I + dW
+    pooling: str = "mean"                                     # graph_pooling: how ``fusion`` is used
 
     def all(self) -> list[torch.Tensor]:
         return self.w0 + self.w1 + self.inter + self.mix0 + self.mix1 + self.gate + self.fusion
 
     def pool(self, z: list[torch.Tensor]) -> torch.Tensor:
         """The graphs' logits pooled: their mean; ``Σ_k softmax(a)_k z_k`` (``learned``: r weights a,
-        from 0, the mean at the start); or ``z_1 + Σ_{k>1} a_k z_k`` (``residual``: r - 1 weights a,
-        from 0, the first graph's GCN alone at the start)."""
+        from 0, the mean at the start); ``z_1 + Σ_{k>1} a_k z_k`` (``residual``: r - 1 weights a,
+        from 0, the first graph's GCN alone at the start); or ``Σ_k a_k z_k`` (``validated``: convex
+        weights chosen on the validation split after training, :func:`validated_pooling`)."""
         if not self.fusion:
             return torch.stack(z).mean(0)
         a = self.fusion[0]
-        if len(a) == len(z) - 1:
+        if self.pooling == "residual":
             return z[0] + torch.einsum("k,knc->nc", a, torch.stack(z[1:]))
-        return torch.einsum("k,knc->nc", torch.softmax(a, 0), torch.stack(z))
+        weights = torch.softmax(a, 0) if self.pooling == "learned" else a
+        return torch.einsum("k,knc->nc", weights, torch.stack(z))
 
     def mixing(self) -> list[torch.Tensor]:
         """The inter-graph weights (W, or dW with ``identity``)."""
@@ -122,9 +125,41 @@ def _code_mix(h: list[torch.Tensor], weights: list[torch.Tensor], w: _Weights) -
     return [_leaky(total - x) for x in s]
 
 
+def graph_logits(z: list[torch.Tensor], w: _Weights, mixing: str) -> list[torch.Tensor]:
+    """Second-layer outputs per graph -> each graph's logits (before pooling)."""
+    if mixing in ("virtual", "none"):
+        return z
+    return w.gated(z, _code_mix([_leaky(x) for x in z], w.mix1, w), 1)
+
+
 def last_layer(z: list[torch.Tensor], w: _Weights, mixing: str) -> torch.Tensor:
     """Second-layer outputs per graph -> pooled logits."""
-    if mixing in ("virtual", "none"):
-        return w.pool(z)
-    mixed = _code_mix([_leaky(x) for x in z], w.mix1, w)
-    return w.pool(w.gated(z, mixed, 1))
+    return w.pool(graph_logits(z, w, mixing))
+
+
+def validated_pooling(z: list[torch.Tensor], targets: torch.Tensor, step: float = 0.1
+                      ) -> tuple[torch.Tensor, float]:
+    """Convex weights a (a_k in multiples of ``step``, summing to 1) for the graphs' validation
+    logits ``z`` that give the highest accuracy of ``Σ_k a_k z_k``, ties broken by the lower
+    cross-entropy; returns the weights and that accuracy. One graph alone (TextGCN's model on the
+    sequential graph when each graph has its own loss) is among the candidates, as is the mean."""
+    n = round(1 / step)
+    stacked = torch.stack(z)
+    best, best_key = None, None
+    for parts in _compositions(n, len(z)):
+        a = torch.tensor(parts, dtype=stacked.dtype) / n
+        logits = torch.einsum("k,knc->nc", a, stacked)
+        key = (int((logits.argmax(1) == targets).sum()), -float(F.cross_entropy(logits, targets)))
+        if best_key is None or key > best_key:
+            best, best_key = a, key
+    return best, best_key[0] / max(len(targets), 1)
+
+
+def _compositions(n: int, k: int):
+    """Every way to write n as an ordered sum of k non-negative integers."""
+    if k == 1:
+        yield (n,)
+        return
+    for first in range(n, -1, -1):
+        for rest in _compositions(n - first, k - 1):
+            yield (first,) + rest
