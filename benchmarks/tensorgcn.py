@@ -69,7 +69,7 @@ def one_run(model_name: str, dataset: str, seed: int, overrides: dict, data_dir:
     }
     if info.get("resumed_at"):  # epochs completed when this process resumed (the fit records it)
         row["resumed_from_epoch"] = info["resumed_at"][-1]
-    for key in ("stage_seconds", "stage_peak_rss_mb", "stage_detail_seconds", "cache_hits"):
+    for key in ("stage_seconds", "stage_peak_rss_mb", "stage_detail_seconds", "cache_hits", "graph_pooling"):
         if key in info:
             row[key] = info[key]
     row["history"] = [{k: v for k, v in h.items() if k != "seconds"} for h in model.history]
@@ -228,7 +228,7 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="*", default=["R8", "mr", "R52", "20ng"],
                         help="datasets of the main table (default: all four)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--variants", nargs="+", default=["virtual", "code"], choices=["virtual", "code"],
+    parser.add_argument("--variants", nargs="+", default=["virtual", "code"], choices=["virtual", "code", "none"],
                         help="inter-graph steps of the main table")
     parser.add_argument("--no-textgcn", action="store_true", help="do not run our TextGCN alongside")
     parser.add_argument("--ablation", metavar="DATASET",

@@ -182,7 +182,8 @@ def test_each_graph_its_own_loss_and_validated_pooling_fit_save_and_load(small_r
     chosen = model.info["graph_pooling"]
     assert set(chosen["weights"]) == {"sequential", "semantic"}
     assert sum(chosen["weights"].values()) == pytest.approx(1.0)
-    torch.testing.assert_close(model._tensors["graph_pooling"], torch.tensor(list(chosen["weights"].values())))
+    torch.testing.assert_close(model._tensors["graph_pooling"], torch.tensor(list(chosen["weights"].values())),
+                               atol=1e-4, rtol=0)
     majority = max(np.unique(small_r8.test.labels, return_counts=True)[1]) / len(small_r8.test)
     assert model.evaluate(small_r8.test)["accuracy"] > majority + 0.1
     texts = small_r8.test.texts[:8] + ["crude oil prices opec output"]

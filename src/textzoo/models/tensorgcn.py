@@ -54,6 +54,11 @@ Graph tensor learning (Section "Graph tensor learning"), two layers on featurele
   takes the first graph's logits plus ``a_k`` times each other graph's, a_k learned from 0: with
   ``inter_step=gated`` training starts from TextGCN's model on the sequential graph, and the other
   graphs and the mixing enter only as far as the loss pays for them.
+  ``graph_loss=each`` trains every graph's GCN as a classifier by itself (the mean of the graphs'
+  own cross-entropies instead of the pooled logits'), and ``graph_pooling=validated`` then pools
+  the graphs' logits with the convex weights (a grid of step 0.1) that give the best validation
+  accuracy, ties to the lower validation loss; one graph alone and the mean are among the
+  candidates, so the validation split decides how much the syntactic and semantic graphs count.
 
 * with a single graph (``graphs=sequential`` etc., the ablation) there is nothing to propagate
   across: the model is a plain two-layer GCN on that graph, whichever ``inter_graph`` is set.
@@ -411,10 +416,10 @@ class TensorGCN(TextGCN):
         r = len(z_valid)
         if len(y_valid):
             weights, acc = validated_pooling(z_valid, y_valid)
-            self.info["graph_pooling"] = {"weights": dict(zip(self.config.graphs, weights.tolist())),
-                                          "val_acc": round(acc, 6)}
+            chosen = {g: round(a, 4) for g, a in zip(self.config.graphs, weights.tolist())}
+            self.info["graph_pooling"] = {"weights": chosen, "val_acc": round(acc, 6)}
             log.info("tensorgcn: graph weights chosen on the validation split: %s (accuracy %.4f)",
-                     ", ".join(f"{g} {a:.1f}" for g, a in zip(self.config.graphs, weights.tolist())), acc)
+                     ", ".join(f"{g} {a:.1f}" for g, a in chosen.items()), acc)
         else:
             weights = torch.full((r,), 1.0 / r)
             log.warning("tensorgcn: graph_pooling=validated without a validation split: the graphs' mean")

@@ -27,7 +27,8 @@ class TensorGCNConfig:
 
     graphs: tuple[str, ...] = GRAPHS  # any non-empty subset, for the ablation (paper Table 4)
     #   without a spaCy parser installed: graphs=sequential,semantic
-    inter_graph: Literal["virtual", "code"] = "virtual"  # the paper's virtual graphs, or the code's mix
+    inter_graph: Literal["virtual", "code", "none"] = "virtual"  # the paper's virtual graphs, the code's
+    #   mix, or none: r independent GCNs whose logits are pooled (the ablation without the inter-graph step)
     inter_weight: bool = True         # learn the inter-graph weights (paper Eq. 7, code); false: fix
     #   them to the identity (virtual: plain mean of the copies of a node; code: sum of the others)
     inter_step: Literal["plain", "gated"] = "plain"  # gated: H + g (mix(H) - H), g learned from 0
