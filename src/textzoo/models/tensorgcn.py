@@ -184,7 +184,8 @@ class TensorGCN(TextGCN):
 
     @property
     def _pooled(self) -> bool:
-        """Whether the graphs' logits are pooled with learned weights (``graph_pooling=learned``)."""
+        """Whether the graphs' logits are pooled with weights of their own (learned, residual or
+        validated), saved as ``graph_pooling``; several graphs only."""
         return self.config.graph_pooling != "mean" and len(self.config.graphs) > 1
 
     def _first(self, intra: list[torch.Tensor], w: _Weights) -> list[torch.Tensor]:
@@ -319,11 +320,11 @@ class TensorGCN(TextGCN):
                  for a, a_t, x, w1 in zip(a_docs, a_docs_t, h, w.w1)]
             return graph_logits(z, w, self._mixing)
 
-        def loss_of(zs: list[torch.Tensor], idx: torch.Tensor) -> torch.Tensor:
+        def loss_of(zs: list[torch.Tensor], pooled: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
             """graph_loss: the pooled logits' cross-entropy, or the mean of each graph's."""
             if cfg.graph_loss == "each":
                 return torch.stack([self._loss(z[idx], targets[idx]) for z in zs]).mean()
-            return self._loss(w.pool(zs)[idx], targets[idx])
+            return self._loss(pooled[idx], targets[idx])
 
         cache: dict[str, list | None] = {"h": None}
 
@@ -335,7 +336,7 @@ class TensorGCN(TextGCN):
             cache["h"] = None
             zs = doc_logits(h, training=True)
             out = w.pool(zs)
-            loss = loss_of(zs, train_idx)
+            loss = loss_of(zs, out, train_idx)
             if cfg.weight_decay:
                 loss = loss + cfg.weight_decay * 0.5 * sum((w0 ** 2).sum() for w0 in w.w0 + w.mix0)
             if cfg.inter_decay and w.mixing():
@@ -355,8 +356,9 @@ class TensorGCN(TextGCN):
                 cache["h"] = h
             with torch.no_grad():
                 zs = doc_logits([x.detach() for x in h], training=False)
-                out = w.pool(zs)[valid_idx]
-                row = {"val_loss": float(loss_of(zs, valid_idx)),
+                pooled = w.pool(zs)
+                out = pooled[valid_idx]
+                row = {"val_loss": float(loss_of(zs, pooled, valid_idx)),
                        "val_acc": self._accuracy(out, targets[valid_idx])}
                 if cfg.best_by == "val_acc":  # what keep-best (and the stopping rule) watch
                     row["val_error"] = 1.0 - row["val_acc"]

@@ -141,8 +141,9 @@ def validated_pooling(z: list[torch.Tensor], targets: torch.Tensor, step: float 
                       ) -> tuple[torch.Tensor, float]:
     """Convex weights a (a_k in multiples of ``step``, summing to 1) for the graphs' validation
     logits ``z`` that give the highest accuracy of ``Σ_k a_k z_k``, ties broken by the lower
-    cross-entropy; returns the weights and that accuracy. One graph alone (TextGCN's model on the
-    sequential graph when each graph has its own loss) is among the candidates, as is the mean."""
+    cross-entropy; returns the weights and that accuracy. One graph alone (with ``graph_loss=each``
+    and ``inter_graph=none``, the sequential graph's GCN is TextGCN's model up to when training
+    stops) is among the candidates, as is the mean."""
     n = round(1 / step)
     stacked = torch.stack(z)
     best, best_key = None, None
