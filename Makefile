@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DATA ?= $(abspath ../shared/data)
+# the corpora: $TEXTZOO_DATA if set, else the shared folder beside the repository (DATA=... wins over both)
+DATA ?= $(or $(TEXTZOO_DATA),$(abspath ../shared/data))
 
 .PHONY: demo test install clean benchmarks-page
 
