@@ -189,3 +189,51 @@ def test_each_graph_its_own_loss_and_validated_pooling_fit_save_and_load(small_r
     texts = small_r8.test.texts[:8] + ["crude oil prices opec output"]
     run = model.save(tmp_path / "run")
     np.testing.assert_array_equal(textzoo.load(run).predict_proba(texts), model.predict_proba(texts))
+
+
+def test_stopping_per_member_stops_each_on_its_own_values_and_resumes_from_its_state():
+    from textzoo.training import StoppingPerMember
+
+    each = StoppingPerMember("patience", 2, members=2)
+    rows = [(1.0, 1.0), (0.9, 1.1), (0.8, 1.2), (0.85, 1.3), (0.9, 0.1), (0.95, 0.1)]
+    stops = []
+    for epoch, values in enumerate(rows, 1):
+        each.observe(list(values), epoch)
+        stops.append(each.update(0.0))
+        if epoch == 3:
+            saved = json.loads(json.dumps(each.state_dict()))
+    assert each.stopped_at == [5, 3]   # the second member's later 0.1 came after it had stopped
+    assert stops == [False, False, False, False, True, True]
+    again = StoppingPerMember("patience", 2, members=2)
+    again.load_state_dict(saved)
+    assert again.active() == [True, False]
+    for epoch, values in enumerate(rows[3:], 4):
+        again.observe(list(values), epoch)
+    assert again.stopped_at == [5, 3]
+    with pytest.raises(ValueError, match="graph_stopping=each needs"):
+        TensorGCN(graph_stopping="each")   # the graphs' mean loss and the virtual step couple them
+
+
+def test_each_graph_stops_on_its_own_and_keeps_the_weights_of_that_epoch(small_r8, tmp_path, monkeypatch):
+    from interrupt import fit_with_interruptions, without_seconds
+
+    monkeypatch.setenv("TEXTZOO_CACHE", str(tmp_path / "cache"))
+    settings = {**SMALL, "inter_graph": "none", "graph_loss": "each", "graph_pooling": "validated",
+                "graph_stopping": "each", "stopping_rule": "code", "early_stopping": 3, "epochs": 200}
+    model = TensorGCN(**settings).fit(small_r8)
+    stopped = model.info["graph_stopped_at"]
+    first = min(stopped, key=lambda g: stopped[g] or 201)
+    assert stopped[first] is not None and stopped[first] < 200
+    assert [row["graphs_training"] for row in model.history][stopped[first] - 1] == 1
+    # the first graph to stop keeps exactly the weights of a run that ends at that epoch
+    cut = TensorGCN(**{**settings, "graph_stopping": "joint", "stopping_rule": "none",
+                       "epochs": stopped[first]}).fit(small_r8)
+    torch.testing.assert_close(model._tensors[f"w1.{first}"], cut._tensors[f"w1.{first}"], rtol=0, atol=1e-6)
+    other = next(g for g in stopped if g != first)
+    if stopped[other] != stopped[first]:   # the other graph went on training
+        assert not torch.equal(model._tensors[f"w1.{other}"], cut._tensors[f"w1.{other}"])
+    resumed, resumes = fit_with_interruptions(
+        monkeypatch, lambda: TensorGCN(**settings, checkpoint_every=2),
+        lambda m, resume: m.fit(small_r8, checkpoint_dir=tmp_path / "ck", resume=resume), every=2)
+    assert resumes >= 2 and resumed.info["graph_stopped_at"] == stopped
+    assert without_seconds(resumed.history) == without_seconds(model.history)

@@ -59,6 +59,9 @@ Graph tensor learning (Section "Graph tensor learning"), two layers on featurele
   the graphs' logits with the convex weights (a grid of step 0.1) that give the best validation
   accuracy, ties to the lower validation loss; one graph alone and the mean are among the
   candidates, so the validation split decides how much the syntactic and semantic graphs count.
+  ``graph_stopping=each`` (with those two and ``inter_graph=none``) applies the stopping rule to each
+  graph's own validation loss and freezes a graph when its rule fires, so each GCN stops where
+  TextGCN's loop would stop it (:class:`~textzoo.training.StoppingPerMember`).
 
 * with a single graph (``graphs=sequential`` etc., the ablation) there is nothing to propagate
   across: the model is a plain two-layer GCN on that graph, whichever ``inter_graph`` is set.
@@ -136,13 +139,13 @@ from ..errors import ConfigError
 from ..graphs.semantic import LSTMSettings, semantic_graph
 from ..graphs.syntactic import parse_corpus, syntactic_graph
 from ..graphs.textgcn import adjacency, build_textgcn_graph, normalize_adjacency, tfidf_rows
-from ..training import EarlyStopping, EpochLoop, seed_everything
+from ..training import EarlyStopping, EpochLoop, StoppingPerMember, seed_everything
 from ..training.memory import rusage_peak_mb
 from .base import Model, State
 from ..training.checkpoint import RunCheckpoints
 from .tensorgcn_config import GRAPHS, RECIPES, TensorGCNConfig  # noqa: F401 - re-exported
-from .tensorgcn_inter import (_leaky, _node_dropout, _Weights, first_layer, graph_logits,  # noqa: F401
-                              last_layer, on_sequential_support, validated_pooling)
+from .tensorgcn_inter import (_leaky, _node_dropout, _Weights, choose_pooling, first_layer,  # noqa: F401
+                              graph_logits, last_layer, on_sequential_support, validated_pooling)
 from .textgcn import TextGCN, _digest, _glorot, _SparseMatmul, _torch_csr
 
 __all__ = ["TensorGCN", "TensorGCNConfig", "on_sequential_support"]
@@ -320,10 +323,13 @@ class TensorGCN(TextGCN):
                  for a, a_t, x, w1 in zip(a_docs, a_docs_t, h, w.w1)]
             return graph_logits(z, w, self._mixing)
 
-        def loss_of(zs: list[torch.Tensor], pooled: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-            """graph_loss: the pooled logits' cross-entropy, or the mean of each graph's."""
+        each = StoppingPerMember(cfg.stopping_rule, cfg.early_stopping, r) if cfg.graph_stopping == "each" else None
+        graphs_on = each.active if each is not None else lambda: [True] * r  # graph_stopping=each: frozen ones off
+
+        def loss_of(zs: list[torch.Tensor], pooled: torch.Tensor, idx: torch.Tensor, on: list[bool]) -> torch.Tensor:
+            """graph_loss: the pooled logits' cross-entropy, or the mean of the graphs' own (those ``on``)."""
             if cfg.graph_loss == "each":
-                return torch.stack([self._loss(z[idx], targets[idx]) for z in zs]).mean()
+                return torch.stack([self._loss(z[idx], targets[idx]) for z, k in zip(zs, on) if k]).mean()
             return self._loss(pooled[idx], targets[idx])
 
         cache: dict[str, list | None] = {"h": None}
@@ -336,9 +342,10 @@ class TensorGCN(TextGCN):
             cache["h"] = None
             zs = doc_logits(h, training=True)
             out = w.pool(zs)
-            loss = loss_of(zs, out, train_idx)
+            loss = loss_of(zs, out, train_idx, graphs_on())
             if cfg.weight_decay:
-                loss = loss + cfg.weight_decay * 0.5 * sum((w0 ** 2).sum() for w0 in w.w0 + w.mix0)
+                decayed = [w0 for w0, k in zip(w.w0, graphs_on()) if k] + w.mix0
+                loss = loss + cfg.weight_decay * 0.5 * sum((w0 ** 2).sum() for w0 in decayed)
             if cfg.inter_decay and w.mixing():
                 loss = loss + cfg.inter_decay * 0.5 * sum((m ** 2).sum() for m in w.mixing())
             optimizer.zero_grad(set_to_none=True)
@@ -358,8 +365,13 @@ class TensorGCN(TextGCN):
                 zs = doc_logits([x.detach() for x in h], training=False)
                 pooled = w.pool(zs)
                 out = pooled[valid_idx]
-                row = {"val_loss": float(loss_of(zs, pooled, valid_idx)),
+                row = {"val_loss": float(loss_of(zs, pooled, valid_idx, [True] * r)),
                        "val_acc": self._accuracy(out, targets[valid_idx])}
+                if each is not None:  # each graph's own monitored value, as TextGCN's loop watches it
+                    own = [self._loss(z[valid_idx], targets[valid_idx]) if cfg.best_by == "val_loss" else
+                           1.0 - self._accuracy(z[valid_idx], targets[valid_idx]) for z in zs]
+                    each.observe([float(v) for v in own], epoch + 1)
+                    row["graphs_training"] = sum(each.active())
                 if cfg.best_by == "val_acc":  # what keep-best (and the stopping rule) watch
                     row["val_error"] = 1.0 - row["val_acc"]
                 return row
@@ -367,7 +379,7 @@ class TensorGCN(TextGCN):
         loop = EpochLoop(
             epochs=cfg.epochs, train_epoch=train_epoch, validate=validate if n_valid else None,
             monitor="val_error" if cfg.best_by == "val_acc" else "val_loss",
-            stopper=EarlyStopping(cfg.stopping_rule, cfg.early_stopping) if n_valid else None,
+            stopper=(each or EarlyStopping(cfg.stopping_rule, cfg.early_stopping)) if n_valid else None,
             keep_best=cfg.restore_best, best_after=cfg.best_after,
             get_state=lambda: {k: p.detach().clone() for k, p in weights.items()},
             set_state=lambda s: [p.data.copy_(s[k]) for k, p in weights.items()],
@@ -380,6 +392,8 @@ class TensorGCN(TextGCN):
         t = time.perf_counter()
         self.history = loop.run()
         self.info["epochs_run"] = len(self.history)
+        if each is not None:
+            self.info["graph_stopped_at"] = dict(zip(cfg.graphs, each.stopped_at))
         self.info.setdefault("stage_seconds", {})["train"] = round(time.perf_counter() - t, 3)
         self.info.setdefault("stage_peak_rss_mb", {})["train"] = rusage_peak_mb()
 
@@ -387,7 +401,7 @@ class TensorGCN(TextGCN):
             h = hidden()
             zs = doc_logits(h, training=False)
             if self._pooled and cfg.graph_pooling == "validated":
-                self._choose_pooling(w, [z[valid_idx] for z in zs], targets[valid_idx])
+                w.fusion = [choose_pooling(cfg.graphs, [z[valid_idx] for z in zs], targets[valid_idx], self.info)]
             logits = w.pool(zs)
         tensors: dict[str, torch.Tensor] = {}
         for k, name in enumerate(cfg.graphs):
@@ -411,21 +425,6 @@ class TensorGCN(TextGCN):
             doc_digest=torch.from_numpy(np.frombuffer(b"".join(_digest(t) for t in texts),
                                                       dtype=np.uint8).reshape(n_docs, 16).copy()),
             **tensors)
-
-    def _choose_pooling(self, w: _Weights, z_valid: list[torch.Tensor], y_valid: torch.Tensor) -> None:
-        """``graph_pooling=validated``: the convex weights of the graphs' logits that the validation
-        split prefers (:func:`validated_pooling`); the mean without a validation split."""
-        r = len(z_valid)
-        if len(y_valid):
-            weights, acc = validated_pooling(z_valid, y_valid)
-            chosen = {g: round(a, 4) for g, a in zip(self.config.graphs, weights.tolist())}
-            self.info["graph_pooling"] = {"weights": chosen, "val_acc": round(acc, 6)}
-            log.info("tensorgcn: graph weights chosen on the validation split: %s (accuracy %.4f)",
-                     ", ".join(f"{g} {a:.1f}" for g, a in chosen.items()), acc)
-        else:
-            weights = torch.full((r,), 1.0 / r)
-            log.warning("tensorgcn: graph_pooling=validated without a validation split: the graphs' mean")
-        w.fusion = [weights]
 
     # ------------------------------------------------------------------------------ prediction
     def _saved_weights(self) -> _Weights:

@@ -38,6 +38,9 @@ class TensorGCNConfig:
     #   from 0), or convex weights chosen on the validation split after training (grid of step 0.1)
     graph_loss: Literal["pooled", "each"] = "pooled"  # cross-entropy of the pooled logits (paper), or
     #   the mean of each graph's own cross-entropy (every graph's GCN a classifier by itself)
+    graph_stopping: Literal["joint", "each"] = "joint"  # the stopping rule on the graphs' mean
+    #   validation loss (paper), or on each graph's own (a stopped graph is frozen; with
+    #   graph_loss=each and inter_graph=none each graph's GCN then trains as TextGCN's does)
     inter_decay: float = 0.0          # L2 on the mixing weights (on dW with inter_init=identity)
     hidden: int = 200                 # first-layer embedding size
     dropout: float = 0.5              # on the hidden layer, before the second layer
@@ -91,6 +94,9 @@ class TensorGCNConfig:
             raise ValueError(f"word_edges must be 'own' or 'sequential', got {self.word_edges!r}")
         if self.best_by not in ("val_loss", "val_acc"):
             raise ValueError(f"best_by must be 'val_loss' or 'val_acc', got {self.best_by!r}")
+        if self.graph_stopping == "each" and (self.graph_loss != "each" or self.restore_best or (
+                self.inter_graph != "none" and len(graphs) > 1)):
+            raise ValueError("graph_stopping=each needs graph_loss=each, inter_graph=none and restore_best=false")
         if self.best_after < 0 or self.inter_decay < 0:
             raise ValueError("best_after and inter_decay must be >= 0")
         if self.lr <= 0 or self.lstm_lr <= 0:

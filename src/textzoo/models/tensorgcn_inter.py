@@ -18,12 +18,15 @@ weights; our options, not the paper's):
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
+
+log = logging.getLogger(__name__)
 
 
 def _leaky(x: torch.Tensor) -> torch.Tensor:
@@ -154,6 +157,22 @@ def validated_pooling(z: list[torch.Tensor], targets: torch.Tensor, step: float 
         if best_key is None or key > best_key:
             best, best_key = a, key
     return best, best_key[0] / max(len(targets), 1)
+
+
+def choose_pooling(graphs: tuple[str, ...], z_valid: list[torch.Tensor], y_valid: torch.Tensor,
+                   info: dict) -> torch.Tensor:
+    """``graph_pooling=validated``: the convex weights of the graphs' logits that the validation
+    split prefers (:func:`validated_pooling`, recorded in ``info["graph_pooling"]``); the mean
+    without a validation split."""
+    if not len(y_valid):
+        log.warning("tensorgcn: graph_pooling=validated without a validation split: the graphs' mean")
+        return torch.full((len(z_valid),), 1.0 / len(z_valid))
+    weights, acc = validated_pooling(z_valid, y_valid)
+    chosen = {g: round(a, 4) for g, a in zip(graphs, weights.tolist())}
+    info["graph_pooling"] = {"weights": chosen, "val_acc": round(acc, 6)}
+    log.info("tensorgcn: graph weights chosen on the validation split: %s (accuracy %.4f)",
+             ", ".join(f"{g} {a:.1f}" for g, a in chosen.items()), acc)
+    return weights
 
 
 def _compositions(n: int, k: int):
