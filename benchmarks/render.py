@@ -50,14 +50,20 @@ def code(text: str | None) -> str:
 
 
 def ours(row: dict) -> tuple[str, str]:
-    """('mean ± sd', 'n') of a row's per-seed values, with the row's decimals and sign."""
+    """('mean ± sd', 'n') of a row's per-seed values, with the row's decimals and sign (and the
+    per-seed ``macro_f1`` the same way, when the row has them)."""
     values = row["values"]
-    digits = row.get("decimals", 2)
-    sign = "+" if row.get("signed") else ""
-    mean = f"{statistics.mean(values):{sign}.{digits}f}"
-    if len(values) > 1:
-        mean += f" ± {statistics.stdev(values):.{digits}f}"
+    mean = spread(values, row.get("decimals", 2), "+" if row.get("signed") else "")
+    if row.get("macro_f1"):
+        mean += f" (macro-F1 {spread(row['macro_f1'], row.get('decimals', 2), '')})"
     return mean, str(len(values))
+
+
+def spread(values: list[float], digits: int, sign: str) -> str:
+    text = f"{statistics.mean(values):{sign}.{digits}f}"
+    if len(values) > 1:
+        text += f" ± {statistics.stdev(values):.{digits}f}"
+    return text
 
 
 def note_link(name: str) -> str:
