@@ -269,7 +269,7 @@ def test_missing_parser_says_how_to_install_one(tmp_path):
 
 
 # ---------------------------------------------------------------------------- end to end
-SMALL = dict(hidden=16, lr=0.02, epochs=30, min_count=2, lstm_embedding=16, lstm_hidden=16,
+SMALL = dict(recipe="paper", hidden=16, lr=0.02, epochs=30, min_count=2, lstm_embedding=16, lstm_hidden=16,
              lstm_epochs=1, lstm_max_length=60, parser=PARSER, seed=2)
 
 
@@ -329,6 +329,20 @@ def test_save_load_predicts_identically(variant, trained, small_r8, cache_dir, m
     loaded = textzoo.load(run)
     texts = small_r8.test.texts[:20] + ["crude oil prices opec output", "wheat grain exports tonnes"]
     np.testing.assert_array_equal(loaded.predict_proba(texts), model.predict_proba(texts))
+
+
+def test_a_run_saved_before_the_independent_defaults_loads_as_the_paper_model(trained, small_r8, tmp_path):
+    run = trained.save(tmp_path / "run")
+    meta = json.loads((run / "config.json").read_text())
+    for key in ("recipe", "graph_loss", "graph_pooling", "graph_stopping", "inter_step", "inter_init"):
+        del meta["config"][key]  # the settings a run written before them lacks
+    (run / "config.json").write_text(json.dumps(meta))
+    loaded = textzoo.load(run)
+    c = loaded.config
+    assert (c.recipe, c.inter_graph, c.graph_loss, c.graph_pooling, c.graph_stopping) == (
+        "paper", "virtual", "pooled", "mean", "joint")
+    texts = small_r8.test.texts[:20]
+    np.testing.assert_array_equal(loaded.predict_proba(texts), trained.predict_proba(texts))
 
 
 def test_one_graph_fits_predicts_and_loads(small_r8, tmp_path):

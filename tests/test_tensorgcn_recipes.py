@@ -69,13 +69,13 @@ def test_identity_initialisation_starts_as_the_parameter_free_step(variant):
 @pytest.mark.parametrize("variant", ["virtual", "code"])
 def test_learned_pooling_starts_as_the_mean_and_weights_the_graphs(variant):
     z = [torch.randn(5, 2) for _ in range(3)]
-    model = TensorGCN(inter_graph=variant, inter_step="gated", graph_pooling="learned")
+    model = TensorGCN(recipe="paper", inter_graph=variant, inter_step="gated", graph_pooling="learned")
     w = _weights(gate=[0.0, 0.0])
     w.pooling, w.fusion = "learned", [torch.zeros(3)]
     torch.testing.assert_close(model._last(z, w), sum(z) / 3)
     w.fusion = [torch.log(torch.tensor([2.0, 1.0, 1.0]))]  # softmax: 0.5, 0.25, 0.25
     torch.testing.assert_close(model._last(z, w), 0.5 * z[0] + 0.25 * z[1] + 0.25 * z[2])
-    residual = TensorGCN(inter_graph=variant, inter_step="gated", graph_pooling="residual")
+    residual = TensorGCN(recipe="paper", inter_graph=variant, inter_step="gated", graph_pooling="residual")
     w.pooling, w.fusion = "residual", [torch.zeros(2)]  # the first graph alone, then a_k times the others
     torch.testing.assert_close(residual._last(z, w), z[0])
     w.fusion = [torch.tensor([0.5, -1.0])]
@@ -92,8 +92,15 @@ def test_recipes_are_presets_under_the_users_settings():
     assert mine.config.dropout == 0.8 and mine.config.lr == 2e-4 and mine.config.remove_stopwords is False
     assert TensorGCN(recipe="code-2021").config.best_by == "val_acc"
     assert TensorGCN({"recipe": "code-2021", "lr": 0.01}).config.lr == 0.01
-    assert textzoo.create("tensorgcn").config == TensorGCN().config  # paper: no preset
-    assert set(RECIPES) == {"paper", "code-2021", "code-2022"}
+    assert textzoo.create("tensorgcn").config == TensorGCN().config == TensorGCN(recipe="independent").config
+    default = TensorGCN().config
+    assert (default.inter_graph, default.graph_loss, default.graph_pooling, default.lr) == ("none", "each", "validated", 0.02)
+    assert default.stops_each_graph and not TensorGCN(inter_graph="virtual").config.stops_each_graph
+    paper = TensorGCN(recipe="paper").config
+    assert (paper.inter_graph, paper.inter_weight, paper.graph_loss, paper.graph_pooling, paper.lr) == (
+        "virtual", True, "pooled", "mean", 0.002) and not paper.stops_each_graph
+    assert TensorGCN(recipe="code-2021").config.graph_pooling == "mean"  # the code's model is the paper's + code
+    assert set(RECIPES) == {"independent", "paper", "code-2021", "code-2022"}
     with pytest.raises(textzoo.ConfigError, match="recipe"):
         textzoo.create("tensorgcn", recipe="code-1999")
 
@@ -127,7 +134,7 @@ def small_r8(data_dir):
                   valid=corpus.train.subset(sorted(order[-20:])), test=corpus.test.head(40), labels=corpus.labels)
 
 
-SMALL = dict(graphs=["sequential", "semantic"], hidden=16, lr=0.02, epochs=12, min_count=2, lstm_embedding=16,
+SMALL = dict(recipe="paper", graphs=["sequential", "semantic"], hidden=16, lr=0.02, epochs=12, min_count=2, lstm_embedding=16,
              lstm_hidden=16, lstm_epochs=1, lstm_max_length=60, seed=1, inter_step="gated", inter_init="identity",
              inter_decay=1e-4, stopping_rule="none")
 
@@ -210,8 +217,10 @@ def test_stopping_per_member_stops_each_on_its_own_values_and_resumes_from_its_s
     for epoch, values in enumerate(rows[3:], 4):
         again.observe(list(values), epoch)
     assert again.stopped_at == [5, 3]
+    with pytest.raises(ValueError, match="graph_loss=pooled"):
+        TensorGCN(graph_pooling="learned")   # the graphs' own losses never reach the pooling weights
     with pytest.raises(ValueError, match="graph_stopping=each needs"):
-        TensorGCN(graph_stopping="each")   # the graphs' mean loss and the virtual step couple them
+        TensorGCN(graph_stopping="each", inter_graph="virtual")   # the virtual step couples the graphs
 
 
 def test_each_graph_stops_on_its_own_and_keeps_the_weights_of_that_epoch(small_r8, tmp_path, monkeypatch):

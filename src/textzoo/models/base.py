@@ -111,6 +111,9 @@ class Model:
     multilabel_only: ClassVar[bool] = False
     #: Named presets of settings (``recipe=NAME`` in the config; :meth:`from_settings`).
     recipes: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: Values for settings a saved ``config.json`` lacks (added after it was written, when a later
+    #: default differs from what the run was trained with): :meth:`load` reads them under the file's.
+    saved_defaults: ClassVar[dict[str, Any]] = {}
     #: The paper's published test accuracies (%), for ``textzoo report`` and ``textzoo compare``:
     #: ``{"source": "...", "accuracy": {"r8": 97.07, ...}, "note": "..." (optional)}``, datasets by
     #: lower-case name (``20ng`` for 20 Newsgroups); empty when the paper has no figure for our corpora.
@@ -334,7 +337,8 @@ class Model:
         if klass.name != meta["model"]:
             raise ModelFileError(f"{path}: holds a {meta['model']!r} model, not {klass.name!r}")
         try:
-            model = klass(config_from_dict(klass.Config, without_runtime(meta["config"]), str(config_file)))
+            saved = {**klass.saved_defaults, **without_runtime(meta["config"])}
+            model = klass(config_from_dict(klass.Config, saved, str(config_file)))
         except ConfigError as exc:
             raise ModelFileError(str(exc)) from None
         model.labels = list(meta["labels"])

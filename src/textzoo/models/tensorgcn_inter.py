@@ -6,14 +6,25 @@ of a node in the r graphs fully connected, one shared weight), ``code`` (the rel
 graph receives the sum of the others' features through a weight per graph) or ``none`` (one graph,
 a plain two-layer GCN).
 
-Two changes make the step safe (issue: TensorGCN lost to TextGCN through its learned inter-graph
-weights; our options, not the paper's):
-
-* ``gated`` (``inter_step=gated``): ``H_k' = H_k + g (mix(H)_k - H_k)`` with one learned scalar g per
-  layer, initialised to 0, so training starts from r independent GCNs whose outputs are averaged
-  and moves towards the mixing only as far as the loss pays for it;
-* ``identity`` (``inter_init=identity``): every mixing weight is ``W = I + dW`` with dW initialised
-  to 0 (and ``inter_decay`` its own L2 penalty), so the step starts as the parameter-free one.
+Our options, not the paper's (issue: TensorGCN lost to TextGCN through its learned inter-graph
+weights). The safe step: ``inter_step=gated`` makes each step ``H_k' = H_k + g (mix(H)_k - H_k)`` with a learned scalar gate g per layer that starts at 0
+(training starts from r independent GCNs whose logits are averaged, and the mixing has to earn
+its weight), and ``inter_init=identity`` makes every mixing weight ``I + dW`` with dW starting at 0
+(``inter_decay``: L2 on dW). ``inter_step=plain inter_init=glorot`` is the paper's and the code's.
+``graph_pooling=learned`` pools the graphs' logits with weights softmax(a), a learned from 0
+(the paper's mean at the start), so a weak graph can be given less say; ``graph_pooling=residual``
+takes the first graph's logits plus ``a_k`` times each other graph's, a_k learned from 0: with
+``inter_step=gated`` training starts from TextGCN's model on the sequential graph, and the other
+graphs and the mixing enter only as far as the loss pays for them.
+The ensemble (``recipe=independent``, the defaults, with ``inter_graph=none``):
+``graph_loss=each`` trains every graph's GCN as a classifier by itself (the mean of the graphs'
+own cross-entropies instead of the pooled logits'), and ``graph_pooling=validated`` then pools
+the graphs' logits with the convex weights (a grid of step 0.1) that give the best validation
+accuracy, ties to the lower validation loss; one graph alone and the mean are among the
+candidates, so the validation split decides how much the syntactic and semantic graphs count.
+``graph_stopping=each`` (with those two and ``inter_graph=none``) applies the stopping rule to each
+graph's own validation loss and freezes a graph when its rule fires, so each GCN stops where
+TextGCN's loop would stop it (:class:`~textzoo.training.StoppingPerMember`).
 """
 
 from __future__ import annotations
