@@ -4,7 +4,7 @@ Arms (``--arms``; default: all):
 
 * ``svm-char``  TF-IDF over character 1-2 grams (sublinear tf) + LinearSVC(C=1): the zh README's
   baseline (0.8414 there); ``svm-jieba``: the same over jieba word 1-2 grams (0.8501 there);
-* ``textgcn-jieba``, ``textgcn-char``, ``tensorgcn`` (jieba; sequential + semantic graphs: no
+* ``textgcn-jieba``, ``textgcn-char``, ``textgcn-bigram`` (CJK character pairs), ``tensorgcn`` (jieba; sequential + semantic graphs: no
   Chinese spaCy parser installs offline), with the zh-reviews settings (stop words kept);
 * ``elmo`` (a biLM pretrained by ``textzoo pretrain elmo`` on the pretraining text, jieba words) and
   ``elmo-words`` (the same task model without ELMo);
@@ -35,7 +35,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 README_BASELINES = {"svm-char": 0.8414, "svm-jieba": 0.8501}
-ARMS = ["svm-char", "svm-jieba", "textgcn-jieba", "textgcn-char", "tensorgcn", "elmo", "elmo-words",
+ARMS = ["svm-char", "svm-jieba", "textgcn-jieba", "textgcn-char", "textgcn-bigram", "tensorgcn", "elmo", "elmo-words",
         "bert", "bert-random", "albert", "albert-random", "gpt", "gpt-random", "r8-textgcn"]
 FINETUNE = {"epochs": 3, "max_length": 128}
 

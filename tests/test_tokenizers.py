@@ -46,6 +46,12 @@ EXPECTED = {
         "ru": ["мама", "мыла", "раму", "ёжик", "в", "тумане"],
         "zh": ["这", "本", "书", "很", "好", "我", "很", "喜", "欢", "12", "月", "31", "日", "hello"],
     },
+    "bigram": {  # CJK pairs within each run; 月 and 日 stand alone between digits
+        "en": ["don", "t", "stop", "now", "oil", "prices", "rose", "5"],
+        "fr": ["le", "café", "était", "très", "bon", "à", "l", "été", "dernier"],
+        "ru": ["мама", "мыла", "раму", "ёжик", "в", "тумане"],
+        "zh": ["这本", "本书", "书很", "很好", "我很", "很喜", "喜欢", "12", "月", "31", "日", "hello"],
+    },
 }
 
 
@@ -85,7 +91,8 @@ def test_english_cleaning_of_r8_is_byte_for_byte_unchanged(data_dir):
 
 def test_stop_words_per_tokenizer_and_from_a_file(tmp_path):
     assert "the" in tokenizers.stop_words("english") and "的" in tokenizers.stop_words("jieba")
-    assert tokenizers.stop_words("unicode") == frozenset() == tokenizers.stop_words("char")
+    assert tokenizers.stop_words("unicode") == frozenset() == tokenizers.stop_words("char") == \
+        tokenizers.stop_words("bigram")
     path = tmp_path / "stop.txt"
     path.write_text("très\nbon\n", encoding="utf-8")
     assert tokenizers.clean_documents([SAMPLES["fr"]] * 2, "unicode", True, 1, str(path)) == \

@@ -9,6 +9,9 @@
 * ``jieba``: Chinese word segmentation by PyPI ``jieba`` (its default, accurate mode and bundled
   dictionary, which loads offline) of each run of CJK characters; other words as in ``unicode``;
 * ``char``: CJK characters one by one, other runs of word characters as in ``unicode``;
+* ``bigram``: overlapping pairs of CJK characters (a lone CJK character stays one token), other
+  runs of word characters as in ``unicode``: the CJK bigrams of Lucene's ``CJKBigramFilter``,
+  which index Chinese without a dictionary and keep what characters one by one lose;
 * ``whitespace`` (ELMo's English default): ``str.split``, for pre-tokenised text;
 * ``auto``: :func:`detect` picks ``english`` for ASCII text (the papers' corpora: their results do
   not move), ``jieba`` when most letters are CJK ideographs, ``unicode`` otherwise. The models
@@ -16,7 +19,7 @@
 
 Stop words (:func:`stop_words`): NLTK's English list for ``english`` (TextGCN's); for ``jieba``
 spaCy's Chinese list (``spacy.lang.zh.stop_words``, MIT licence, shipped with the pinned spaCy);
-none for ``unicode`` and ``char``. A file (one word per line, UTF-8) replaces the list.
+none for ``unicode``, ``char`` and ``bigram``. A file (one word per line, UTF-8) replaces the list.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ __all__ = ["TOKENIZERS", "detect", "resolve", "tokenize", "stop_words", "clean_d
 
 log = logging.getLogger(__name__)
 
-TOKENIZERS = ("auto", "english", "unicode", "jieba", "char")
+TOKENIZERS = ("auto", "english", "unicode", "jieba", "char", "bigram")
 
 #: CJK ideographs (unified, extension A, compatibility, extensions B-F) and Japanese kana
 _CJK_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef\u3040-\u30ff"
@@ -119,6 +122,18 @@ def _jieba_tokens(text: str) -> list[str]:
     return out
 
 
+def _bigram_tokens(text: str) -> list[str]:
+    """Overlapping CJK character pairs within each run of CJK characters (a run of one character
+    is itself); other runs of word characters whole."""
+    out: list[str] = []
+    for run in _CJK_RUN_OR_WORD.findall(text):
+        if _CJK.match(run) and len(run) > 1:
+            out.extend(run[i:i + 2] for i in range(len(run) - 1))
+        else:
+            out.append(run)
+    return out
+
+
 def _normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower()
 
@@ -135,6 +150,8 @@ def tokenize(texts: Sequence[str], name: str) -> list[list[str]]:
         return [_CHAR_TOKEN.findall(_normalise(t)) for t in texts]
     if name == "jieba":
         return [_jieba_tokens(_normalise(t)) for t in texts]
+    if name == "bigram":
+        return [_bigram_tokens(_normalise(t)) for t in texts]
     raise ConfigError(f"tokenizer must be one of {', '.join(TOKENIZERS[1:])} or whitespace here, not {name!r}")
 
 

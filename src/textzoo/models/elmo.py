@@ -77,7 +77,7 @@ class ELMoConfig:
     epochs: int = 20
     patience: int = 3                 # early stopping on the validation loss
     max_tokens: int = 100             # tokens kept per text
-    tokenizer: Literal["auto", "whitespace", "english", "unicode", "jieba", "char"] = "auto"
+    tokenizer: Literal["auto", "whitespace", "english", "unicode", "jieba", "char", "bigram"] = "auto"
     #   textzoo.data.tokenizers; auto: whitespace for ASCII text (the pre-tokenised corpora), jieba
     #   for Chinese, unicode otherwise; use the biLM's pretraining tokenizer (saved: auto's choice)
     min_count: int = 1                # words rarer in training become <UNK> (word embeddings)

@@ -83,7 +83,7 @@ class LightXMLConfig(TransformerConfig):
     clusters: Literal["auto", "on", "off"] = "auto"
     cluster_min_labels: int = 10_000  # auto: label clusters above this many labels
     cluster_size: int = 100           # at most this many labels per cluster
-    tokenizer: Literal["auto", "default", "english", "unicode", "jieba", "char"] = "auto"
+    tokenizer: Literal["auto", "default", "english", "unicode", "jieba", "char", "bigram"] = "auto"
     #   words of the TF-IDF features that cluster the labels (as X-Transformer's)
     topk: int = 10                    # candidate clusters (dynamic negative sampling)
     hidden_dim: int = 300             # the discriminator's bottleneck

@@ -58,7 +58,7 @@ class LinearConfig:
     """``linear`` settings; see the module docstring."""
 
     analyzer: Literal["word", "char_wb"] = "word"
-    tokenizer: Literal["auto", "default", "english", "unicode", "jieba", "char"] = "auto"
+    tokenizer: Literal["auto", "default", "english", "unicode", "jieba", "char", "bigram"] = "auto"
     #   words of the word analyzer (textzoo.xmc.tfidf); auto: scikit-learn's default for ASCII
     #   text, jieba for Chinese, unicode otherwise
     ngram_min: int = 1

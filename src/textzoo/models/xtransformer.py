@@ -112,7 +112,7 @@ class XTransformerConfig(TransformerConfig):
     tfidf_ngram_max: int = 2
     tfidf_min_df: int = 2
     tfidf_max_features: int = 200_000
-    tokenizer: Literal["auto", "default", "english", "unicode", "jieba", "char"] = "auto"
+    tokenizer: Literal["auto", "default", "english", "unicode", "jieba", "char", "bigram"] = "auto"
     #   words of the TF-IDF features (textzoo.xmc.tfidf); auto: scikit-learn's default for ASCII
     #   text, jieba for Chinese, unicode otherwise
     fusion: Literal["none", "linear"] = "none"  # "linear": + TF-IDF linear scores (textzoo.xmc.fusion)

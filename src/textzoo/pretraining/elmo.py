@@ -74,7 +74,7 @@ class ELMoPretrainConfig:
     max_vocab: int = 0                 # keep at most this many words (0: all)
     n_negative_samples: int = 8192     # sampled softmax when the vocabulary is larger (0: never)
     max_tokens: int = 50               # longer lines are cut into pieces of this many tokens
-    tokenizer: Literal["auto", "whitespace", "english", "unicode", "jieba", "char"] = "auto"
+    tokenizer: Literal["auto", "whitespace", "english", "unicode", "jieba", "char", "bigram"] = "auto"
     #   words of the lines (textzoo.data.tokenizers); auto: whitespace for ASCII text, jieba for
     #   Chinese, unicode otherwise; the saved config records the choice (fine-tune with the same)
     epochs: int = 10
