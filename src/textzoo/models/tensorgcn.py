@@ -63,14 +63,15 @@ Hyper-parameters (:class:`TensorGCNConfig`) follow the released ``train.py`` (hi
 The defaults are ``recipe=independent``, not the paper's model: ``inter_graph=none graph_loss=each
 graph_stopping=each graph_pooling=validated lr=0.02`` (TextGCN's lr), the r graphs' GCNs trained
 side by side, each stopped by TextGCN's rule on its own validation loss, their logits pooled with
-the graph weights the validation split prefers. Measured on MR, R8, R52 and 20NG (BENCHMARKS.md)
-every inter-graph step lost to our TextGCN, and this one does not lose more than 0.2 (docs/notes/
+the graph weights the validation split prefers. Every inter-graph step we measured (BENCHMARKS.md)
+lost to our TextGCN; this model is within 0.1 of it on MR, R8 and R52 over seeds 0-2 (docs/notes/
 2026-12-06-tensorgcn-independent.md). ``recipe=paper`` is the paper's model with the released
 train.py's Adam lr 0.002 (:data:`PAPER`).
 
-``recipe=`` sets a protocol in one go (:data:`RECIPES`; settings given beside it win): ``code-2021`` is ``train.py`` at THUMLP/TensorGCN 169d471 (Feb 2021, the first release, below);
-``code-2022`` at 88f9e43 (Aug 2022, the latest), whose ``train.py`` is 8ab2b01's (June 2021, the commit
-with the authors' MR graphs and checkpoint, their issue #2) with dropout 0.9 for 0.8: lr 2e-4,
+``recipe=`` sets a protocol in one go (:data:`RECIPES`; settings given beside it win): ``code-2021``
+is ``train.py`` at THUMLP/TensorGCN 169d471 (Feb 2021, the first release, below); ``code-2022`` at
+88f9e43 (Aug 2022, the latest), whose ``train.py`` is 8ab2b01's (June 2021, the commit with the
+authors' MR graphs and checkpoint, their issue #2) with dropout 0.9 for 0.8: lr 2e-4,
 dropout 0.9 on the featureless input and the hidden layer (TF 1.x ``keep_prob = 1 - dropout``),
 L2 1e-6, 1000 epochs (``early_stopping=2000`` never fires), the weights of the lowest validation
 loss among epochs after 900 (``best_after=901``), and ``build_graph_tgcn.py``'s window 7.
