@@ -157,7 +157,7 @@ def plan(args) -> list[tuple[str, str, int, dict]]:
             pass  # a plain string
     if isinstance(extra.get("graphs"), str):  # graphs=syntactic,semantic: a list, as the ablation records it
         extra["graphs"] = [g.strip() for g in extra["graphs"].split(",")]
-    runs = [(m, d, s, {**extra, **o} if m == "tensorgcn" else o) for m, d, s, o in runs]
+    runs = [(m, d, s, {**o, **extra} if m == "tensorgcn" else o) for m, d, s, o in runs]  # --tensorgcn-set wins
     seen, unique = set(), []
     for run in runs:
         k = (run[0], run[1].lower(), run[2], json.dumps(run[3], sort_keys=True))
