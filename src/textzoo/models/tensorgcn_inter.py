@@ -37,6 +37,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
+
 log = logging.getLogger(__name__)
 
 
@@ -70,6 +71,59 @@ def _node_dropout(w0: torch.Tensor, rate: float) -> torch.Tensor:
         return w0
     keep = 1.0 - rate
     return w0 * ((torch.rand(w0.shape[0], 1) < keep).to(w0.dtype) / keep)
+
+
+class DroppedInput:
+    """``Â (X W0)`` with the node dropout of :func:`_node_dropout` on X = I, computed on the kept
+    columns of ``Â`` only: the dropped rows of ``X W0`` are zero, so their non-zeros of ``Â`` add
+    nothing. At the released code's rate 0.9 (``recipe=code-2022``) that is a tenth of the
+    non-zeros forward and backward. Same mask draw as :func:`_node_dropout`, the same sums.
+    Used from ``FROM_RATE``: at 0.2 selecting the columns costs more than it saves
+    (``python benchmarks/spmm.py --datasets mr --input-dropout 0.2 0.5 0.9``, BENCHMARKS.md)."""
+
+    FROM_RATE = 0.5
+
+    def __init__(self, a: torch.Tensor):
+        self.shape = a.shape
+        self.cols = a.col_indices().long()
+        self.vals = a.values()
+        self.rows = torch.repeat_interleave(torch.arange(a.shape[0], dtype=torch.int32), a.crow_indices().diff())
+
+    def __call__(self, w0: torch.Tensor, rate: float) -> torch.Tensor:
+        keep = 1.0 - rate
+        mask = (torch.rand(w0.shape[0], 1) < keep).squeeze(1)
+        kept = mask.nonzero().squeeze(1)
+        on = mask[self.cols].nonzero().squeeze(1)
+        rows, old_cols, vals = (t.index_select(0, on) for t in (self.rows, self.cols, self.vals))
+        renumber = torch.zeros(w0.shape[0], dtype=torch.int32)
+        renumber[kept] = torch.arange(len(kept), dtype=torch.int32)
+        cols = renumber[old_cols]
+        sub = _csr(rows, cols, vals, (self.shape[0], len(kept)))
+        order = torch.argsort(cols, stable=True)
+        sub_t = _csr(cols[order], rows[order], vals[order], (len(kept), self.shape[0]))
+        return _KeptProduct.apply(sub, sub_t, w0[kept] * (torch.ones(1, 1) / keep))
+
+
+class _KeptProduct(torch.autograd.Function):
+    """``sub @ x`` with the backward ``sub^T @ grad``, each one ``torch.sparse.mm``: on these
+    column subsets the blocked :func:`~textzoo.models.textgcn.sparse_mm` is 5-8 times slower
+    (``python benchmarks/spmm.py --input-dropout 0.9``)."""
+
+    @staticmethod
+    def forward(ctx, sub, sub_t, x):
+        ctx.sub_t = sub_t
+        return torch.sparse.mm(sub, x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return None, None, torch.sparse.mm(ctx.sub_t, grad)
+
+
+def _csr(rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """A CSR tensor from non-zeros sorted by row (int32 indices)."""
+    crow = torch.zeros(shape[0] + 1, dtype=torch.int32)
+    crow[1:] = torch.cumsum(torch.bincount(rows, minlength=shape[0]), 0)
+    return torch.sparse_csr_tensor(crow, cols.to(torch.int32), vals, size=shape, check_invariants=False)
 
 
 @dataclass
