@@ -86,7 +86,7 @@ each difference is an option here:
   the last);
 * ``layers.py`` ``GraphConvolution_mix1._call``: the first layer takes X = I as a sparse input and
   applies ``sparse_dropout`` to it at the same rate, one mask per graph: node dropout on the input
-  embeddings (``input_dropout``, :func:`_node_dropout`; from 0.5 the product is taken over the kept
+  embeddings (``input_dropout``, :func:`_node_dropout`; from 0.75 the product is taken over the kept
   columns of Â only, :class:`DroppedInput`); TextGCN's released layer is featureless and has none;
 * ``utils.py``: raw adjacency (above, ``adjacency="raw"``);
 * ``build_graph_tgcn.py``: the syntactic and semantic graphs keep the sequential graph's positive-PMI
