@@ -453,3 +453,18 @@ def test_dropped_input_on_kept_columns_equals_the_whole_product():
         torch.testing.assert_close(w0.grad, whole_grad, rtol=1e-6, atol=1e-6)
         assert (w0.grad == 0).all(1).float().mean() > rate - 0.1  # dropped rows get no gradient
         w0.grad = None
+
+
+def test_high_input_dropout_trains_as_with_the_whole_product(small_r8, cache_dir, monkeypatch):
+    """At recipe=code-2022's rate 0.9 the first layer runs on the kept columns (DroppedInput); with
+    that path switched off (FROM_RATE past 1) the same seed trains to the same history and weights."""
+    monkeypatch.setenv("TEXTZOO_CACHE", str(cache_dir))
+    settings = {**SMALL, "inter_graph": "code", "adjacency": "raw", "input_dropout": 0.9, "dropout": 0.9,
+                "word_edges": "sequential", "stopping_rule": "none", "epochs": 5}
+    kept = TensorGCN(**settings).fit(small_r8)
+    monkeypatch.setattr(DroppedInput, "FROM_RATE", 1.01)
+    whole = TensorGCN(**settings).fit(small_r8)
+    for a, b in zip(kept.history, whole.history):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5) and a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-5)
+    for name, tensor in whole._tensors.items():
+        torch.testing.assert_close(kept._tensors[name], tensor, rtol=1e-4, atol=1e-5)
