@@ -468,3 +468,20 @@ def test_high_input_dropout_trains_as_with_the_whole_product(small_r8, cache_dir
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-5) and a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-5)
     for name, tensor in whole._tensors.items():
         torch.testing.assert_close(kept._tensors[name], tensor, rtol=1e-4, atol=1e-5)
+
+
+def test_validation_skipped_where_nothing_reads_it(small_r8, cache_dir, monkeypatch):
+    """recipe=code-2022's loop (no stopping rule, the best weights after best_after): validate=auto
+    skips the validation split before best_after and trains the same model as validate=every."""
+    monkeypatch.setenv("TEXTZOO_CACHE", str(cache_dir))
+    settings = {**SMALL, "inter_graph": "code", "adjacency": "raw", "input_dropout": 0.9, "dropout": 0.9,
+                "word_edges": "sequential", "stopping_rule": "none", "restore_best": True, "epochs": 8,
+                "best_after": 5}
+    auto = TensorGCN(**settings).fit(small_r8)
+    every = TensorGCN(**settings, validate="every").fit(small_r8)
+    assert ["val_loss" in row for row in auto.history] == [False] * 5 + [True] * 3
+    assert all("val_loss" in row for row in every.history)
+    assert [row["loss"] for row in auto.history] == pytest.approx([row["loss"] for row in every.history], rel=1e-6)
+    for name, tensor in every._tensors.items():
+        torch.testing.assert_close(auto._tensors[name], tensor)
+    assert TensorGCN(**{**settings, "stopping_rule": "code"}).config.validate_from == 1

@@ -55,3 +55,12 @@ def test_loop_refuses_non_finite_loss():
                      stopper=EarlyStopping(), progress=False)
     with pytest.raises(FloatingPointError, match="learning rate"):
         loop.run()
+
+
+def test_loop_validates_from_the_given_epoch():
+    validated = []
+    loop = EpochLoop(epochs=5, train_epoch=lambda e: {"loss": 1.0 / (e + 1)},
+                     validate=lambda e: validated.append(e + 1) or {"val_loss": 0.5}, validate_from=3, progress=False)
+    history = loop.run()
+    assert validated == [3, 4, 5]
+    assert ["val_loss" in row for row in history] == [False, False, True, True, True]

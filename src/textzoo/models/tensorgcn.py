@@ -74,7 +74,9 @@ is ``train.py`` at THUMLP/TensorGCN 169d471 (Feb 2021, the first release, below)
 authors' MR graphs and checkpoint, their issue #2) with dropout 0.9 for 0.8: lr 2e-4,
 dropout 0.9 on the featureless input and the hidden layer (TF 1.x ``keep_prob = 1 - dropout``),
 L2 1e-6, 1000 epochs (``early_stopping=2000`` never fires), the weights of the lowest validation
-loss among epochs after 900 (``best_after=901``), and ``build_graph_tgcn.py``'s window 7.
+loss among epochs after 900 (``best_after=901``), and ``build_graph_tgcn.py``'s window 7. The code
+evaluates the validation split every epoch; nothing reads it before epoch 901, so ``validate=auto``
+skips it there (the same model; ``validate=every`` for the whole curve).
 
 The released TensorFlow code (THUMLP/TensorGCN, ``TGCN_2layers``) differs from that protocol, and
 each difference is an option here:
@@ -380,7 +382,7 @@ class TensorGCN(TextGCN):
             epochs=cfg.epochs, train_epoch=train_epoch, validate=validate if n_valid else None,
             monitor="val_error" if cfg.best_by == "val_acc" else "val_loss",
             stopper=(each or EarlyStopping(cfg.stopping_rule, cfg.early_stopping)) if n_valid else None,
-            keep_best=cfg.restore_best, best_after=cfg.best_after,
+            keep_best=cfg.restore_best, best_after=cfg.best_after, validate_from=cfg.validate_from,
             get_state=lambda: {k: p.detach().clone() for k, p in weights.items()},
             set_state=lambda s: [p.data.copy_(s[k]) for k, p in weights.items()],
             description="TensorGCN",

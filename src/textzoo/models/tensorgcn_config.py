@@ -67,6 +67,8 @@ class TensorGCNConfig:
     restore_best: bool = False
     best_by: Literal["val_loss", "val_acc"] = "val_loss"  # what restore_best keeps (code: val_acc)
     best_after: int = 0               # restore_best looks only at epochs after this one (code 2021-22: 901)
+    validate: Literal["auto", "every"] = "auto"  # every: the validation split each epoch; auto: not
+    #   where nothing reads it (stopping_rule=none, restore_best before best_after: code-2022's 900)
     window: int = 20                  # sliding window of the sequential (PMI) graph
     remove_stopwords: bool = True     # TextGCN cleaning (not for MR)
     min_count: int = 5
@@ -102,6 +104,8 @@ class TensorGCNConfig:
             raise ValueError(f"adjacency must be 'normalized' or 'raw', got {self.adjacency!r}")
         if self.word_edges not in ("own", "sequential"):
             raise ValueError(f"word_edges must be 'own' or 'sequential', got {self.word_edges!r}")
+        if self.validate not in ("auto", "every"):
+            raise ValueError(f"validate must be 'auto' or 'every', got {self.validate!r}")
         if self.best_by not in ("val_loss", "val_acc"):
             raise ValueError(f"best_by must be 'val_loss' or 'val_acc', got {self.best_by!r}")
         if self.graph_pooling in ("learned", "residual") and self.graph_loss != "pooled":
@@ -123,6 +127,12 @@ class TensorGCNConfig:
         """Whether each graph's GCN is trained by itself (no inter-graph step, its own loss)."""
         return self.graph_loss == "each" and not self.restore_best and (
             self.inter_graph == "none" or len(self.graphs) == 1)
+
+    @property
+    def validate_from(self) -> int:
+        """The first epoch (1-based) whose validation statistics are computed (``validate``)."""
+        unread = self.validate == "auto" and self.stopping_rule == "none" and self.restore_best
+        return self.best_after + 1 if unread else 1
 
     @property
     def stops_each_graph(self) -> bool:

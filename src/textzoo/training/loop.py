@@ -80,6 +80,9 @@ class EpochLoop:
     #: ``keep_best`` looks only at epochs after this one (1-based): the lowest monitored value among
     #: them is kept (TensorGCN's released train.py saves the lowest validation loss after epoch 900)
     best_after: int = 0
+    #: the first epoch (1-based) that ``validate`` runs after; earlier rows hold training statistics
+    #: only (for runs where nothing reads them: no stopping rule, ``keep_best`` after ``best_after``)
+    validate_from: int = 1
     get_state: Callable[[], Any] | None = None
     set_state: Callable[[Any], None] | None = None
     progress: bool = True
@@ -128,7 +131,7 @@ class EpochLoop:
             start = time.perf_counter()
             row: dict[str, Any] = {"epoch": epoch + 1}
             row.update(self.train_epoch(epoch))
-            if self.validate is not None:
+            if self.validate is not None and epoch + 1 >= self.validate_from:
                 row.update(self.validate(epoch))
             row["seconds"] = round(time.perf_counter() - start, 4)
             self.history.append(row)
